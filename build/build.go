@@ -1,0 +1,382 @@
+// Package build cross-compiles a Beam Go pipeline: a launcher for the host
+// and a worker per target platform, concurrently, reusing outputs whose
+// inputs did not change, and describes the result in a manifest.
+package build
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Options configure a build.
+type Options struct {
+	// Package is the pipeline's main package: a directory or an import
+	// path of the module in WorkDir. Default ".".
+	Package string
+	// WorkDir is where Package is resolved from. Default: the current
+	// directory.
+	WorkDir string
+	// Targets are the worker platforms. Default linux/amd64.
+	Targets []Platform
+	// OutDir receives the binaries and manifest.json. Default "dist".
+	OutDir string
+	// Tags, LDFlags and GCFlags pass through to go build.
+	Tags, LDFlags, GCFlags string
+	// Debug builds without optimisations or inlining, for debuggers, and
+	// keeps worker symbols.
+	Debug bool
+	// NoStrip keeps the symbol table and DWARF in workers.
+	NoStrip bool
+	// Force rebuilds every binary even if it is up to date.
+	Force bool
+	// Jobs bounds concurrent go builds. Default: the number of CPUs.
+	Jobs int
+	// CacheDir holds the reusable outputs. Default: the user cache dir.
+	CacheDir string
+	// Toolchain builds the binaries. Default: go on PATH.
+	Toolchain *Toolchain
+	// Logger receives debug detail. Default: discard.
+	Logger *slog.Logger
+	// OnEvent, if set, is told of each binary's progress. It is called
+	// from several goroutines, never concurrently.
+	OnEvent func(Event)
+}
+
+// State is where a binary's build is.
+type State string
+
+const (
+	Waiting   State = "waiting"
+	Compiling State = "compiling"
+	// Cached means the binary was up to date and not relinked.
+	Cached State = "cached"
+	Done   State = "done"
+	Failed State = "failed"
+)
+
+// Event reports a change in one binary's build.
+type Event struct {
+	File     string
+	Role     Role
+	Platform Platform
+	State    State
+	Size     int64
+	Elapsed  time.Duration
+}
+
+// CompileError is a go build that failed; Output holds go's own messages.
+type CompileError struct {
+	File     string
+	Platform Platform
+	Output   string
+}
+
+func (e *CompileError) Error() string {
+	return fmt.Sprintf("building %s for %s failed:\n%s", e.File, e.Platform, e.Output)
+}
+
+// OutputError is an output directory beamctl cannot write.
+type OutputError struct{ Dir, Reason string }
+
+func (e *OutputError) Error() string {
+	return fmt.Sprintf("--out %s %s: choose a directory you can write to with --out", e.Dir, e.Reason)
+}
+
+// Invalid marks the error as a problem with the user's input.
+func (e *OutputError) Invalid() bool { return true }
+
+// OptionsError is a combination of options that cannot be honoured.
+type OptionsError struct{ Msg string }
+
+func (e *OptionsError) Error() string { return e.Msg }
+
+// Invalid marks the error as a problem with the user's input.
+func (e *OptionsError) Invalid() bool { return true }
+
+type job struct {
+	bin      Binary
+	args     []string
+	env      []string
+	cacheOut string
+}
+
+// Build builds the pipeline and publishes it to OutDir. On any error,
+// OutDir is left as it was.
+func Build(ctx context.Context, o Options) (*Manifest, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Jobs < 0 {
+		return nil, &OptionsError{fmt.Sprintf("--jobs %d is negative: give a positive number of concurrent builds", o.Jobs)}
+	}
+	if o.Jobs == 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.OutDir == "" {
+		o.OutDir = "dist"
+	}
+	if o.WorkDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		o.WorkDir = wd
+	}
+	outDir := o.OutDir
+	if !filepath.IsAbs(outDir) {
+		outDir = filepath.Join(o.WorkDir, outDir)
+	}
+	if err := checkWritable(o.OutDir, outDir); err != nil {
+		return nil, err
+	}
+	if len(o.Targets) == 0 {
+		o.Targets = []Platform{{OS: "linux", Arch: "amd64"}}
+	}
+	if o.CacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, fmt.Errorf("finding a cache directory: %w (set BEAMCTL_CACHE_DIR)", err)
+		}
+		o.CacheDir = filepath.Join(dir, "beamctl", "build")
+	}
+	tc := o.Toolchain
+	if tc == nil {
+		var err error
+		if tc, err = FindToolchain(ctx, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	pkg, err := ResolvePackage(ctx, tc, o.WorkDir, o.Package)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("resolved package", "package", pkg.ImportPath, "dir", pkg.Dir, "module", pkg.Module.Path,
+		"beam", pkg.Module.BeamVersion, "go", tc.Version)
+
+	// Go replaces an output it relinks by renaming it into place only when
+	// its work directory shares the output's filesystem; otherwise it
+	// rewrites the file in place, which would change a published binary
+	// that is a hard link to it.
+	tmp := filepath.Join(o.CacheDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the build cache %s: %w (set BEAMCTL_CACHE_DIR to a writable directory)", o.CacheDir, err)
+	}
+
+	m := &Manifest{
+		Schema:      ManifestSchema,
+		Name:        pkg.Name,
+		Package:     pkg.ImportPath,
+		Module:      pkg.Module.Path,
+		GoDirective: pkg.Module.GoDirective,
+		BeamVersion: pkg.Module.BeamVersion,
+		BeamReplace: pkg.Module.BeamReplace,
+		GoVersion:   tc.Version,
+		Flags: BuildFlags{Tags: o.Tags, LDFlags: o.LDFlags, GCFlags: o.GCFlags, Debug: o.Debug,
+			Strip: !o.NoStrip && !o.Debug, Trimpath: true},
+	}
+	jobs := []*job{o.plan(pkg, RoleLauncher, HostPlatform(), tmp)}
+	for _, t := range o.Targets {
+		jobs = append(jobs, o.plan(pkg, RoleWorker, t, tmp))
+	}
+
+	var mu sync.Mutex
+	emit := func(e Event) {
+		if o.OnEvent == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		o.OnEvent(e)
+	}
+	for _, j := range jobs {
+		emit(Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform, State: Waiting})
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.Jobs)
+	for _, j := range jobs {
+		g.Go(func() error {
+			return o.run(gctx, tc, pkg, j, emit, log)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	for _, j := range jobs {
+		m.Binaries = append(m.Binaries, j.bin)
+	}
+	if err := publish(outDir, m, jobs, log); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// plan decides the file name, go build arguments and reuse location of one
+// binary.
+func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
+	name := fmt.Sprintf("%s-%s-%s", pkg.Name, role, p.Suffix())
+	if p.OS == "windows" {
+		name += ".exe"
+	}
+	args := []string{"build", "-trimpath"}
+	if o.Tags != "" {
+		args = append(args, "-tags", o.Tags)
+	}
+	ldflags := o.LDFlags
+	if role == RoleWorker && !o.NoStrip && !o.Debug {
+		ldflags = strings.TrimSpace("-s -w " + ldflags)
+	}
+	if ldflags != "" {
+		args = append(args, "-ldflags", ldflags)
+	}
+	if o.Debug {
+		args = append(args, "-gcflags", "all=-N -l")
+	} else if o.GCFlags != "" {
+		args = append(args, "-gcflags", o.GCFlags)
+	}
+	env := append(p.Env(), "CGO_ENABLED=0", "GOTMPDIR="+tmp)
+	if p.Arch != "arm" {
+		env = append(env, "GOARM=")
+	}
+	if p.Arch != "amd64" {
+		env = append(env, "GOAMD64=")
+	} else if p.Variant == "" {
+		env = append(env, "GOAMD64=v1")
+	}
+
+	// The key names a stable output path per (package, platform, flags):
+	// go build skips the link only when -o names an existing, current file.
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q", pkg.Module.Dir, pkg.ImportPath, pkg.Dir, role, p, args, env)
+	key := hex.EncodeToString(h.Sum(nil))[:24]
+	cacheOut := filepath.Join(o.CacheDir, key, name)
+	args = append(args, "-o", cacheOut, pkg.arg)
+	return &job{
+		bin:      Binary{Role: role, Platform: p, File: name},
+		args:     args,
+		env:      env,
+		cacheOut: cacheOut,
+	}
+}
+
+func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, emit func(Event), log *slog.Logger) error {
+	start := time.Now()
+	ev := Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform}
+	if err := os.MkdirAll(filepath.Dir(j.cacheOut), 0o755); err != nil {
+		return fmt.Errorf("creating the build cache: %w", err)
+	}
+	if o.Force {
+		if err := os.Remove(j.cacheOut); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing %s for --force: %w", j.cacheOut, err)
+		}
+	}
+	before := readBuildID(j.cacheOut)
+	ev.State = Compiling
+	emit(ev)
+	log.Debug("go build", "file", j.bin.File, "dir", pkg.runDir, "args", j.args, "env", j.env)
+
+	cmd := tc.command(ctx, pkg.runDir, j.env, j.args...)
+	out, err := cmd.CombinedOutput()
+	ev.Elapsed = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ev.State = Failed
+		emit(ev)
+		return &CompileError{File: j.bin.File, Platform: j.bin.Platform, Output: relativize(errorLines(out), pkg.runDir, o.WorkDir)}
+	}
+	sum, size, err := digest(j.cacheOut)
+	if err != nil {
+		return err
+	}
+	j.bin.SHA256, j.bin.Size = sum, size
+	ev.Size = size
+	ev.State = Done
+	if before != "" && before == readBuildID(j.cacheOut) {
+		ev.State = Cached
+	}
+	emit(ev)
+	return nil
+}
+
+var goPosRE = regexp.MustCompile(`^(\S+?\.(?:go|s|c|mod)):(\d+)`)
+
+// relativize rewrites go's file positions, which are relative to the
+// directory go ran in, to be relative to the user's directory, so they can
+// be clicked or pasted.
+func relativize(out, runDir, workDir string) string {
+	rel, err := filepath.Rel(workDir, runDir)
+	if err != nil || rel == "." {
+		return out
+	}
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if m := goPosRE.FindStringSubmatchIndex(l); m != nil {
+			file := l[m[2]:m[3]]
+			if !filepath.IsAbs(file) {
+				lines[i] = filepath.Join(rel, file) + l[m[3]:]
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// checkWritable fails early, before minutes of compiling, when the output
+// directory cannot be created or written.
+func checkWritable(given, dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err == nil && !fi.IsDir():
+		return &OutputError{Dir: given, Reason: "is a file, not a directory"}
+	case err != nil && !errors.Is(err, os.ErrNotExist):
+		return &OutputError{Dir: given, Reason: "cannot be used (" + errReason(err) + ")"}
+	}
+	probe := dir
+	for {
+		fi, err := os.Stat(probe)
+		if err == nil {
+			if !fi.IsDir() {
+				return &OutputError{Dir: given, Reason: "is inside " + probe + ", which is a file"}
+			}
+			break
+		}
+		parent := filepath.Dir(probe)
+		if parent == probe {
+			return &OutputError{Dir: given, Reason: "has no existing parent directory"}
+		}
+		probe = parent
+	}
+	f, err := os.CreateTemp(probe, ".beamctl-probe-*")
+	if err != nil {
+		return &OutputError{Dir: given, Reason: "is not writable (" + errReason(err) + ")"}
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+func errReason(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}

@@ -1,0 +1,133 @@
+package build
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// ManifestFile is the name of the manifest inside an output directory.
+const ManifestFile = "manifest.json"
+
+// ManifestSchema is the manifest format version. Readers reject versions
+// they do not know instead of guessing.
+const ManifestSchema = 1
+
+// Role says what a binary is for.
+type Role string
+
+const (
+	// RoleLauncher constructs the pipeline on the machine that submits it.
+	RoleLauncher Role = "launcher"
+	// RoleWorker runs the pipeline's DoFns on the runner's machines.
+	RoleWorker Role = "worker"
+)
+
+// Manifest describes the contents of an output directory.
+type Manifest struct {
+	Schema      int        `json:"schemaVersion"`
+	Name        string     `json:"name"`
+	Package     string     `json:"package"`
+	Module      string     `json:"module"`
+	GoDirective string     `json:"goDirective,omitempty"`
+	BeamVersion string     `json:"beamVersion"`
+	BeamReplace string     `json:"beamReplace,omitempty"`
+	GoVersion   string     `json:"goVersion"`
+	Flags       BuildFlags `json:"flags"`
+	Binaries    []Binary   `json:"binaries"`
+}
+
+// BuildFlags are the settings the binaries were built with.
+type BuildFlags struct {
+	Tags    string `json:"tags,omitempty"`
+	LDFlags string `json:"ldflags,omitempty"`
+	GCFlags string `json:"gcflags,omitempty"`
+	Debug   bool   `json:"debug"`
+	Strip   bool   `json:"stripWorkers"`
+	// Trimpath and CGO are fixed, and recorded so a reader need not know.
+	Trimpath bool `json:"trimpath"`
+	CGO      bool `json:"cgo"`
+}
+
+// Binary is one built program.
+type Binary struct {
+	Role     Role     `json:"role"`
+	Platform Platform `json:"platform"`
+	File     string   `json:"file"`
+	SHA256   string   `json:"sha256"`
+	Size     int64    `json:"size"`
+}
+
+// Launcher returns the launcher for p, if the manifest has one.
+func (m *Manifest) Launcher(p Platform) (Binary, bool) {
+	for _, b := range m.Binaries {
+		if b.Role == RoleLauncher && b.Platform == p {
+			return b, true
+		}
+	}
+	return Binary{}, false
+}
+
+// Workers returns the manifest's workers in build order.
+func (m *Manifest) Workers() []Binary {
+	var out []Binary
+	for _, b := range m.Binaries {
+		if b.Role == RoleWorker {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// ReadManifest reads and checks DIR/manifest.json. It does not hash the
+// binaries; callers verify the ones they use.
+func ReadManifest(dir string) (*Manifest, error) {
+	p := filepath.Join(dir, ManifestFile)
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &ManifestError{Path: p, Reason: "does not exist", Fix: "run `beamctl build --out " + dir + "` first"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", p, err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return nil, &ManifestError{Path: p, Reason: "is corrupt (" + err.Error() + ")", Fix: "rebuild with `beamctl build --out " + dir + "`"}
+	}
+	if m.Schema != ManifestSchema {
+		return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has schema version %d; this beamctl reads version %d", m.Schema, ManifestSchema), Fix: "rebuild with this beamctl"}
+	}
+	for _, b := range m.Binaries {
+		if b.File == "" || filepath.Base(b.File) != b.File || strings.HasPrefix(b.File, ".") {
+			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("names an invalid file %q", b.File), Fix: "rebuild with `beamctl build --out " + dir + "`"}
+		}
+		if !shaRE.MatchString(b.SHA256) || (b.Role != RoleLauncher && b.Role != RoleWorker) {
+			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has an invalid entry for %s", b.File), Fix: "rebuild with `beamctl build --out " + dir + "`"}
+		}
+	}
+	return &m, nil
+}
+
+// ManifestError is an output directory whose manifest cannot be used.
+type ManifestError struct{ Path, Reason, Fix string }
+
+func (e *ManifestError) Error() string { return e.Path + " " + e.Reason + ": " + e.Fix }
+
+// Invalid marks the error as a problem with the user's input.
+func (e *ManifestError) Invalid() bool { return true }
+
+func (m *Manifest) marshal() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/beamctl/beamctl/build"
+)
+
+const buildLong = `Build a Beam Go pipeline: a launcher for this machine, which constructs
+the pipeline, and a worker for each --target, which runs its DoFns on the
+runner's machines.
+
+PKG is the pipeline's main package: a directory (./pipeline) or an import
+path of the current module; default ".". Binaries are built with
+CGO_ENABLED=0 and -trimpath, concurrently, and an unchanged pipeline is not
+relinked. The output directory receives
+
+  NAME-launcher-OS-ARCH          the launcher, for this machine
+  NAME-worker-OS-ARCH[-VARIANT]  one worker per target (symbols stripped)
+  manifest.json                  roles, platforms, sizes and sha256 sums
+
+and is replaced only when every binary built.`
+
+// addBuildFlags registers the flags shared by build and run.
+func addBuildFlags(f *pflag.FlagSet) {
+	f.StringSlice("target", []string{"linux/amd64"}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
+	f.String("out", "dist", "output directory")
+	f.Int("jobs", 0, "concurrent go builds (default: number of CPUs)")
+	f.String("tags", "", "build tags, passed to go build -tags")
+	f.String("ldflags", "", "linker flags, passed to go build -ldflags")
+	f.String("gcflags", "", "compiler flags, passed to go build -gcflags")
+	f.Bool("debug", false, "build for debuggers: no optimisation or inlining (-gcflags=all=-N -l), symbols kept")
+	f.Bool("strip", true, "strip symbols and DWARF from workers (-ldflags=-s -w); panics keep function names")
+	f.Bool("force", false, "rebuild every binary even if it is up to date")
+	f.String("cache-dir", "", "where reusable build outputs are kept (default: the user cache directory)")
+}
+
+// buildOptions turns the settings into build options, rejecting
+// combinations that cannot be honoured.
+func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string) (build.Options, error) {
+	v := a.v
+	o := build.Options{
+		Package:  pkg,
+		OutDir:   v.GetString("out"),
+		Tags:     v.GetString("tags"),
+		LDFlags:  v.GetString("ldflags"),
+		GCFlags:  v.GetString("gcflags"),
+		Debug:    v.GetBool("debug"),
+		NoStrip:  !v.GetBool("strip"),
+		Force:    v.GetBool("force"),
+		Jobs:     v.GetInt("jobs"),
+		CacheDir: v.GetString("cache-dir"),
+		Logger:   a.log,
+	}
+	if o.Debug && v.GetBool("strip") && a.changed(flags, "strip") {
+		return o, usagef("--debug and --strip conflict: --debug keeps symbols for the debugger; drop one of them")
+	}
+	if o.Debug && o.GCFlags != "" {
+		return o, usagef("--debug and --gcflags conflict: --debug sets -gcflags=all=-N -l; drop one of them")
+	}
+	if o.Jobs < 0 {
+		return o, usagef("--jobs %d is negative: give the number of concurrent builds, or 0 for one per CPU", o.Jobs)
+	}
+	if o.OutDir == "" {
+		return o, usagef("--out is empty: give the output directory, e.g. --out dist")
+	}
+	tc, err := build.FindToolchain(ctx, nil)
+	if err != nil {
+		return o, err
+	}
+	o.Toolchain = tc
+	targets, err := build.ParseTargets(v.GetStringSlice("target"), tc.Platforms)
+	if err != nil {
+		return o, err
+	}
+	o.Targets = targets
+	return o, nil
+}
+
+func newBuildCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "build [PKG]",
+		Short: "Build the launcher for this machine and a worker for each target",
+		Long:  buildLong,
+		Example: `  beamctl build ./examples/wordcount --target linux/arm64
+  beamctl build ./pipeline --target linux/amd64,linux/arm64 --out dist
+  beamctl build --output json | jq .binaries`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pkg := "."
+			if len(args) == 1 {
+				pkg = args[0]
+			}
+			if err := a.setup(cmd, pipelineDir(pkg)); err != nil {
+				return err
+			}
+			o, err := a.buildOptions(cmd.Context(), cmd.Flags(), pkg)
+			if err != nil {
+				return err
+			}
+			m, err := a.runBuild(cmd, o)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(m)
+			}
+			fmt.Fprintf(a.stdout, "wrote %s\n", filepath.Join(o.OutDir, build.ManifestFile))
+			return nil
+		},
+	}
+	addBuildFlags(cmd.Flags())
+	return cmd
+}
+
+// runBuild builds with progress shown on the terminal, or logged.
+func (a *app) runBuild(cmd *cobra.Command, o build.Options) (*build.Manifest, error) {
+	p := a.newBuildProgress()
+	o.OnEvent = p.event
+	m, err := build.Build(cmd.Context(), o)
+	p.wait()
+	return m, err
+}

@@ -1,0 +1,97 @@
+// Command beamctl takes an Apache Beam Go pipeline from source to a
+// running job: it cross-compiles the launcher and workers, stages the
+// worker and submits the job.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes, as documented in the README.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitCancelled   = 3
+	exitInterrupted = 130
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes beamctl with args and returns the exit code. Signals
+// cancel the context, so every command unwinds and cleans up; a second
+// interrupt exits at once.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		sig, ok := <-sigs
+		if !ok {
+			return
+		}
+		cancel(&interrupted{sig})
+		if _, ok := <-sigs; ok {
+			fmt.Fprintln(stderr, "beamctl: interrupted again, exiting now")
+			os.Exit(exitInterrupted)
+		}
+	}()
+
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return a.exitCode
+	}
+	var intr *interrupted
+	if errors.As(context.Cause(ctx), &intr) {
+		fmt.Fprintf(stderr, "beamctl: interrupted (%v)\n", intr.sig)
+		return exitInterrupted
+	}
+	var ce *codeError
+	if errors.As(err, &ce) {
+		if ce.msg != "" {
+			fmt.Fprintln(stderr, "beamctl: "+ce.msg)
+		}
+		return ce.code
+	}
+	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(err.Error(), "\n"))
+	var inv interface{ Invalid() bool }
+	if errors.As(err, &inv) && inv.Invalid() {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+type interrupted struct{ sig os.Signal }
+
+func (i *interrupted) Error() string { return "interrupted by " + i.sig.String() }
+
+// codeError carries an exit code other than the one the error's kind
+// implies; an empty msg means the command already said what happened.
+type codeError struct {
+	code int
+	msg  string
+}
+
+func (e *codeError) Error() string { return e.msg }
+
+// usageError is wrong command-line usage: exit 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Invalid() bool { return true }
+
+func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }

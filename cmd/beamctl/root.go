@@ -1,0 +1,132 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"golang.org/x/term"
+)
+
+// app is what every command shares: the streams, and the settings and
+// logger of the invocation once its configuration is loaded.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+
+	configFile string
+	v          *viper.Viper
+	log        *slog.Logger
+	json       bool
+	exitCode   int
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "beamctl",
+		Short: "Build, stage and run Apache Beam Go pipelines",
+		Long: `beamctl takes an Apache Beam Go pipeline from source to a running job.
+
+It builds a launcher for this machine and a worker for each target platform,
+stages the worker, submits the job and follows it.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetIn(a.stdin)
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.configFile, "config", "", "configuration file (default: beamctl.yaml in the pipeline's directory, then in the user config directory)")
+	pf.StringP("output", "o", "text", "output format: text or json")
+	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &usageError{err.Error() + ": see --help"}
+	})
+	root.AddCommand(newBuildCmd(a), newVersionCmd(a))
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() == "completion" {
+			c.Short = "Generate the shell completion script for bash, zsh, fish or powershell"
+		}
+	}
+	return root
+}
+
+// setup loads the configuration for cmd, looking for beamctl.yaml in
+// pipelineDir, and prepares the logger and output format.
+func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
+	v, files, err := loadConfig(cmd.Flags(), a.configFile, pipelineDir)
+	if err != nil {
+		return err
+	}
+	a.v = v
+	switch out := v.GetString("output"); out {
+	case "text":
+	case "json":
+		a.json = true
+	default:
+		return usagef("--output %q is not a format: use text or json", out)
+	}
+	level := slog.LevelInfo
+	if v.GetBool("verbose") {
+		level = slog.LevelDebug
+	}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	for _, f := range files {
+		a.log.Debug("read configuration", "file", f)
+	}
+	return nil
+}
+
+// stderrIsTerminal decides between live progress and plain log lines.
+func (a *app) stderrIsTerminal() bool {
+	f, ok := a.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// pipelineDir is the directory whose beamctl.yaml applies to PKG: the
+// package directory when PKG names one, else the current directory.
+func pipelineDir(pkg string) string {
+	if pkg != "" {
+		if fi, err := os.Stat(pkg); err == nil && fi.IsDir() {
+			if abs, err := filepath.Abs(pkg); err == nil {
+				return abs
+			}
+		}
+	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
+// changed reports whether the user set key on any layer: flag,
+// environment or config file.
+func (a *app) changed(flags *pflag.FlagSet, key string) bool {
+	if f := flags.Lookup(key); f != nil && f.Changed {
+		return true
+	}
+	return a.v.InConfig(key) || os.Getenv("BEAMCTL_"+envKey(key)) != ""
+}
+
+func envKey(key string) string {
+	b := []byte(key)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
