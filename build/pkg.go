@@ -6,10 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/build"
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/mod/modfile"
@@ -102,20 +102,24 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		}
 		runDir, arg = dir, "."
 	}
-	if findGoMod(runDir) == "" {
+	goMod := findGoMod(runDir)
+	if goMod == "" {
 		return nil, &PackageError{Pkg: pkg, Reason: "is not in a Go module: no go.mod in " + runDir + " or any parent",
 			Fix: "run `go mod init` in the pipeline's directory and `go get " + BeamSDKModule + "`"}
+	}
+	if arg == "." {
+		if p, ok, err := resolveDir(tc, pkg, runDir, goMod); ok || err != nil {
+			return p, err
+		}
 	}
 
 	var lp struct {
 		Dir, ImportPath, Name string
 		Module                *struct{ Path, Dir, GoMod, GoVersion string }
-		Deps                  []string
+		Imports               []string
 		Error                 *struct{ Err string }
-		Incomplete            bool
-		DepsErrors            []*struct{ Err string }
 	}
-	out, err := tc.output(ctx, runDir, nil, "list", "-e", "-json=Dir,ImportPath,Name,Module,Deps,Error,Incomplete,DepsErrors", arg)
+	out, err := tc.output(ctx, runDir, nil, "list", "-e", "-json=Dir,ImportPath,Name,Module,Imports,Error", arg)
 	if err != nil {
 		return nil, err
 	}
@@ -134,17 +138,8 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		}
 		return nil, &PackageError{Pkg: pkg, Reason: "cannot be loaded: " + msg, Fix: "fix the error above, then run beamctl again"}
 	}
-	if lp.Name != "main" {
-		return nil, &PackageError{Pkg: pkg, Reason: "is package " + lp.Name + ", not package main",
-			Fix: "beamctl builds programs: give the pipeline's main package"}
-	}
-	if !slices.Contains(lp.Deps, beamPackage) {
-		if len(lp.DepsErrors) > 0 {
-			return nil, &PackageError{Pkg: pkg, Reason: "has missing dependencies: " + firstLine(lp.DepsErrors[0].Err),
-				Fix: "run `go mod tidy` in the pipeline's module"}
-		}
-		return nil, &PackageError{Pkg: pkg, Reason: "does not use the Beam Go SDK (" + beamPackage + ")",
-			Fix: "beamctl builds Beam pipelines: give a main package that builds its pipeline with beam and runs it with beamx.Run"}
+	if err := checkMainBeam(pkg, lp.Name, lp.Imports); err != nil {
+		return nil, err
 	}
 	if lp.Module == nil || lp.Module.GoMod == "" {
 		return nil, &PackageError{Pkg: pkg, Reason: "is not in a Go module", Fix: "run `go mod init` in the pipeline's directory"}
@@ -161,6 +156,80 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		runDir:     runDir,
 		arg:        arg,
 	}, nil
+}
+
+// resolveDir reads a package directory without the go command, which
+// would load the whole import graph of a Beam pipeline (a large share of
+// a no-op rebuild). ok is false when the directory needs the go
+// command's rules: a workspace, or files it cannot classify.
+func resolveDir(tc *Toolchain, pkg, dir, goMod string) (_ *Package, ok bool, _ error) {
+	if findGoWork(dir, tc.environ()) {
+		return nil, false, nil
+	}
+	mod, err := ReadModule(goMod)
+	if err != nil {
+		return nil, true, err
+	}
+	rel, err := filepath.Rel(mod.Dir, dir)
+	if err != nil || mod.Path == "" {
+		return nil, false, nil
+	}
+	ctxt := build.Default
+	ctxt.CgoEnabled = false
+	bp, err := ctxt.ImportDir(dir, 0)
+	if err != nil {
+		// Let the go command explain it in its own words.
+		return nil, false, nil
+	}
+	if err := checkMainBeam(pkg, bp.Name, bp.Imports); err != nil {
+		return nil, true, err
+	}
+	importPath := path.Join(mod.Path, filepath.ToSlash(rel))
+	return &Package{
+		ImportPath: importPath,
+		Dir:        dir,
+		Name:       programName(importPath, dir),
+		Module:     *mod,
+		runDir:     dir,
+		arg:        ".",
+	}, true, nil
+}
+
+// checkMainBeam rejects packages that are not programs or not pipelines.
+// A pipeline's main package imports the SDK itself: it builds the graph
+// and calls beamx.Run.
+func checkMainBeam(pkg, name string, imports []string) error {
+	if name != "main" {
+		return &PackageError{Pkg: pkg, Reason: "is package " + name + ", not package main",
+			Fix: "beamctl builds programs: give the pipeline's main package"}
+	}
+	for _, imp := range imports {
+		if imp == beamPackage || strings.HasPrefix(imp, beamPackage+"/") {
+			return nil
+		}
+	}
+	return &PackageError{Pkg: pkg, Reason: "does not use the Beam Go SDK (" + beamPackage + ")",
+		Fix: "beamctl builds Beam pipelines: give a main package that builds its pipeline with beam and runs it with beamx.Run"}
+}
+
+// findGoWork reports whether a go.work applies to dir, as the go command
+// would find it.
+func findGoWork(dir string, env []string) bool {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GOWORK="); ok {
+			return v != "off" && v != ""
+		}
+	}
+	for {
+		if fileExists(filepath.Join(dir, "go.work")) {
+			return true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return false
+		}
+		dir = parent
+	}
 }
 
 // ReadModule reads a go.mod: its module path, go directive and the Beam SDK

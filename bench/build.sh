@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Measures beamctl build against the plain go build commands a user would
+# otherwise run, in one run, on examples/wordcount for the host (launcher)
+# and linux/arm64 (worker). Needs hyperfine (apt-get install hyperfine).
+#
+#   bench/build.sh [--cold]      results go to bench/results/
+#
+# --cold adds the empty-GOCACHE comparison, which takes several minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+res=$root/bench/results
+mkdir -p "$res"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+go build -o "$work/beamctl" ./cmd/beamctl
+export BEAMCTL_CACHE_DIR=$work/cache
+
+# The pipeline is copied into a module of its own so the edit benchmark
+# can change a source file without touching the repository.
+mkdir -p "$work/wc"
+cp examples/wordcount/main.go "$work/wc/"
+sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$work/wc/go.mod"
+cp examples/linestats/go.sum "$work/wc/"
+cd "$work/wc"
+
+beamctl="$work/beamctl build . --target linux/arm64 --out $work/dist"
+host="CGO_ENABLED=0 go build -trimpath -o $work/plain/wordcount-host ."
+arm="GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $work/plain/wordcount-arm64 ."
+mkdir -p "$work/plain"
+
+echo "== no-op rebuild"
+hyperfine --warmup 2 --runs 10 --export-markdown "$res/noop.md" --export-json "$res/noop.json" \
+	-n "beamctl build (host + linux/arm64)" "$beamctl" \
+	-n "go build host; go build arm64 (sequential)" "$host && $arm" \
+	-n "go build host & go build arm64 (concurrent)" "$host & $arm & wait"
+
+echo "== rebuild after editing one source file"
+edit="printf '\n// edited %s\n' \$(date +%s%N) >> $work/wc/main.go"
+hyperfine --warmup 1 --runs 5 --prepare "$edit" --export-markdown "$res/edit.md" --export-json "$res/edit.json" \
+	-n "beamctl build (host + linux/arm64)" "$beamctl" \
+	-n "go build host; go build arm64 (sequential)" "$host && $arm"
+
+echo "== worker size"
+"$work/beamctl" build . --target linux/arm64 --out "$work/stripped" --output json >"$work/stripped.json"
+"$work/beamctl" build . --target linux/arm64 --out "$work/unstripped" --strip=false --output json >"$work/unstripped.json"
+python3 - "$work/stripped.json" "$work/unstripped.json" >"$res/size.md" <<'PY'
+import json, sys
+s = [b for b in json.load(open(sys.argv[1]))["binaries"] if b["role"] == "worker"][0]["size"]
+u = [b for b in json.load(open(sys.argv[2]))["binaries"] if b["role"] == "worker"][0]["size"]
+print("| worker linux/arm64 | size |\n|:---|---:|")
+print(f"| stripped (default) | {s/2**20:.1f} MiB |")
+print(f"| --strip=false | {u/2**20:.1f} MiB |")
+print(f"| stripped / unstripped | {s/u:.2f} |")
+PY
+cat "$res/size.md"
+
+if [ "${1:-}" = "--cold" ]; then
+	echo "== cold build (empty GOCACHE)"
+	export GOCACHE=$work/gocache
+	clean="rm -rf $work/gocache $work/cache $work/dist $work/plain; mkdir -p $work/plain"
+	hyperfine --runs 1 --prepare "$clean" --export-markdown "$res/cold.md" --export-json "$res/cold.json" \
+		-n "beamctl build (host + linux/arm64)" "$beamctl" \
+		-n "go build host; go build arm64 (sequential)" "$host && $arm"
+fi
