@@ -67,9 +67,9 @@ func (bp *buildProgress) event(e build.Event) {
 		l.start = time.Now()
 		l.text = "compiling"
 	case build.Cached:
-		l.text = fmt.Sprintf("up to date  %s  %s", humanSize(e.Size), e.File)
+		l.text = fmt.Sprintf("up to date %10s  %s", humanSize(e.Size), e.File)
 	case build.Done:
-		l.text = fmt.Sprintf("built       %s  %s  in %s", humanSize(e.Size), e.File, e.Elapsed.Round(100*time.Millisecond))
+		l.text = fmt.Sprintf("built      %10s  %s  in %s", humanSize(e.Size), e.File, e.Elapsed.Round(100*time.Millisecond))
 	case build.Failed:
 		l.text = "failed"
 	}
