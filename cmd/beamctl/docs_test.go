@@ -1,0 +1,45 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/spf13/cobra/doc"
+)
+
+// TestCommandReference keeps docs/reference in step with the commands.
+// BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl
+// rewrites it.
+func TestCommandReference(t *testing.T) {
+	want := filepath.Join("..", "..", "docs", "reference")
+	got := t.TempDir()
+	root := newRootCmd(&app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}})
+	root.DisableAutoGenTag = true
+	if err := doc.GenMarkdownTree(root, got); err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("BEAMCTL_UPDATE_DOCS") == "1" {
+		os.RemoveAll(want)
+		if err := os.CopyFS(want, os.DirFS(got)); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	entries, err := os.ReadDir(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	existing, _ := os.ReadDir(want)
+	if len(existing) != len(entries) {
+		t.Errorf("docs/reference has %d files, the commands make %d: run BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl", len(existing), len(entries))
+	}
+	for _, e := range entries {
+		g, _ := os.ReadFile(filepath.Join(got, e.Name()))
+		w, err := os.ReadFile(filepath.Join(want, e.Name()))
+		if err != nil || !bytes.Equal(g, w) {
+			t.Errorf("docs/reference/%s is out of date: run BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl", e.Name())
+		}
+	}
+}
