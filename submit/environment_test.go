@@ -1,0 +1,101 @@
+package submit_test
+
+import (
+	"strings"
+	"testing"
+
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/beamctl/beamctl/stage"
+	"github.com/beamctl/beamctl/submit"
+	"google.golang.org/protobuf/proto"
+)
+
+// capturedShape is a pipeline as the Go SDK emits it, with a cross-language
+// environment beside the Go one.
+func capturedShape() *pipepb.Pipeline {
+	worker := stage.FileArtifact(stage.File{Path: "/dist/worker", SHA256: "ab"}, stage.GoWorkerRoleURN)
+	docker, _ := proto.Marshal(&pipepb.DockerPayload{ContainerImage: "apache/beam_go_sdk:2.77.0"})
+	java, _ := proto.Marshal(&pipepb.DockerPayload{ContainerImage: "apache/beam_java_sdk:2.77.0"})
+	return &pipepb.Pipeline{Components: &pipepb.Components{Environments: map[string]*pipepb.Environment{
+		"go":   {Urn: submit.DockerEnvURN, Payload: docker, Capabilities: []string{"beam:coder:bytes:v1"}, Dependencies: []*pipepb.ArtifactInformation{worker}},
+		"java": {Urn: submit.DockerEnvURN, Payload: java},
+	}}}
+}
+
+func TestUseEnvironment(t *testing.T) {
+	tests := []struct {
+		name    string
+		apply   func(*pipepb.Pipeline) error
+		urn     string
+		payload proto.Message
+		decoded proto.Message
+	}{
+		{
+			name:    "external",
+			apply:   func(p *pipepb.Pipeline) error { return submit.UseExternalEnvironment(p, "127.0.0.1:50000") },
+			urn:     submit.ExternalEnvURN,
+			payload: &pipepb.ExternalPayload{Endpoint: &pipepb.ApiServiceDescriptor{Url: "127.0.0.1:50000"}},
+			decoded: &pipepb.ExternalPayload{},
+		},
+		{
+			name: "docker",
+			apply: func(p *pipepb.Pipeline) error {
+				return submit.UseDockerEnvironment(p, "registry.example/worker@sha256:00")
+			},
+			urn:     submit.DockerEnvURN,
+			payload: &pipepb.DockerPayload{ContainerImage: "registry.example/worker@sha256:00"},
+			decoded: &pipepb.DockerPayload{},
+		},
+		{
+			name: "process",
+			apply: func(p *pipepb.Pipeline) error {
+				return submit.UseProcessEnvironment(p, "/usr/bin/beamctl", map[string]string{"BEAMCTL_BOOT": "1"})
+			},
+			urn:     submit.ProcessEnvURN,
+			payload: &pipepb.ProcessPayload{Command: "/usr/bin/beamctl", Env: map[string]string{"BEAMCTL_BOOT": "1"}},
+			decoded: &pipepb.ProcessPayload{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := capturedShape()
+			before := proto.Clone(p).(*pipepb.Pipeline)
+			if err := tt.apply(p); err != nil {
+				t.Fatal(err)
+			}
+			env := p.GetComponents().GetEnvironments()["go"]
+			if env.GetUrn() != tt.urn {
+				t.Errorf("go environment urn = %s; want %s", env.GetUrn(), tt.urn)
+			}
+			if err := proto.Unmarshal(env.GetPayload(), tt.decoded); err != nil || !proto.Equal(tt.decoded, tt.payload) {
+				t.Errorf("go environment payload = %v (%v); want %v", tt.decoded, err, tt.payload)
+			}
+			old := before.GetComponents().GetEnvironments()["go"]
+			if !proto.Equal(&pipepb.Environment{Dependencies: env.Dependencies, Capabilities: env.Capabilities}, &pipepb.Environment{Dependencies: old.Dependencies, Capabilities: old.Capabilities}) {
+				t.Errorf("go environment lost its dependencies or capabilities: %v", env)
+			}
+			if !proto.Equal(p.GetComponents().GetEnvironments()["java"], before.GetComponents().GetEnvironments()["java"]) {
+				t.Error("the cross-language environment was rewritten")
+			}
+		})
+	}
+}
+
+func TestUseEnvironmentErrors(t *testing.T) {
+	noGo := &pipepb.Pipeline{Components: &pipepb.Components{Environments: map[string]*pipepb.Environment{"java": {}}}}
+	tests := []struct {
+		name    string
+		err     error
+		wantErr string
+	}{
+		{"no Go environment", submit.UseExternalEnvironment(noGo, "127.0.0.1:1"), `pipeline has no Go environment (none of ["java"]`},
+		{"empty pool address", submit.UseExternalEnvironment(capturedShape(), ""), "needs a worker pool address"},
+		{"empty image", submit.UseDockerEnvironment(capturedShape(), ""), "needs an image"},
+		{"empty command", submit.UseProcessEnvironment(capturedShape(), "", nil), "needs a command"},
+	}
+	for _, tt := range tests {
+		if tt.err == nil || !strings.Contains(tt.err.Error(), tt.wantErr) {
+			t.Errorf("%s: error = %v; want %q", tt.name, tt.err, tt.wantErr)
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package submit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Event kinds.
+const (
+	EventState   = "state"
+	EventMessage = "message"
+)
+
+// Event is a job state change or a job message.
+type Event struct {
+	Time time.Time
+	// Kind is EventState or EventMessage.
+	Kind string
+	// State is the new state for state events, e.g. "RUNNING".
+	State string
+	// Severity is the message importance: "debug", "detailed", "info",
+	// "warning" or "error".
+	Severity string
+	// Text is the message text.
+	Text string
+}
+
+// messageDrainTimeout bounds the wait for the last job messages after the
+// job reached a terminal state: runners send the failure cause then.
+const messageDrainTimeout = 10 * time.Second
+
+// JobFailedError reports a job that ended FAILED, with the runner's account
+// of why.
+type JobFailedError struct {
+	JobID   string
+	Message string
+}
+
+// failureLines caps the failure message in Error: a worker panic arrives with
+// the whole execution plan and stack, whose top holds what matters.
+const failureLines = 40
+
+// Error gives the first line of the runner's message and, indented below
+// it, up to failureLines more lines; Message keeps all of it.
+func (e *JobFailedError) Error() string {
+	msg := strings.TrimSpace(e.Message)
+	if msg == "" {
+		return fmt.Sprintf("job %s failed; the runner sent no reason", e.JobID)
+	}
+	first, rest, _ := strings.Cut(msg, "\n")
+	var b strings.Builder
+	fmt.Fprintf(&b, "job %s failed: %s", e.JobID, first)
+	if rest == "" {
+		return b.String()
+	}
+	lines := strings.Split(rest, "\n")
+	for i, l := range lines {
+		if i == failureLines {
+			fmt.Fprintf(&b, "\n    [%d more lines]", len(lines)-i)
+			break
+		}
+		b.WriteString("\n    " + strings.TrimRight(l, " \t\r"))
+	}
+	return b.String()
+}
+
+// IsTerminal reports whether a job in state s will not change any more.
+func IsTerminal(s jobpb.JobState_Enum) bool {
+	switch s {
+	case jobpb.JobState_DONE, jobpb.JobState_FAILED, jobpb.JobState_CANCELLED, jobpb.JobState_DRAINED, jobpb.JobState_UPDATED:
+		return true
+	}
+	return false
+}
+
+type followItem struct {
+	fromMessages bool
+	ev           Event
+	state        jobpb.JobState_Enum
+	isState      bool
+	err          error
+	done         bool
+}
+
+// Follow streams the job's state changes and messages to onEvent (called from
+// the calling goroutine, in arrival order) until the job reaches a terminal
+// state, and returns that state. A FAILED job also returns a
+// *JobFailedError carrying the runner's failure message.
+func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, onEvent func(Event)) (jobpb.JobState_Enum, error) {
+	if onEvent == nil {
+		onEvent = func(Event) {}
+	}
+	endpoint := endpointOf(conn)
+	client := jobpb.NewJobServiceClient(conn)
+	sctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+
+	items := make(chan followItem)
+	emit := func(it followItem) bool {
+		select {
+		case items <- it:
+			return true
+		case <-sctx.Done():
+			return false
+		}
+	}
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		stream, err := client.GetStateStream(sctx, &jobpb.GetJobStateRequest{JobId: jobID})
+		for err == nil {
+			var ev *jobpb.JobStateEvent
+			if ev, err = stream.Recv(); err == nil {
+				if !emit(followItem{isState: true, state: ev.GetState(), ev: stateEvent(ev)}) {
+					return
+				}
+			}
+		}
+		emit(followItem{done: true, err: err})
+	}()
+	go func() {
+		defer wg.Done()
+		stream, err := client.GetMessageStream(sctx, &jobpb.JobMessagesRequest{JobId: jobID})
+		for err == nil {
+			var m *jobpb.JobMessagesResponse
+			if m, err = stream.Recv(); err != nil {
+				break
+			}
+			it := followItem{fromMessages: true}
+			if se := m.GetStateResponse(); se != nil {
+				it.isState, it.state, it.ev = true, se.GetState(), stateEvent(se)
+			} else {
+				it.ev = messageEvent(m.GetMessageResponse())
+			}
+			if !emit(it) {
+				return
+			}
+		}
+		emit(followItem{fromMessages: true, done: true, err: err})
+	}()
+
+	last := jobpb.JobState_UNSPECIFIED
+	seen := map[jobpb.JobState_Enum]bool{}
+	var lastError, lastMessage string
+	stateDone, messagesDone := false, false
+	var drain <-chan time.Time
+	finish := func() (jobpb.JobState_Enum, error) {
+		if last != jobpb.JobState_FAILED {
+			return last, nil
+		}
+		msg := lastError
+		if msg == "" {
+			msg = lastMessage
+		}
+		return last, &JobFailedError{JobID: jobID, Message: msg}
+	}
+	for {
+		if IsTerminal(last) && messagesDone {
+			return finish()
+		}
+		if stateDone && messagesDone {
+			return last, fmt.Errorf("job %s on %s: the job server closed its streams before the job finished (last state %s)", jobID, endpoint, last)
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("following job %s: %w", jobID, ctx.Err())
+		case <-drain:
+			return finish()
+		case it := <-items:
+			switch {
+			case it.done:
+				err := it.err
+				if errors.Is(err, io.EOF) {
+					err = nil
+				}
+				if it.fromMessages {
+					messagesDone = true
+				} else {
+					stateDone = true
+				}
+				// A runner without one of the streams still has the other.
+				if err != nil && status.Code(err) != codes.Unimplemented && !IsTerminal(last) {
+					if isNotFound(err) {
+						return last, notFound(jobID, endpoint)
+					}
+					return last, fmt.Errorf("lost track of job %s on %s: %w", jobID, endpoint, err)
+				}
+			case it.isState:
+				// Both streams report states, each in its own time; a
+				// state seen before is the other stream catching up.
+				if seen[it.state] || IsTerminal(last) {
+					continue
+				}
+				seen[it.state] = true
+				last = it.state
+				onEvent(it.ev)
+				if IsTerminal(last) && drain == nil {
+					t := time.NewTimer(messageDrainTimeout)
+					defer t.Stop()
+					drain = t.C
+				}
+			default:
+				onEvent(it.ev)
+				if it.ev.Severity == "error" {
+					lastError = it.ev.Text
+				}
+				lastMessage = it.ev.Text
+			}
+		}
+	}
+}
+
+func stateEvent(e *jobpb.JobStateEvent) Event {
+	t := time.Now()
+	if e.GetTimestamp() != nil {
+		t = e.GetTimestamp().AsTime()
+	}
+	return Event{Time: t, Kind: EventState, State: e.GetState().String()}
+}
+
+func messageEvent(m *jobpb.JobMessage) Event {
+	t := time.Now()
+	if m.GetTime() != "" {
+		if pt, err := time.Parse(time.RFC3339Nano, m.GetTime()); err == nil {
+			t = pt
+		}
+	}
+	return Event{Time: t, Kind: EventMessage, Severity: severity(m.GetImportance()), Text: m.GetMessageText()}
+}
+
+func severity(i jobpb.JobMessage_MessageImportance) string {
+	switch i {
+	case jobpb.JobMessage_JOB_MESSAGE_DEBUG:
+		return "debug"
+	case jobpb.JobMessage_JOB_MESSAGE_DETAILED:
+		return "detailed"
+	case jobpb.JobMessage_JOB_MESSAGE_WARNING:
+		return "warning"
+	case jobpb.JobMessage_JOB_MESSAGE_ERROR:
+		return "error"
+	default:
+		return "info"
+	}
+}
+
+// isNotFound recognises an unknown job id: by status code, or by text for
+// job servers (prism among them) that answer with code Unknown.
+func isNotFound(err error) bool {
+	if status.Code(err) == codes.NotFound {
+		return true
+	}
+	msg := strings.ToLower(status.Convert(err).Message())
+	return strings.Contains(msg, "not found") || strings.Contains(msg, "unknown job")
+}

@@ -1,0 +1,88 @@
+package submit
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestStagingTarget(t *testing.T) {
+	tests := []struct {
+		job, staging string
+		want         string
+		same         bool
+	}{
+		{"127.0.0.1:8073", "", "127.0.0.1:8073", true},
+		{"127.0.0.1:8073", "localhost:8073", "127.0.0.1:8073", true},
+		{"localhost:8073", "[::]:8073", "localhost:8073", true},
+		{"jobs.example:8099", "localhost:8099", "jobs.example:8099", true},
+		{"jobs.example:8099", "localhost:8098", "jobs.example:8098", false},
+		{"jobs.example:8099", "0.0.0.0:8098", "jobs.example:8098", false},
+		{"dns:///jobs.example:8099", "localhost:8099", "dns:///jobs.example:8099", true},
+		{"jobs.example:8099", "staging.example:8098", "staging.example:8098", false},
+		{"127.0.0.1:8073", "localhost:9000", "localhost:9000", false},
+		{"jobs.example:8099", "not a host port", "not a host port", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.job+" "+tt.staging, func(t *testing.T) {
+			got, same := stagingTarget(tt.job, tt.staging)
+			if got != tt.want || same != tt.same {
+				t.Errorf("stagingTarget(%q, %q) = %q, %v; want %q, %v", tt.job, tt.staging, got, same, tt.want, tt.same)
+			}
+		})
+	}
+}
+
+func TestExcerpt(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   string
+	}{
+		{"short output kept whole", []string{"abc", "def"}, "abcdef"},
+		{"fills head then tail", []string{"0123", "4567"}, "01234567"},
+		{"drops the middle", []string{"0123456789", "abcdef"}, "0123\n[... 2 bytes ...]\n6789abcdef"},
+		{"cuts at line ends", []string{"01\n23456", "789\nabcdef"}, "01\n[... 9 bytes ...]\nabcdef"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newExcerpt(4, 10)
+			for _, w := range tt.writes {
+				if n, err := e.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write(%q) = %d, %v", w, n, err)
+				}
+			}
+			if got := e.String(); got != tt.want {
+				t.Errorf("String() = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestJobFailedErrorText(t *testing.T) {
+	long := make([]string, 60)
+	for i := range long {
+		long[i] = fmt.Sprintf("line %d", i)
+	}
+	tests := []struct {
+		msg       string
+		want      []string
+		wantLines int
+	}{
+		{"", []string{"job j failed; the runner sent no reason"}, 1},
+		{"boom", []string{"job j failed: boom"}, 1},
+		{"boom\n  at x\n", []string{"job j failed: boom\n      at x"}, 2},
+		{strings.Join(long, "\n"), []string{"job j failed: line 0\n    line 1\n", "\n    [19 more lines]"}, 42},
+	}
+	for _, tt := range tests {
+		got := (&JobFailedError{JobID: "j", Message: tt.msg}).Error()
+		for _, w := range tt.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("Error() = %q; want it to contain %q", got, w)
+			}
+		}
+		if n := strings.Count(got, "\n") + 1; n != tt.wantLines {
+			t.Errorf("Error() has %d lines; want %d:\n%s", n, tt.wantLines, got)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build unix && !linux
+
+package submit
+
+import "syscall"
+
+func setParentDeathSignal(*syscall.SysProcAttr) {}

@@ -1,0 +1,156 @@
+package submit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/beamctl/beamctl/stage"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// SubmitOptions configure Submit. The zero value is ready to use.
+type SubmitOptions struct {
+	// Endpoint is the address conn reaches, used in messages and to reach a
+	// staging endpoint the job server names by a loopback host. Defaults to
+	// the target of a *grpc.ClientConn.
+	Endpoint string
+	// JobName overrides the captured job name.
+	JobName string
+	// ChunkSize is the staging chunk size; 0 means stage.DefaultChunkSize.
+	ChunkSize int
+	// Progress, if set, is told about every staged chunk.
+	Progress func(stage.Progress)
+	// DialOptions are used when the job server stages artifacts on another
+	// endpoint; nil means plaintext.
+	DialOptions []grpc.DialOption
+	// Logger receives progress records; nil discards them.
+	Logger *slog.Logger
+}
+
+// Job is a submitted job.
+type Job struct {
+	ID       string
+	Name     string
+	Endpoint string
+}
+
+// Submit prepares the captured pipeline on the job service behind conn,
+// serves its file artifacts from disk when the service asks for them, and
+// runs it. Artifacts are checked against their declared sha256 before the
+// job is prepared.
+func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *Captured, o SubmitOptions) (*Job, error) {
+	if c == nil || c.Pipeline == nil {
+		return nil, errors.New("no captured pipeline to submit")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Endpoint == "" {
+		o.Endpoint = endpointOf(conn)
+	}
+	name := c.JobName
+	if o.JobName != "" {
+		name = o.JobName
+	}
+	files, err := stage.PipelineFiles(c.Pipeline)
+	if err != nil {
+		return nil, err
+	}
+	if err := files.Verify(ctx); err != nil {
+		return nil, err
+	}
+
+	client := jobpb.NewJobServiceClient(conn)
+	prep, err := client.Prepare(ctx, &jobpb.PrepareJobRequest{Pipeline: c.Pipeline, PipelineOptions: c.Options, JobName: name})
+	if err != nil {
+		return nil, fmt.Errorf("job server %s rejected the pipeline: %w", o.Endpoint, err)
+	}
+	o.Logger.Debug("prepared job", "preparation_id", prep.GetPreparationId(), "staging_endpoint", prep.GetArtifactStagingEndpoint().GetUrl())
+
+	stagingConn := conn
+	target, same := stagingTarget(o.Endpoint, prep.GetArtifactStagingEndpoint().GetUrl())
+	if !same {
+		dopts := o.DialOptions
+		if dopts == nil {
+			dopts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		}
+		cc, err := grpc.NewClient(target, dopts...)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to artifact staging endpoint %s: %w", target, err)
+		}
+		defer cc.Close()
+		stagingConn = cc
+	}
+	err = stage.Artifacts(ctx, jobpb.NewArtifactStagingServiceClient(stagingConn), prep.GetStagingSessionToken(), files, stage.Options{
+		PreparationID: prep.GetPreparationId(),
+		ChunkSize:     o.ChunkSize,
+		Logger:        o.Logger,
+		Progress:      o.Progress,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("staging artifacts to %s: %w", target, err)
+	}
+
+	run, err := client.Run(ctx, &jobpb.RunJobRequest{PreparationId: prep.GetPreparationId(), RetrievalToken: prep.GetStagingSessionToken()})
+	if err != nil {
+		return nil, fmt.Errorf("job server %s did not run the job: %w", o.Endpoint, err)
+	}
+	job := &Job{ID: run.GetJobId(), Name: name, Endpoint: o.Endpoint}
+	o.Logger.Debug("submitted job", "job", job.ID, "name", job.Name, "endpoint", job.Endpoint)
+	return job, nil
+}
+
+// endpointOf names the server behind conn for messages.
+func endpointOf(conn grpc.ClientConnInterface) string {
+	if t, ok := conn.(interface{ Target() string }); ok {
+		return t.Target()
+	}
+	return "the job server"
+}
+
+// stagingTarget decides where to stage: the job server's own connection when
+// the staging endpoint is the same server, else the address to dial. Job
+// servers often announce their staging endpoint as localhost, which only
+// means "this machine" from the server's point of view.
+func stagingTarget(jobEndpoint, staging string) (target string, same bool) {
+	if staging == "" {
+		return jobEndpoint, true
+	}
+	sh, sp, err := net.SplitHostPort(staging)
+	if err != nil {
+		return staging, false
+	}
+	jh, jp, err := net.SplitHostPort(stripScheme(jobEndpoint))
+	if err != nil {
+		return staging, false
+	}
+	host := sh
+	if isLocalHost(sh) && !isLocalHost(jh) {
+		host = jh
+	}
+	if sp == jp && (host == jh || isLocalHost(host) && isLocalHost(jh)) {
+		return jobEndpoint, true
+	}
+	return net.JoinHostPort(host, sp), false
+}
+
+func stripScheme(target string) string {
+	if i := strings.Index(target, ":///"); i >= 0 {
+		return target[i+4:]
+	}
+	return target
+}
+
+func isLocalHost(h string) bool {
+	if h == "" || h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
+}
