@@ -1,0 +1,7 @@
+//go:build !unix
+
+package embeddedrunner
+
+import "testing"
+
+func assertNoSocketsOnPort(*testing.T, int) {}

@@ -1,0 +1,259 @@
+// Package loopback is beamctl's worker pool: it serves Beam's
+// BeamFnExternalWorkerPool and starts the pipeline's workers as processes on
+// this machine, under qemu-user when they are built for another
+// architecture.
+//
+// For each StartWorker the pool performs the Beam container contract itself:
+// it asks the runner's provision service for the pipeline options and
+// artifacts, takes the Go worker binary (the local file when it matches the
+// pipeline's sha256, otherwise a copy fetched from the runner and verified),
+// and runs it with the flags and environment the Go SDK harness expects.
+//
+// A runner such as prism treats an error answer to StartWorker as fatal to
+// itself, so StartWorker always succeeds: a worker that cannot be started,
+// or that exits before the runner stops it, is reported on Failures.
+package loopback
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	"google.golang.org/grpc"
+)
+
+// Options configure a Pool.
+type Options struct {
+	// Address to serve the worker pool on; default "127.0.0.1:0".
+	Address string
+	// Logger receives the pool's progress; nil discards it.
+	Logger *slog.Logger
+	// Output receives the workers' stdout and stderr, line by line, each line
+	// prefixed with the worker's name, as in "[worker-1] ..."; nil discards it.
+	Output io.Writer
+	// Emulator says how to run a worker built for another platform; default
+	// the package's Emulator.
+	Emulator func(goos, goarch string) ([]string, error)
+	// WorkDir holds one directory per worker (its semi-persistent directory,
+	// options file and, when fetched, its binary); default a new temporary
+	// directory, removed by Close.
+	WorkDir string
+	// StopGrace is how long a worker may take to exit after SIGTERM before it
+	// is killed; default 5s.
+	StopGrace time.Duration
+	// TailLines is how many of a worker's last output lines a failure
+	// carries; default 50.
+	TailLines int
+	// BootTimeout bounds provisioning a worker and fetching its binary;
+	// default 2m.
+	BootTimeout time.Duration
+}
+
+// failureBuffer is how many failures wait for a reader before more are
+// dropped (and logged).
+const failureBuffer = 64
+
+// Pool serves BeamFnExternalWorkerPool and supervises the workers it starts.
+type Pool struct {
+	fnpb.UnimplementedBeamFnExternalWorkerPoolServer
+
+	opts     Options
+	logger   *slog.Logger
+	out      io.Writer
+	outMu    sync.Mutex
+	lis      net.Listener
+	srv      *grpc.Server
+	dir      string
+	ownDir   bool
+	root     context.Context
+	cancel   context.CancelFunc
+	failures chan error
+
+	mu      sync.Mutex
+	closed  bool
+	seq     int
+	workers map[string]*worker
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start listens on opts.Address and serves the worker pool until Close.
+func Start(ctx context.Context, opts Options) (*Pool, error) {
+	if opts.Address == "" {
+		opts.Address = "127.0.0.1:0"
+	}
+	if opts.Emulator == nil {
+		opts.Emulator = Emulator
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 5 * time.Second
+	}
+	if opts.TailLines <= 0 {
+		opts.TailLines = 50
+	}
+	if opts.BootTimeout <= 0 {
+		opts.BootTimeout = 2 * time.Minute
+	}
+	p := &Pool{
+		opts:     opts,
+		logger:   opts.Logger,
+		out:      opts.Output,
+		failures: make(chan error, failureBuffer),
+		workers:  map[string]*worker{},
+	}
+	if p.logger == nil {
+		p.logger = slog.New(slog.DiscardHandler)
+	}
+	if p.out == nil {
+		p.out = io.Discard
+	}
+
+	p.dir = opts.WorkDir
+	if p.dir == "" {
+		d, err := os.MkdirTemp("", "beamctl-workers-")
+		if err != nil {
+			return nil, fmt.Errorf("create worker directory: %w", err)
+		}
+		p.dir, p.ownDir = d, true
+	} else if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create worker directory: %w", err)
+	}
+
+	var lc net.ListenConfig
+	lis, err := lc.Listen(ctx, "tcp", opts.Address)
+	if err != nil {
+		p.removeDir()
+		return nil, fmt.Errorf("worker pool cannot listen on %s: %w: choose another address", opts.Address, err)
+	}
+	p.lis = lis
+	p.root, p.cancel = context.WithCancel(context.Background())
+	p.srv = grpc.NewServer()
+	fnpb.RegisterBeamFnExternalWorkerPoolServer(p.srv, p)
+	go func() {
+		if err := p.srv.Serve(lis); err != nil {
+			p.logger.Debug("worker pool stopped serving", "error", err)
+		}
+	}()
+	p.logger.Debug("worker pool serving", "address", p.Address(), "dir", p.dir)
+	return p, nil
+}
+
+// Address is the host:port the pool listens on.
+func (p *Pool) Address() string { return p.lis.Addr().String() }
+
+// Failures delivers a *WorkerError for each worker that could not be started
+// or exited before the runner stopped it. It is never closed.
+func (p *Pool) Failures() <-chan error { return p.failures }
+
+// StartWorker starts a worker in the background and always answers success:
+// problems are reported on Failures.
+func (p *Pool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest) (*fnpb.StartWorkerResponse, error) {
+	id := req.GetWorkerId()
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.fail(&WorkerError{ID: id, Err: errors.New("the worker pool is closed")})
+		return &fnpb.StartWorkerResponse{}, nil
+	}
+	if _, dup := p.workers[id]; dup {
+		p.mu.Unlock()
+		p.fail(&WorkerError{ID: id, Err: errors.New("a worker with this id is already running")})
+		return &fnpb.StartWorkerResponse{}, nil
+	}
+	p.seq++
+	w := newWorker(p.root, id, fmt.Sprintf("worker-%d", p.seq), p.out, &p.outMu, p.opts.TailLines)
+	p.workers[id] = w
+	p.wg.Add(1)
+	p.mu.Unlock()
+
+	p.logger.Debug("starting worker", "worker", w.name, "id", id)
+	go func() {
+		defer p.wg.Done()
+		defer p.forget(w)
+		if err := p.run(w, req); err != nil {
+			p.fail(err)
+		}
+	}()
+	return &fnpb.StartWorkerResponse{}, nil
+}
+
+// StopWorker stops a worker and returns once it has been reaped. Unknown
+// workers, such as one that already failed, are not an error.
+func (p *Pool) StopWorker(ctx context.Context, req *fnpb.StopWorkerRequest) (*fnpb.StopWorkerResponse, error) {
+	p.mu.Lock()
+	w := p.workers[req.GetWorkerId()]
+	p.mu.Unlock()
+	if w == nil {
+		return &fnpb.StopWorkerResponse{}, nil
+	}
+	p.logger.Debug("stopping worker", "worker", w.name, "id", w.id)
+	w.stop()
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+	}
+	return &fnpb.StopWorkerResponse{}, nil
+}
+
+func (p *Pool) forget(w *worker) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.workers[w.id] == w {
+		delete(p.workers, w.id)
+	}
+}
+
+func (p *Pool) fail(err error) {
+	p.logger.Debug("worker failed", "error", err)
+	select {
+	case p.failures <- err:
+	default:
+		p.logger.Warn("worker failure dropped: nobody reads the pool's failures", "error", err)
+	}
+}
+
+// Close stops serving, terminates every worker (SIGTERM, then SIGKILL after
+// the grace period), waits until all are reaped and removes the pool's
+// directory if it created it. It is safe to call more than once.
+func (p *Pool) Close() error {
+	p.closeOnce.Do(func() {
+		p.mu.Lock()
+		p.closed = true
+		ws := make([]*worker, 0, len(p.workers))
+		for _, w := range p.workers {
+			ws = append(ws, w)
+		}
+		p.mu.Unlock()
+
+		// Stop, not GracefulStop: a runner's StopWorker call in flight would
+		// otherwise hold Close until that worker exits.
+		p.srv.Stop()
+		for _, w := range ws {
+			w.stop()
+		}
+		p.cancel()
+		p.wg.Wait()
+		p.closeErr = p.removeDir()
+		p.logger.Debug("worker pool closed", "address", p.Address())
+	})
+	return p.closeErr
+}
+
+func (p *Pool) removeDir() error {
+	if !p.ownDir {
+		return nil
+	}
+	if err := os.RemoveAll(p.dir); err != nil {
+		return fmt.Errorf("remove worker directory: %w", err)
+	}
+	return nil
+}
