@@ -48,6 +48,9 @@ var settings = map[string]kind{
 	"strip":     kBool,
 	"force":     kBool,
 	"cache-dir": kString,
+
+	"job-name":        kString,
+	"capture-timeout": kDuration,
 }
 
 // ConfigError is a configuration value beamctl cannot use.

@@ -52,6 +52,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	if a.log != nil {
+		a.log.Debug("resources", "peak_rss_mib", fmt.Sprintf("%.1f", float64(peakRSS())/(1<<20)))
+	}
 	if err == nil {
 		return a.exitCode
 	}

@@ -75,7 +75,10 @@ func (bp *buildProgress) event(e build.Event) {
 	}
 	l.mu.Unlock()
 	if bp.p == nil {
-		if e.State != build.Waiting {
+		switch e.State {
+		case build.Compiling:
+			bp.a.log.Info(string(e.State), "file", e.File, "platform", e.Platform.String())
+		case build.Cached, build.Done:
 			bp.a.log.Info(string(e.State), "file", e.File, "platform", e.Platform.String(), "size", e.Size, "elapsed", e.Elapsed.Round(time.Millisecond))
 		}
 		return

@@ -47,7 +47,7 @@ stages the worker, submits the job and follows it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error() + ": see --help"}
 	})
-	root.AddCommand(newBuildCmd(a), newVersionCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newVersionCmd(a))
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
@@ -87,6 +87,11 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 func (a *app) stderrIsTerminal() bool {
 	f, ok := a.stderr.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// printJSONLine prints v as one line of JSON, for streams of records.
+func (a *app) printJSONLine(v any) error {
+	return json.NewEncoder(a.stdout).Encode(v)
 }
 
 func (a *app) printJSON(v any) error {

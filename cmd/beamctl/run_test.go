@@ -1,0 +1,223 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+const wordcountInput = "../../examples/wordcount/testdata/input.txt"
+
+// countWords counts the input independently of the pipeline, the way its
+// doc says it counts.
+func countWords(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, w := range regexp.MustCompile(`[\p{L}\p{N}']+`).FindAllString(string(data), -1) {
+		counts[strings.ToLower(w)]++
+	}
+	var lines []string
+	for w, n := range counts {
+		lines = append(lines, fmt.Sprintf("%s: %d", w, n))
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+func readSorted(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("the pipeline wrote no output: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	sort.Strings(lines)
+	return lines
+}
+
+func abs(t *testing.T, p string) string {
+	t.Helper()
+	a, err := filepath.Abs(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// TestRunWordcount runs wordcount on the embedded runner with a native
+// worker and with a linux/arm64 worker under qemu-user: both must count
+// what an independent count of the input says.
+func TestRunWordcount(t *testing.T) {
+	want := countWords(t, wordcountInput)
+	targets := []string{"host"}
+	if runtime.GOOS == "linux" && runtime.GOARCH != "arm64" {
+		targets = append(targets, "linux/arm64")
+	}
+	for _, target := range targets {
+		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "counts.txt")
+			r := beamctl(t, "run", "../../examples/wordcount", "--target", target, "--out", t.TempDir(), "--output", "json",
+				"--", "--input="+abs(t, wordcountInput), "--output="+out)
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			got := readSorted(t, out)
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("counts differ from an independent count:\n got %v\nwant %v", got, want)
+			}
+			// The last JSON line sums the job up, metrics included.
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			var res jobResult
+			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+				t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+			}
+			if res.State != "DONE" || res.JobID == "" {
+				t.Errorf("result %+v", res)
+			}
+			found := false
+			for _, m := range res.Metrics {
+				if m.Name == "lines" && m.Counter == 20 {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("metrics lack wordcount/lines = 20: %+v", res.Metrics)
+			}
+		})
+	}
+}
+
+// TestRunOtherModule runs a pipeline that lives in a module of its own.
+func TestRunOtherModule(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "stats.txt")
+	r := beamctl(t, "run", "../../examples/linestats", "--target", "host", "--out", t.TempDir(),
+		"--", "--input="+abs(t, wordcountInput), "--output="+out)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	data, _ := os.ReadFile(wordcountInput)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	bytes := 0
+	for _, l := range lines {
+		bytes += len(l)
+	}
+	want := []string{fmt.Sprintf("bytes: %d", bytes), fmt.Sprintf("lines: %d", len(lines)), fmt.Sprintf("words: %d", len(strings.Fields(string(data))))}
+	if got := readSorted(t, out); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("stats = %v, want %v", got, want)
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"DoFn panics", []string{"../../submit/testdata/panicky"}, 1,
+			[]string{"panicky: element 2 is not welcome", "explodeFn"}},
+		{"launcher rejects its arguments", []string{"../../examples/wordcount", "--", "--no_such_flag"}, 1,
+			[]string{"submitted no pipeline", "no_such_flag"}},
+		{"program never submits", []string{"./testdata/nosubmit"}, 1,
+			[]string{"without submitting a pipeline", "forgot to run it"}},
+		{"launcher hangs", []string{"./testdata/hang", "--capture-timeout", "3s"}, 1,
+			[]string{"3s", "hang: waiting forever"}},
+		{"output not writable", []string{"../../examples/wordcount", "--", "--input=" + abs(t, wordcountInput), "--output=/proc/beamctl/counts.txt"}, 1,
+			[]string{"/proc/beamctl"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "--target", "host", "--out", t.TempDir()}, tc.args...)
+			r := beamctl(t, args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r.stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(r.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
+				}
+			}
+			if strings.Contains(r.stderr, "goroutine ") && !strings.Contains(tc.name, "panics") {
+				t.Errorf("stderr has a stack trace:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestRunForeignTargetWithoutQemu checks that a worker this machine cannot
+// run is refused before anything is built.
+func TestRunForeignTargetWithoutQemu(t *testing.T) {
+	if runtime.GOOS != "linux" || runtime.GOARCH == "arm64" {
+		t.Skip("needs a non-arm64 Linux host")
+	}
+	if _, err := os.Stat("/proc/sys/fs/binfmt_misc/qemu-aarch64"); err == nil {
+		t.Skip("a binfmt_misc handler runs arm64 binaries here without qemu on PATH")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := t.TempDir()
+	os.Symlink(goBin, filepath.Join(path, "go"))
+	out := t.TempDir()
+	cmd := exec.Command(beamctlBinary(t), "run", "../../examples/wordcount", "--target", "linux/arm64", "--out", out)
+	cmd.Env = append(os.Environ(), "PATH="+path)
+	stderr, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(stderr), "qemu-user-static") {
+		t.Errorf("%v:\n%s", err, stderr)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("beamctl built before refusing the target: %v", entries)
+	}
+}
+
+// TestRunInterrupted sends SIGINT while a slow job runs: the job is
+// cancelled, beamctl exits 130 and no process it started is left.
+func TestRunInterrupted(t *testing.T) {
+	out := t.TempDir()
+	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", out)
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var seen strings.Builder
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "slow: element") {
+			break
+		}
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	for sc.Scan() {
+		seen.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want 130\n%s", err, seen.String())
+	}
+	if !strings.Contains(seen.String(), "CANCELLED") {
+		t.Errorf("the job was not seen cancelled:\n%s", seen.String())
+	}
+	if procs := processesMentioning(out); len(procs) > 0 {
+		t.Errorf("processes left after beamctl exited: %v", procs)
+	}
+}
