@@ -45,6 +45,11 @@ type Options struct {
 	// options file and, when fetched, its binary); default a new temporary
 	// directory, removed by Close.
 	WorkDir string
+	// Dir is the workers' working directory; default each worker's own
+	// directory under WorkDir. Set it to the user's directory so relative
+	// paths in pipeline options mean to the workers what they meant to the
+	// launcher.
+	Dir string
 	// StopGrace is how long a worker may take to exit after SIGTERM before it
 	// is killed; default 5s.
 	StopGrace time.Duration

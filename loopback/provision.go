@@ -126,6 +126,41 @@ func (p *Pool) workerBinary(ctx context.Context, w *worker, deps []*pipepb.Artif
 	return dst, nil
 }
 
+// Environment parameters that hand the pool a worker binary on this
+// machine directly. A runner in this process (the embedded runner) would
+// otherwise copy the whole binary into its memory to stage it.
+const (
+	ParamWorkerBinary = "beamctl_worker_binary"
+	ParamWorkerSHA256 = "beamctl_worker_sha256"
+)
+
+// LocalWorkerParams are the external environment parameters that make the
+// pool run the worker at path, after checking it against sha256.
+func LocalWorkerParams(path, sha256 string) map[string]string {
+	return map[string]string{ParamWorkerBinary: path, ParamWorkerSHA256: sha256}
+}
+
+// localWorker returns the worker binary named by the request's parameters,
+// checked against their sha256, or "" when they name none.
+func (p *Pool) localWorker(params map[string]string) (string, error) {
+	path := params[ParamWorkerBinary]
+	if path == "" {
+		return "", nil
+	}
+	want := params[ParamWorkerSHA256]
+	if want == "" {
+		return "", fmt.Errorf("worker binary %s comes without its sha256 (%s): submit it with both parameters", path, ParamWorkerSHA256)
+	}
+	got, err := sha256File(path)
+	if err != nil {
+		return "", err
+	}
+	if got != want {
+		return "", mismatch(path, want, got)
+	}
+	return path, nil
+}
+
 func mismatch(path, want, got string) error {
 	return fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s (it has %s): rebuild the pipeline and submit it again", path, want, got)
 }

@@ -125,7 +125,10 @@ func (p *Pool) prepare(w *worker, req *fnpb.StartWorkerRequest, dir string) (*ex
 		return nil, errors.New("the runner gave no control or logging endpoint for the worker")
 	}
 
-	bin, err := p.workerBinary(ctx, w, info.GetDependencies(), artifacts, dir)
+	bin, err := p.localWorker(req.GetParams())
+	if err == nil && bin == "" {
+		bin, err = p.workerBinary(ctx, w, info.GetDependencies(), artifacts, dir)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +162,7 @@ func (p *Pool) prepare(w *worker, req *fnpb.StartWorkerRequest, dir string) (*ex
 	)
 
 	cmd := exec.CommandContext(w.kill, argv[0], argv[1:]...)
-	cmd.Dir = dir
+	cmd.Dir = firstNonEmpty(p.opts.Dir, dir)
 	cmd.Env = workerEnv(os.Environ(), env)
 	cmd.Stdout = w.out
 	cmd.Stderr = w.out

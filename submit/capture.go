@@ -130,7 +130,7 @@ func Capture(ctx context.Context, o CaptureOptions) (*Captured, error) {
 	output := out.String()
 	switch {
 	case res.timedOut:
-		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("did not finish within %v and was killed; is it blocked before calling beamx.Run?", o.Timeout), Output: output}
+		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("submitted no pipeline within %v (--capture-timeout) and was killed: is it blocked before calling beamx.Run?", o.Timeout), Output: output}
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("capturing the pipeline of %s: %w", o.Launcher, ctx.Err())
 	case res.err != nil && res.startErr:
@@ -142,7 +142,7 @@ func Capture(ctx context.Context, o CaptureOptions) (*Captured, error) {
 	case len(subs) == 0 && res.err != nil:
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("submitted no pipeline (%v)", res.err), Output: output}
 	case len(subs) == 0:
-		return nil, &LauncherError{Launcher: o.Launcher, Problem: "exited without submitting a pipeline; does it call beamx.Run?", Output: output}
+		return nil, &LauncherError{Launcher: o.Launcher, Problem: "submitted no pipeline to beamctl: it must call flag.Parse() (or beam.Init after it) and beamx.Run, so that --runner=universal takes effect", Output: output}
 	case res.err != nil:
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("failed after submitting its pipeline (%v)", res.err), Output: output}
 	case len(subs) > 1:

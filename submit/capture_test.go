@@ -133,7 +133,7 @@ func TestCaptureFaults(t *testing.T) {
 		{
 			name:    "program never calls beamx.Run",
 			opts:    submit.CaptureOptions{Launcher: norunBin},
-			wantErr: []string{"exited without submitting a pipeline", "norun: constructed nothing"},
+			wantErr: []string{"submitted no pipeline to beamctl: it must call flag.Parse()", "norun: constructed nothing"},
 		},
 		{
 			name: "launcher hangs",
@@ -142,7 +142,7 @@ func TestCaptureFaults(t *testing.T) {
 				Timeout:  2 * time.Second,
 				Env:      []string{"HANG_PIDFILE=" + pidFile},
 			},
-			wantErr: []string{"did not finish within 2s and was killed", "hang: waiting"},
+			wantErr: []string{"submitted no pipeline within 2s (--capture-timeout) and was killed", "hang: waiting"},
 			check: func(t *testing.T) {
 				b, err := os.ReadFile(pidFile)
 				if err != nil {

@@ -31,6 +31,31 @@ func UseExternalEnvironment(p *pipepb.Pipeline, poolAddress string) error {
 	return setGoEnvironments(p, ExternalEnvURN, &pipepb.ExternalPayload{Endpoint: &pipepb.ApiServiceDescriptor{Url: poolAddress}})
 }
 
+// UseLocalWorkerPool is UseExternalEnvironment for a pool on this machine
+// that is handed the worker through params (loopback.LocalWorkerParams):
+// the worker artifact is dropped, so the runner stages nothing. An
+// in-process runner keeps staged artifacts whole in memory.
+func UseLocalWorkerPool(p *pipepb.Pipeline, poolAddress string, params map[string]string) error {
+	if poolAddress == "" {
+		return errors.New("external environment needs a worker pool address")
+	}
+	ids, err := goEnvironments(p)
+	if err != nil {
+		return err
+	}
+	payload := &pipepb.ExternalPayload{Endpoint: &pipepb.ApiServiceDescriptor{Url: poolAddress}, Params: maps.Clone(params)}
+	if err := setGoEnvironments(p, ExternalEnvURN, payload); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		env := p.GetComponents().GetEnvironments()[id]
+		env.Dependencies = slices.DeleteFunc(env.Dependencies, func(d *pipepb.ArtifactInformation) bool {
+			return d.GetRoleUrn() == stage.GoWorkerRoleURN
+		})
+	}
+	return nil
+}
+
 // UseDockerEnvironment makes the runner start workers from image, which
 // boots by fetching the worker artifact.
 func UseDockerEnvironment(p *pipepb.Pipeline, image string) error {

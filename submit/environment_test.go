@@ -99,3 +99,31 @@ func TestUseEnvironmentErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestUseLocalWorkerPool(t *testing.T) {
+	p := capturedShape()
+	params := map[string]string{"beamctl_worker_binary": "/dist/worker", "beamctl_worker_sha256": "ab"}
+	if err := submit.UseLocalWorkerPool(p, "127.0.0.1:50000", params); err != nil {
+		t.Fatal(err)
+	}
+	env := p.GetComponents().GetEnvironments()["go"]
+	var got pipepb.ExternalPayload
+	if err := proto.Unmarshal(env.GetPayload(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := &pipepb.ExternalPayload{Endpoint: &pipepb.ApiServiceDescriptor{Url: "127.0.0.1:50000"}, Params: params}
+	if env.GetUrn() != submit.ExternalEnvURN || !proto.Equal(&got, want) {
+		t.Errorf("go environment = %s %v; want %s %v", env.GetUrn(), &got, submit.ExternalEnvURN, want)
+	}
+	// Nothing is left for a runner to stage: the pool gets the binary
+	// from the parameters.
+	if len(env.GetDependencies()) != 0 {
+		t.Errorf("the worker artifact is still declared: %v", env.GetDependencies())
+	}
+	if len(p.GetComponents().GetEnvironments()["java"].GetDependencies()) != 0 || p.GetComponents().GetEnvironments()["java"].GetUrn() != submit.DockerEnvURN {
+		t.Error("the cross-language environment was rewritten")
+	}
+	if err := submit.UseLocalWorkerPool(capturedShape(), "", params); err == nil {
+		t.Error("an empty pool address was accepted")
+	}
+}

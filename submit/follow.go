@@ -195,6 +195,10 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 					if isNotFound(err) {
 						return last, notFound(jobID, endpoint)
 					}
+					if status.Code(err) == codes.Unavailable {
+						return last, &DialError{Endpoint: endpoint, Kind: ErrUnreachable, Cause: err, msg: fmt.Sprintf(
+							"lost track of job %s on %s: the job server stopped answering (%s); the job may still be running there", jobID, endpoint, connectionCause(err))}
+					}
 					return last, fmt.Errorf("lost track of job %s on %s: %w", jobID, endpoint, err)
 				}
 			case it.isState:

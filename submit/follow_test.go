@@ -141,7 +141,7 @@ func TestFollowScripted(t *testing.T) {
 			name:      "state stream breaks",
 			jobs:      &scriptedJobs{states: []jobpb.JobState_Enum{R}, stateEnd: status.Error(codes.Unavailable, "connection lost"), messagesEnd: errBlock},
 			wantState: R,
-			wantErr:   "lost track of job j1 on passthrough:///fake-jobs: rpc error: code = Unavailable desc = connection lost",
+			wantErr:   "lost track of job j1 on passthrough:///fake-jobs: the job server stopped answering (connection lost); the job may still be running there",
 		},
 		{
 			name:      "streams end before the job does",

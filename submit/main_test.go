@@ -16,8 +16,8 @@ import (
 // tests (they run one at a time: prism's artifact store is not safe for
 // concurrent staging).
 var (
-	wcBin, panickyBin, norunBin, hangBin string
-	prism                                *stagetest.Prism
+	wcBin, panickyBin, norunBin, hangBin, slowBin, prismBin string
+	prism                                                   *stagetest.Prism
 )
 
 func TestMain(m *testing.M) {
@@ -47,8 +47,8 @@ func run(m *testing.M) int {
 		{&panickyBin, "panicky", "github.com/beamctl/beamctl/submit/testdata/panicky"},
 		{&norunBin, "norun", "github.com/beamctl/beamctl/submit/testdata/norun"},
 		{&hangBin, "hang", "github.com/beamctl/beamctl/submit/testdata/hang"},
+		{&slowBin, "slow", "github.com/beamctl/beamctl/cmd/beamctl/testdata/slow"},
 	}
-	var prismBin string
 	errs := make([]error, len(builds)+1)
 	var wg sync.WaitGroup
 	for i, b := range builds {

@@ -1,6 +1,7 @@
 package submit_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -37,6 +38,12 @@ type workerPool struct {
 	started     chan struct{}
 	startedOnce sync.Once
 
+	// watch, if set, is looked for in the workers' output; seen is closed
+	// when it appears.
+	watch    string
+	seen     chan struct{}
+	seenOnce sync.Once
+
 	mu        sync.Mutex
 	workers   map[string]context.CancelFunc
 	errs      []error
@@ -45,12 +52,23 @@ type workerPool struct {
 
 // startPool serves a worker pool on 127.0.0.1 and returns its address.
 func startPool(t *testing.T, idle bool) (*workerPool, string) {
+	return servePool(t, idle, "")
+}
+
+// startWatchedPool serves a worker pool whose seen channel is closed when a
+// worker writes watch.
+func startWatchedPool(t *testing.T, watch string) (*workerPool, string) {
+	return servePool(t, false, watch)
+}
+
+func servePool(t *testing.T, idle bool, watch string) (*workerPool, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &workerPool{t: t, dir: t.TempDir(), idle: idle, workers: map[string]context.CancelFunc{}, started: make(chan struct{})}
+	p := &workerPool{t: t, dir: t.TempDir(), idle: idle, workers: map[string]context.CancelFunc{}, started: make(chan struct{}),
+		watch: watch, seen: make(chan struct{})}
 	p.root, p.cancel = context.WithCancel(context.Background())
 	srv := grpc.NewServer()
 	fnpb.RegisterBeamFnExternalWorkerPoolServer(srv, p)
@@ -129,9 +147,36 @@ func (p *workerPool) run(ctx context.Context, req *fnpb.StartWorkerRequest) erro
 		"--semi_persist_dir="+dir,
 	)
 	cmd.Env = append(os.Environ(), "PIPELINE_OPTIONS_FILE="+optsFile)
-	out, err := cmd.CombinedOutput()
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("worker exited: %w\n%s", err, out)
+	out := &watchWriter{watch: []byte(p.watch), found: func() { p.seenOnce.Do(func() { close(p.seen) }) }}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("worker exited: %w\n%s", err, out.String())
 	}
 	return nil
+}
+
+// watchWriter keeps a worker's output and calls found when it contains
+// watch.
+type watchWriter struct {
+	watch []byte
+	found func()
+
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (w *watchWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(b)
+	if len(w.watch) > 0 && bytes.Contains(w.buf.Bytes(), w.watch) {
+		w.found()
+	}
+	return len(b), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

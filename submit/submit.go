@@ -11,7 +11,9 @@ import (
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/beamctl/beamctl/stage"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // SubmitOptions configure Submit. The zero value is ready to use.
@@ -29,8 +31,38 @@ type SubmitOptions struct {
 	// DialOptions are used when the job server stages artifacts on another
 	// endpoint; nil means plaintext.
 	DialOptions []grpc.DialOption
+	// Retry bounds the retries of transient job server errors.
+	Retry Retry
 	// Logger receives progress records; nil discards them.
 	Logger *slog.Logger
+}
+
+// stage serves the preparation's staging session.
+func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface, prep *jobpb.PrepareJobResponse, files stage.Files) error {
+	stagingConn := conn
+	target, same := stagingTarget(o.Endpoint, prep.GetArtifactStagingEndpoint().GetUrl())
+	if !same {
+		dopts := o.DialOptions
+		if dopts == nil {
+			dopts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		}
+		cc, err := grpc.NewClient(target, dopts...)
+		if err != nil {
+			return fmt.Errorf("connecting to artifact staging endpoint %s: %w", target, err)
+		}
+		defer cc.Close()
+		stagingConn = cc
+	}
+	err := stage.Artifacts(ctx, jobpb.NewArtifactStagingServiceClient(stagingConn), prep.GetStagingSessionToken(), files, stage.Options{
+		PreparationID: prep.GetPreparationId(),
+		ChunkSize:     o.ChunkSize,
+		Logger:        o.Logger,
+		Progress:      o.Progress,
+	})
+	if err != nil {
+		return fmt.Errorf("staging artifacts to %s: %w", target, err)
+	}
+	return nil
 }
 
 // Job is a submitted job.
@@ -67,39 +99,42 @@ func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *Captured, o S
 	}
 
 	client := jobpb.NewJobServiceClient(conn)
-	prep, err := client.Prepare(ctx, &jobpb.PrepareJobRequest{Pipeline: c.Pipeline, PipelineOptions: c.Options, JobName: name})
-	if err != nil {
-		return nil, fmt.Errorf("job server %s rejected the pipeline: %w", o.Endpoint, err)
-	}
-	o.Logger.Debug("prepared job", "preparation_id", prep.GetPreparationId(), "staging_endpoint", prep.GetArtifactStagingEndpoint().GetUrl())
-
-	stagingConn := conn
-	target, same := stagingTarget(o.Endpoint, prep.GetArtifactStagingEndpoint().GetUrl())
-	if !same {
-		dopts := o.DialOptions
-		if dopts == nil {
-			dopts = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
-		}
-		cc, err := grpc.NewClient(target, dopts...)
+	var prep *jobpb.PrepareJobResponse
+	// A staging session cannot be resumed, and a preparation whose staging
+	// failed is of no further use: a transient failure of either step
+	// starts over with a new preparation.
+	err = withRetry(ctx, o.Retry, o.Logger, "prepare and stage", transientError, func() error {
+		var err error
+		prep, err = client.Prepare(ctx, &jobpb.PrepareJobRequest{Pipeline: c.Pipeline, PipelineOptions: c.Options, JobName: name})
 		if err != nil {
-			return nil, fmt.Errorf("connecting to artifact staging endpoint %s: %w", target, err)
+			return fmt.Errorf("job server %s rejected the pipeline: %w", o.Endpoint, err)
 		}
-		defer cc.Close()
-		stagingConn = cc
-	}
-	err = stage.Artifacts(ctx, jobpb.NewArtifactStagingServiceClient(stagingConn), prep.GetStagingSessionToken(), files, stage.Options{
-		PreparationID: prep.GetPreparationId(),
-		ChunkSize:     o.ChunkSize,
-		Logger:        o.Logger,
-		Progress:      o.Progress,
+		o.Logger.Debug("prepared job", "preparation_id", prep.GetPreparationId(), "staging_endpoint", prep.GetArtifactStagingEndpoint().GetUrl())
+		return o.stage(ctx, conn, prep, files)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("staging artifacts to %s: %w", target, err)
+		return nil, err
 	}
 
-	run, err := client.Run(ctx, &jobpb.RunJobRequest{PreparationId: prep.GetPreparationId(), RetrievalToken: prep.GetStagingSessionToken()})
+	// The Job API has no idempotency key, and a server that received a Run
+	// whose reply was lost may start the job again when asked twice (prism
+	// does). So Run is retried only when the server says it did not act;
+	// a connection being re-established is waited for beforehand instead.
+	var run *jobpb.RunJobResponse
+	err = withRetry(ctx, o.Retry, o.Logger, "run", refusedError, func() error {
+		waitReady(ctx, conn, o.Retry.withDefaults().budget())
+		var err error
+		run, err = client.Run(ctx, &jobpb.RunJobRequest{PreparationId: prep.GetPreparationId(), RetrievalToken: prep.GetStagingSessionToken()})
+		if err == nil {
+			return nil
+		}
+		if status.Code(err) == codes.Unavailable {
+			return fmt.Errorf("job server %s did not confirm the run of preparation %s, which may have started anyway (list the jobs before submitting again): %w", o.Endpoint, prep.GetPreparationId(), err)
+		}
+		return fmt.Errorf("job server %s did not run the job: %w", o.Endpoint, err)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("job server %s did not run the job: %w", o.Endpoint, err)
+		return nil, err
 	}
 	job := &Job{ID: run.GetJobId(), Name: name, Endpoint: o.Endpoint}
 	o.Logger.Debug("submitted job", "job", job.ID, "name", job.Name, "endpoint", job.Endpoint)

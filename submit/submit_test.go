@@ -96,11 +96,27 @@ func TestSubmitWordcount(t *testing.T) {
 	if last.Sent != size || size < 10<<20 || maxChunk > stage.DefaultChunkSize || chunks < int(size/stage.DefaultChunkSize) {
 		t.Errorf("staged %d of %d bytes in %d chunks of at most %d; want the whole worker in chunks of at most %d", last.Sent, size, chunks, maxChunk, stage.DefaultChunkSize)
 	}
+	// Follow from the start: reading the artifact back may take as long as
+	// the job, whose RUNNING state would then be over.
+	type followed struct {
+		state  jobpb.JobState_Enum
+		err    error
+		events []submit.Event
+	}
+	done := make(chan followed, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var f followed
+		f.state, f.err = submit.Follow(ctx, prism.Conn, job.ID, func(e submit.Event) { f.events = append(f.events, e) })
+		done <- f
+	}()
 	if sum, n := prismArtifactSHA256(t, c.Worker); sum != c.Worker.SHA256 || n != size {
 		t.Errorf("prism holds %d bytes with sha256 %s; want %d bytes with %s", n, sum, size, c.Worker.SHA256)
 	}
 
-	state, err, events := followJob(t, job.ID)
+	f := <-done
+	state, err, events := f.state, f.err, f.events
 	if state != jobpb.JobState_DONE || err != nil {
 		t.Fatalf("Follow = %v, %v; want DONE\nevents: %v\npool errors: %v", state, err, events, pool.errs)
 	}

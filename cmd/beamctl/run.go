@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -131,7 +132,13 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 
 	// The pool outlives the runner: prism brings the whole process down if
 	// it cannot reach the pool for a worker it still wants to start.
-	pool, err := loopback.Start(ctx, loopback.Options{Logger: a.log, Output: a.stderr})
+	// Workers run where the user is, so relative paths in pipeline
+	// arguments mean to them what they meant to the launcher.
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	pool, err := loopback.Start(ctx, loopback.Options{Logger: a.log, Output: a.stderr, Dir: wd})
 	if err != nil {
 		return fmt.Errorf("starting the worker pool: %w", err)
 	}
@@ -141,7 +148,8 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 		return fmt.Errorf("starting the embedded runner: %w", err)
 	}
 	defer runner.Close()
-	if err := submit.UseExternalEnvironment(captured.Pipeline, pool.Address()); err != nil {
+	params := loopback.LocalWorkerParams(captured.Worker.Path, captured.Worker.SHA256)
+	if err := submit.UseLocalWorkerPool(captured.Pipeline, pool.Address(), params); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -266,7 +274,13 @@ func (a *app) printEvent(e submit.Event) {
 				return
 			}
 		}
-		fmt.Fprintf(a.stderr, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), strings.TrimSpace(e.Text))
+		text := strings.TrimSpace(e.Text)
+		// A failure arrives with the whole plan and stack; its first line
+		// says what happened, and the final error repeats the rest.
+		if first, rest, ok := strings.Cut(text, "\n"); ok && !a.v.GetBool("verbose") {
+			text = fmt.Sprintf("%s [%d more lines]", first, strings.Count(rest, "\n")+1)
+		}
+		fmt.Fprintf(a.stderr, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
 	}
 }
 

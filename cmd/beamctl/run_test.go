@@ -133,9 +133,11 @@ func TestRunFailures(t *testing.T) {
 		{"launcher rejects its arguments", []string{"../../examples/wordcount", "--", "--no_such_flag"}, 1,
 			[]string{"submitted no pipeline", "no_such_flag"}},
 		{"program never submits", []string{"./testdata/nosubmit"}, 1,
-			[]string{"without submitting a pipeline", "forgot to run it"}},
+			[]string{"submitted no pipeline to beamctl", "forgot to run it"}},
 		{"launcher hangs", []string{"./testdata/hang", "--capture-timeout", "3s"}, 1,
 			[]string{"3s", "hang: waiting forever"}},
+		{"worker dies before it connects", []string{"./testdata/dyingworker"}, 1,
+			[]string{"a worker failed", "dyingworker: refusing to work"}},
 		{"output not writable", []string{"../../examples/wordcount", "--", "--input=" + abs(t, wordcountInput), "--output=/proc/beamctl/counts.txt"}, 1,
 			[]string{"/proc/beamctl"}},
 	} {

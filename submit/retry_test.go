@@ -1,0 +1,280 @@
+package submit_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/beamctl/beamctl/stage"
+	"github.com/beamctl/beamctl/submit"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+)
+
+// flakyJobs is a job service that fails the first calls of each step with
+// the errors it is given, then works: it takes a pipeline, pulls its worker
+// artifact through the reverse staging protocol and runs it.
+type flakyJobs struct {
+	jobpb.UnimplementedJobServiceServer
+	jobpb.UnimplementedArtifactStagingServiceServer
+	artifact *pipepb.ArtifactInformation
+	// onPrepare, if set, is called at every Prepare.
+	onPrepare func()
+
+	mu                              sync.Mutex
+	prepareErrs, stageErrs, runErrs []error
+	prepares, stagings, runs        int
+	staged                          map[string]string // preparation id -> sha256 of what was staged
+	ran                             []string          // preparation ids
+}
+
+func pop(errs *[]error) error {
+	if len(*errs) == 0 {
+		return nil
+	}
+	err := (*errs)[0]
+	*errs = (*errs)[1:]
+	return err
+}
+
+func (f *flakyJobs) Prepare(context.Context, *jobpb.PrepareJobRequest) (*jobpb.PrepareJobResponse, error) {
+	if f.onPrepare != nil {
+		f.onPrepare()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.prepares++
+	if err := pop(&f.prepareErrs); err != nil {
+		return nil, err
+	}
+	id := fmt.Sprintf("prep-%d", f.prepares)
+	return &jobpb.PrepareJobResponse{PreparationId: id, StagingSessionToken: id}, nil
+}
+
+func (f *flakyJobs) ReverseArtifactRetrievalService(stream jobpb.ArtifactStagingService_ReverseArtifactRetrievalServiceServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.stagings++
+	err = pop(&f.stageErrs)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	err = stream.Send(&jobpb.ArtifactRequestWrapper{Request: &jobpb.ArtifactRequestWrapper_GetArtifact{
+		GetArtifact: &jobpb.GetArtifactRequest{Artifact: f.artifact},
+	}})
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		h.Write(resp.GetGetArtifactResponse().GetData())
+		if resp.GetIsLast() {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.staged[first.GetStagingToken()] = hex.EncodeToString(h.Sum(nil))
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *flakyJobs) Run(_ context.Context, req *jobpb.RunJobRequest) (*jobpb.RunJobResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.runs++
+	if err := pop(&f.runErrs); err != nil {
+		return nil, err
+	}
+	if _, ok := f.staged[req.GetPreparationId()]; !ok {
+		return nil, status.Errorf(codes.FailedPrecondition, "preparation %s has not staged its artifacts", req.GetPreparationId())
+	}
+	f.ran = append(f.ran, req.GetPreparationId())
+	return &jobpb.RunJobResponse{JobId: "job-" + req.GetPreparationId()}, nil
+}
+
+func serveFlaky(t *testing.T, f *flakyJobs) *grpc.ClientConn {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	jobpb.RegisterJobServiceServer(srv, f)
+	jobpb.RegisterArtifactStagingServiceServer(srv, f)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///flaky-jobs",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// fakeCaptured is a pipeline whose Go environment declares a small worker
+// file.
+func fakeCaptured(t *testing.T) (*submit.Captured, *pipepb.ArtifactInformation) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "worker")
+	if err := os.WriteFile(path, []byte(strings.Repeat("worker bytes ", 1<<16)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, err := stage.FileSHA256(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := stage.File{Path: path, SHA256: sum}
+	art := stage.FileArtifact(f, stage.GoWorkerRoleURN)
+	p := &pipepb.Pipeline{Components: &pipepb.Components{Environments: map[string]*pipepb.Environment{
+		"go": {Urn: submit.ExternalEnvURN, Dependencies: []*pipepb.ArtifactInformation{art}},
+	}}}
+	return &submit.Captured{Pipeline: p, JobName: "flaky", Worker: f}, art
+}
+
+func TestSubmitRetries(t *testing.T) {
+	unavailable := status.Error(codes.Unavailable, "job server restarting")
+	exhausted := status.Error(codes.ResourceExhausted, "too many jobs")
+	aborted := status.Error(codes.Aborted, "conflict")
+	quick := submit.Retry{Attempts: 3, Delay: time.Millisecond, MaxDelay: 2 * time.Millisecond}
+	tests := []struct {
+		name                     string
+		prepareErrs, stageErrs   []error
+		runErrs                  []error
+		retry                    submit.Retry
+		wantPrepares, wantStages int
+		wantRuns                 int
+		wantErr                  string
+		wantCode                 codes.Code
+	}{
+		{name: "no faults", wantPrepares: 1, wantStages: 1, wantRuns: 1},
+		{name: "prepare unavailable twice", prepareErrs: []error{unavailable, unavailable}, wantPrepares: 3, wantStages: 1, wantRuns: 1},
+		{name: "staging unavailable twice starts over", stageErrs: []error{unavailable, exhausted}, wantPrepares: 3, wantStages: 3, wantRuns: 1},
+		{name: "run refused twice", runErrs: []error{exhausted, aborted}, wantPrepares: 1, wantStages: 1, wantRuns: 3},
+		{
+			name: "prepare keeps failing", prepareErrs: []error{unavailable, unavailable, unavailable, unavailable},
+			wantPrepares: 3, wantErr: "job server passthrough:///flaky-jobs rejected the pipeline: rpc error: code = Unavailable desc = job server restarting (gave up after 3 attempts)", wantCode: codes.Unavailable,
+		},
+		{
+			name: "staging keeps failing", stageErrs: []error{aborted, aborted, aborted},
+			wantPrepares: 3, wantStages: 3, wantErr: "staging artifacts to passthrough:///flaky-jobs: artifact staging session ended by the job server: rpc error: code = Aborted desc = conflict (gave up after 3 attempts)", wantCode: codes.Aborted,
+		},
+		{
+			name: "a run that may have happened is not repeated", runErrs: []error{unavailable},
+			wantPrepares: 1, wantStages: 1, wantRuns: 1, wantErr: "job server passthrough:///flaky-jobs did not confirm the run of preparation prep-1, which may have started anyway", wantCode: codes.Unavailable,
+		},
+		{
+			name: "other errors are not retried", prepareErrs: []error{status.Error(codes.InvalidArgument, "bad pipeline")},
+			wantPrepares: 1, wantErr: "job server passthrough:///flaky-jobs rejected the pipeline: rpc error: code = InvalidArgument desc = bad pipeline", wantCode: codes.InvalidArgument,
+		},
+		{
+			name: "one attempt", retry: submit.Retry{Attempts: 1}, prepareErrs: []error{unavailable},
+			wantPrepares: 1, wantErr: "rejected the pipeline: rpc error: code = Unavailable desc = job server restarting", wantCode: codes.Unavailable,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, art := fakeCaptured(t)
+			f := &flakyJobs{artifact: art, prepareErrs: tt.prepareErrs, stageErrs: tt.stageErrs, runErrs: tt.runErrs, staged: map[string]string{}}
+			conn := serveFlaky(t, f)
+			r := quick
+			if tt.retry != (submit.Retry{}) {
+				r = tt.retry
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			job, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{Retry: r})
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if f.prepares != tt.wantPrepares || f.stagings != tt.wantStages || f.runs != tt.wantRuns {
+				t.Errorf("calls: %d Prepare, %d staging sessions, %d Run; want %d, %d, %d", f.prepares, f.stagings, f.runs, tt.wantPrepares, tt.wantStages, tt.wantRuns)
+			}
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || status.Code(err) != tt.wantCode {
+					t.Fatalf("Submit = %v; want code %v saying %q", err, tt.wantCode, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Submit: %v", err)
+			}
+			last := fmt.Sprintf("prep-%d", f.prepares)
+			if job.ID != "job-"+last || len(f.ran) != 1 || f.ran[0] != last {
+				t.Errorf("job %s, ran %v; want one run of the last preparation %s", job.ID, f.ran, last)
+			}
+			if f.staged[last] != c.Worker.SHA256 {
+				t.Errorf("staged sha256 %s; want %s", f.staged[last], c.Worker.SHA256)
+			}
+		})
+	}
+}
+
+func TestSubmitRetryCancelled(t *testing.T) {
+	c, art := fakeCaptured(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &flakyJobs{artifact: art, staged: map[string]string{},
+		prepareErrs: []error{status.Error(codes.Unavailable, "job server restarting")}}
+	conn := serveFlaky(t, f)
+	// Cancel while Submit waits an hour to try again.
+	waiting := make(chan struct{}, 1)
+	go func() {
+		<-waiting
+		cancel()
+	}()
+	logger := slog.New(signalHandler{msg: "transient error", ch: waiting})
+	start := time.Now()
+	_, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{Retry: submit.Retry{Delay: time.Hour}, Logger: logger})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "job server restarting") {
+		t.Errorf("Submit = %v; want context.Canceled naming the last failure", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("Submit took %v after cancellation", took)
+	}
+}
+
+// TestSubmitChangedWorkerIsNotRetried guards the boundary of retries: a
+// staging session the client aborts because the worker changed is not
+// transient.
+func TestSubmitChangedWorkerIsNotRetried(t *testing.T) {
+	c, art := fakeCaptured(t)
+	f := &flakyJobs{artifact: art, staged: map[string]string{}}
+	conn := serveFlaky(t, f)
+	// The file changes after Submit checked it, while the server waits.
+	f.onPrepare = func() {
+		if err := os.WriteFile(c.Worker.Path, []byte("rebuilt"), 0o755); err != nil {
+			t.Error(err)
+		}
+	}
+	_, err := submit.Submit(context.Background(), conn, c, submit.SubmitOptions{Retry: submit.Retry{Delay: time.Millisecond}})
+	var mm *stage.MismatchError
+	if !errors.As(err, &mm) {
+		t.Fatalf("Submit = %v; want a MismatchError", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.prepares != 1 {
+		t.Errorf("%d Prepare calls; want 1", f.prepares)
+	}
+}
