@@ -175,7 +175,8 @@ func IsLoopback(endpoint string) bool {
 // within the connect timeout, that a Job API answers there. Its errors say
 // what is wrong and how to fix it, and match ErrInvalidEndpoint,
 // ErrUnreachable, ErrNotJobServer, ErrTLSMismatch, ErrTLSConfig or
-// ErrRejected. Close the connection when done.
+// ErrRejected. Plaintext to another machine is allowed; callers warn about
+// it with IsLoopback. Close the connection when done.
 func Dial(ctx context.Context, endpoint string, o DialOptions) (*grpc.ClientConn, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -295,7 +296,7 @@ func classifyDialError(endpoint string, err error, o DialOptions) error {
 func speaksTLS(ctx context.Context, endpoint, host string) bool {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	d := tls.Dialer{Config: &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2"}}}
+	d := tls.Dialer{Config: &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}}
 	c, err := d.DialContext(ctx, "tcp", endpoint)
 	if err != nil {
 		return false

@@ -169,6 +169,9 @@ func TestFollowScripted(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("error = %v; want %q", err, tt.wantErr)
 			}
+			if strings.Contains(tt.wantErr, "stopped answering") && !errors.Is(err, submit.ErrUnreachable) {
+				t.Errorf("error %v does not match ErrUnreachable", err)
+			}
 			if tt.wantStates != nil && !reflect.DeepEqual(states, tt.wantStates) {
 				t.Errorf("state events = %v; want %v", states, tt.wantStates)
 			}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStagingTarget(t *testing.T) {
@@ -83,6 +84,48 @@ func TestJobFailedErrorText(t *testing.T) {
 		}
 		if n := strings.Count(got, "\n") + 1; n != tt.wantLines {
 			t.Errorf("Error() has %d lines; want %d:\n%s", n, tt.wantLines, got)
+		}
+	}
+}
+
+func TestNaturalCompare(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"job-9", "job-10", -1},
+		{"job-010", "job-9", 1},
+		{"job-001", "job-001", 0},
+		{"job-001", "job-1", 0},
+		{"a", "b", -1},
+		{"job", "job-1", -1},
+		{"wc_1f3a", "wc_1f3b", -1},
+		{"wc_2", "wc_10x", -1},
+		{"", "a", -1},
+	}
+	for _, tt := range tests {
+		if got := naturalCompare(tt.a, tt.b); got != tt.want {
+			t.Errorf("naturalCompare(%q, %q) = %d; want %d", tt.a, tt.b, got, tt.want)
+		}
+		if got := naturalCompare(tt.b, tt.a); got != -tt.want {
+			t.Errorf("naturalCompare(%q, %q) = %d; want %d", tt.b, tt.a, got, -tt.want)
+		}
+	}
+}
+
+func TestRetryBudget(t *testing.T) {
+	tests := []struct {
+		r    Retry
+		want time.Duration
+	}{
+		{Retry{}, 15 * time.Second},
+		{Retry{Attempts: 1}, 0},
+		{Retry{Attempts: 4, Delay: time.Second, MaxDelay: 3 * time.Second}, 6 * time.Second},
+		{Retry{Attempts: 3, Delay: 2 * time.Second, MaxDelay: time.Second}, 4 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := tt.r.withDefaults().budget(); got != tt.want {
+			t.Errorf("budget of %+v = %v; want %v", tt.r, got, tt.want)
 		}
 	}
 }

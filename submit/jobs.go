@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
@@ -53,11 +54,37 @@ func ListJobs(ctx context.Context, conn grpc.ClientConnInterface) ([]JobInfo, er
 	for _, j := range resp.GetJobInfo() {
 		jobs = append(jobs, jobInfo(j))
 	}
-	// Ids like job-9 and job-10 sort by number.
-	slices.SortFunc(jobs, func(a, b JobInfo) int {
-		return cmp.Or(cmp.Compare(len(a.ID), len(b.ID)), cmp.Compare(a.ID, b.ID))
-	})
+	slices.SortFunc(jobs, func(a, b JobInfo) int { return naturalCompare(a.ID, b.ID) })
 	return jobs, nil
+}
+
+// naturalCompare orders strings with runs of digits compared by value, so
+// that job-9 comes before job-10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digits(a), digits(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Or(cmp.Compare(len(na), len(nb)), strings.Compare(na, nb)); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digits(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // JobStatus returns what the job server tells about the job: its state
@@ -110,5 +137,5 @@ func connErr(conn grpc.ClientConnInterface, err error) error {
 	if status.Code(err) != codes.Unavailable {
 		return err
 	}
-	return &DialError{Endpoint: endpointOf(conn), Kind: ErrUnreachable, Cause: err, msg: err.Error()}
+	return &DialError{Endpoint: endpointOf(conn), Kind: ErrUnreachable, Cause: err, msg: "the job server does not answer (" + connectionCause(err) + ")"}
 }

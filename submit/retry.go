@@ -76,6 +76,14 @@ func (e *attemptsError) Error() string {
 
 func (e *attemptsError) Unwrap() error { return e.err }
 
+// cancelledError is err, which ctx's end caused, matching that cause too.
+type cancelledError struct {
+	err, cause error
+}
+
+func (e *cancelledError) Error() string   { return e.err.Error() }
+func (e *cancelledError) Unwrap() []error { return []error{e.err, e.cause} }
+
 // withRetry runs op until it succeeds, fails with an error retryable does
 // not accept, runs out of attempts or ctx ends. Delays grow exponentially
 // with a little jitter, so clients that failed together do not retry
@@ -105,9 +113,14 @@ func withRetry(ctx context.Context, r Retry, log *slog.Logger, step string, retr
 	if err == nil {
 		return nil
 	}
-	// Cancelled while waiting to try again: say what was being retried.
-	if ctx.Err() != nil && last != nil && !errors.Is(last, ctx.Err()) {
-		return fmt.Errorf("%w; the last attempt failed: %w", ctx.Err(), last)
+	if cerr := ctx.Err(); cerr != nil && last != nil && !errors.Is(last, cerr) {
+		// gRPC reports a call cut short by ctx with a status that does
+		// not match ctx's error; callers look for the latter.
+		if c := status.Code(last); c == codes.Canceled || c == codes.DeadlineExceeded {
+			return &cancelledError{err: last, cause: cerr}
+		}
+		// Cancelled while waiting to try again: say what was being retried.
+		return fmt.Errorf("%w; the last attempt failed: %w", cerr, last)
 	}
 	if tries > 1 && retryable(err) {
 		return &attemptsError{attempts: tries, err: err}
@@ -137,24 +150,27 @@ var _ stateConn = (*grpc.ClientConn)(nil)
 
 // waitReady waits up to timeout for conn to be connected, so that a call
 // made next is not failed merely because the connection is being
-// re-established. Connections that cannot tell are taken as ready.
-func waitReady(ctx context.Context, conn grpc.ClientConnInterface, timeout time.Duration) {
+// re-established, and reports whether it is. Connections that cannot tell
+// are taken as ready.
+func waitReady(ctx context.Context, conn grpc.ClientConnInterface, timeout time.Duration) bool {
 	sc, ok := conn.(stateConn)
 	if !ok {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for {
 		st := sc.GetState()
 		switch st {
-		case connectivity.Ready, connectivity.Shutdown:
-			return
+		case connectivity.Ready:
+			return true
+		case connectivity.Shutdown:
+			return false
 		case connectivity.Idle:
 			sc.Connect()
 		}
 		if !sc.WaitForStateChange(ctx, st) {
-			return
+			return false
 		}
 	}
 }

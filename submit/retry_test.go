@@ -21,6 +21,7 @@ import (
 	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
@@ -231,26 +232,48 @@ func TestSubmitRetries(t *testing.T) {
 }
 
 func TestSubmitRetryCancelled(t *testing.T) {
-	c, art := fakeCaptured(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	f := &flakyJobs{artifact: art, staged: map[string]string{},
-		prepareErrs: []error{status.Error(codes.Unavailable, "job server restarting")}}
-	conn := serveFlaky(t, f)
-	// Cancel while Submit waits an hour to try again.
-	waiting := make(chan struct{}, 1)
-	go func() {
-		<-waiting
-		cancel()
-	}()
-	logger := slog.New(signalHandler{msg: "transient error", ch: waiting})
-	start := time.Now()
-	_, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{Retry: submit.Retry{Delay: time.Hour}, Logger: logger})
-	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "job server restarting") {
-		t.Errorf("Submit = %v; want context.Canceled naming the last failure", err)
+	tests := []struct {
+		name string
+		// duringCall cancels inside Prepare rather than while Submit waits
+		// an hour to try Prepare again.
+		duringCall bool
+		wantMsg    string
+	}{
+		{name: "while waiting to retry", wantMsg: "context canceled; the last attempt failed: job server passthrough:///flaky-jobs rejected the pipeline: rpc error: code = Unavailable desc = job server restarting"},
+		{name: "during a call", duringCall: true, wantMsg: "job server passthrough:///flaky-jobs rejected the pipeline: rpc error: code = Canceled desc = context canceled"},
 	}
-	if took := time.Since(start); took > 10*time.Second {
-		t.Errorf("Submit took %v after cancellation", took)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, art := fakeCaptured(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			f := &flakyJobs{artifact: art, staged: map[string]string{},
+				prepareErrs: []error{status.Error(codes.Unavailable, "job server restarting")}}
+			logger := slog.New(slog.DiscardHandler)
+			if tt.duringCall {
+				// The server answers only once the client gave up.
+				f.onPrepare = func() {
+					cancel()
+					<-ctx.Done()
+				}
+			} else {
+				waiting := make(chan struct{}, 1)
+				go func() {
+					<-waiting
+					cancel()
+				}()
+				logger = slog.New(signalHandler{msg: "transient error", ch: waiting})
+			}
+			conn := serveFlaky(t, f)
+			start := time.Now()
+			_, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{Retry: submit.Retry{Delay: time.Hour}, Logger: logger})
+			if !errors.Is(err, context.Canceled) || err.Error() != tt.wantMsg {
+				t.Errorf("Submit = %v; want context.Canceled saying %q", err, tt.wantMsg)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("Submit took %v after cancellation", took)
+			}
+		})
 	}
 }
 
@@ -276,5 +299,43 @@ func TestSubmitChangedWorkerIsNotRetried(t *testing.T) {
 	defer f.mu.Unlock()
 	if f.prepares != 1 {
 		t.Errorf("%d Prepare calls; want 1", f.prepares)
+	}
+}
+
+// downAtRun is a connection that is down by the time Submit runs the job:
+// gRPC fails calls on such a connection without sending them.
+type downAtRun struct {
+	*grpc.ClientConn
+}
+
+const runMethod = "/org.apache.beam.model.job_management.v1.JobService/Run"
+
+func (c downAtRun) GetState() connectivity.State { return connectivity.TransientFailure }
+
+func (c downAtRun) WaitForStateChange(ctx context.Context, _ connectivity.State) bool {
+	<-ctx.Done()
+	return false
+}
+
+func (c downAtRun) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	if method == runMethod {
+		return status.Error(codes.Unavailable, `connection error: desc = "transport: Error while dialing: dial tcp 10.0.0.1:8099: connect: connection refused"`)
+	}
+	return c.ClientConn.Invoke(ctx, method, args, reply, opts...)
+}
+
+func TestSubmitConnectionDownAtRun(t *testing.T) {
+	c, art := fakeCaptured(t)
+	f := &flakyJobs{artifact: art, staged: map[string]string{}}
+	conn := downAtRun{serveFlaky(t, f)}
+	_, err := submit.Submit(context.Background(), conn, c, submit.SubmitOptions{Retry: submit.Retry{Delay: 10 * time.Millisecond, Attempts: 2}})
+	want := "job server passthrough:///flaky-jobs went away before the job could be run: the job server does not answer (dial tcp 10.0.0.1:8099: connect: connection refused)"
+	if !errors.Is(err, submit.ErrUnreachable) || err == nil || err.Error() != want {
+		t.Errorf("Submit = %v; want ErrUnreachable saying %q", err, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.runs != 0 {
+		t.Errorf("the job server got %d Run calls; want none", f.runs)
 	}
 }

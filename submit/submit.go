@@ -122,11 +122,16 @@ func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *Captured, o S
 	// a connection being re-established is waited for beforehand instead.
 	var run *jobpb.RunJobResponse
 	err = withRetry(ctx, o.Retry, o.Logger, "run", refusedError, func() error {
-		waitReady(ctx, conn, o.Retry.withDefaults().budget())
+		ready := waitReady(ctx, conn, o.Retry.withDefaults().budget())
 		var err error
 		run, err = client.Run(ctx, &jobpb.RunJobRequest{PreparationId: prep.GetPreparationId(), RetrievalToken: prep.GetStagingSessionToken()})
 		if err == nil {
 			return nil
+		}
+		if status.Code(err) == codes.Unavailable && !ready {
+			// The connection was down when Run was called: gRPC fails such
+			// calls without sending them.
+			return fmt.Errorf("job server %s went away before the job could be run: %w", o.Endpoint, connErr(conn, err))
 		}
 		if status.Code(err) == codes.Unavailable {
 			return fmt.Errorf("job server %s did not confirm the run of preparation %s, which may have started anyway (list the jobs before submitting again): %w", o.Endpoint, prep.GetPreparationId(), err)
