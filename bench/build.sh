@@ -3,9 +3,10 @@
 # otherwise run, in one run, on examples/wordcount for the host (launcher)
 # and linux/arm64 (worker). Needs hyperfine (apt-get install hyperfine).
 #
-#   bench/build.sh [--cold]      results go to bench/results/
+#   bench/build.sh [noop] [edit] [size] [cold]    results go to bench/results/
 #
-# --cold adds the empty-GOCACHE comparison, which takes several minutes.
+# With no arguments it runs noop, edit and size; cold (empty GOCACHE)
+# takes several minutes and runs only when asked for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,23 +26,33 @@ sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$wo
 cp examples/linestats/go.sum "$work/wc/"
 cd "$work/wc"
 
+scenarios=${*:-noop edit size}
+want() { [[ " $scenarios " == *" $1 "* ]]; }
+
 beamctl="$work/beamctl build . --target linux/arm64 --out $work/dist"
 host="CGO_ENABLED=0 go build -trimpath -o $work/plain/wordcount-host ."
 arm="GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o $work/plain/wordcount-arm64 ."
 mkdir -p "$work/plain"
 
+if want noop; then
 echo "== no-op rebuild"
 hyperfine --warmup 2 --runs 10 --export-markdown "$res/noop.md" --export-json "$res/noop.json" \
 	-n "beamctl build (host + linux/arm64)" "$beamctl" \
 	-n "go build host; go build arm64 (sequential)" "$host && $arm" \
 	-n "go build host & go build arm64 (concurrent)" "$host & $arm & wait"
 
+fi
+
+if want edit; then
 echo "== rebuild after editing one source file"
 edit="printf '\n// edited %s\n' \$(date +%s%N) >> $work/wc/main.go"
 hyperfine --warmup 1 --runs 5 --prepare "$edit" --export-markdown "$res/edit.md" --export-json "$res/edit.json" \
 	-n "beamctl build (host + linux/arm64)" "$beamctl" \
 	-n "go build host; go build arm64 (sequential)" "$host && $arm"
 
+fi
+
+if want size; then
 echo "== worker size"
 "$work/beamctl" build . --target linux/arm64 --out "$work/stripped" --output json >"$work/stripped.json"
 "$work/beamctl" build . --target linux/arm64 --out "$work/unstripped" --strip=false --output json >"$work/unstripped.json"
@@ -55,8 +66,9 @@ print(f"| --strip=false | {u/2**20:.1f} MiB |")
 print(f"| stripped / unstripped | {s/u:.2f} |")
 PY
 cat "$res/size.md"
+fi
 
-if [ "${1:-}" = "--cold" ]; then
+if want cold; then
 	echo "== cold build (empty GOCACHE)"
 	export GOCACHE=$work/gocache
 	clean="rm -rf $work/gocache $work/cache $work/dist $work/plain; mkdir -p $work/plain"
