@@ -49,8 +49,17 @@ var settings = map[string]kind{
 	"force":     kBool,
 	"cache-dir": kString,
 
-	"job-name":        kString,
-	"capture-timeout": kDuration,
+	"job-name":           kString,
+	"capture-timeout":    kDuration,
+	"endpoint":           kString,
+	"connect-timeout":    kDuration,
+	"tls":                kBool,
+	"tls-ca":             kString,
+	"tls-server-name":    kString,
+	"environment":        kString,
+	"environment-config": kString,
+	"loopback-address":   kString,
+	"detach":             kBool,
 }
 
 // ConfigError is a configuration value beamctl cannot use.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/stage/stagetest"
 )
 
 // cacheDir is shared by every test in this binary: the first build of a
@@ -43,6 +45,32 @@ func beamctl(t *testing.T, args ...string) result {
 	var out, errb bytes.Buffer
 	code := run(args, strings.NewReader(""), &out, &errb)
 	return result{code, out.String(), errb.String()}
+}
+
+var (
+	prismOnce sync.Once
+	prismBin  string
+	prismErr  error
+)
+
+// startPrism starts an upstream prism job server process for one test; the
+// binary is built once per test binary.
+func startPrism(t *testing.T) *stagetest.Prism {
+	t.Helper()
+	prismOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		prismBin, prismErr = stagetest.Build(ctx, filepath.Join(cacheDir, "bin"), "prism", stagetest.PrismPackage)
+	})
+	if prismErr != nil {
+		t.Fatal(prismErr)
+	}
+	p, err := stagetest.StartPrism(context.Background(), prismBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }
 
 var (

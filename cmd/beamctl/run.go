@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -17,7 +15,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/build"
-	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/loopback"
 	"github.com/beamctl/beamctl/submit"
 )
@@ -66,8 +63,7 @@ func newRunCmd(a *app) *cobra.Command {
 		},
 	}
 	addBuildFlags(cmd.Flags())
-	cmd.Flags().String("job-name", "", "job name (default: the one the pipeline chooses)")
-	cmd.Flags().Duration("capture-timeout", submit.DefaultCaptureTimeout, "how long the launcher may take to construct the pipeline")
+	addLaunchFlags(cmd.Flags())
 	return cmd
 }
 
@@ -78,15 +74,16 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 		return err
 	}
 	target := o.Targets[0]
+	spec, err := a.launchSpec(target)
+	if err != nil {
+		return err
+	}
 	// Fail before minutes of building if the worker cannot run here.
-	if _, err := loopback.Emulator(target.OS, target.Arch); err != nil {
-		return &usageError{err.Error()}
+	if spec.localWorkers() {
+		if _, err := loopback.Emulator(target.OS, target.Arch); err != nil {
+			return &usageError{err.Error()}
+		}
 	}
-	timeout := a.v.GetDuration("capture-timeout")
-	if timeout <= 0 {
-		return usagef("--capture-timeout %v is not positive: give a duration such as 2m", timeout)
-	}
-
 	m, err := a.runBuild(cmd, o)
 	if err != nil {
 		return err
@@ -97,71 +94,15 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 		return err
 	}
 	launcher, _ := m.Launcher(build.HostPlatform())
-	var worker build.Binary
 	for _, w := range m.Workers() {
 		if w.Platform == target {
-			worker = w
+			spec.worker = filepath.Join(outDir, w.File)
 		}
 	}
-
-	// prism logs through slog.Default; its chatter belongs under --verbose.
-	defer slog.SetDefault(slog.Default())
-	if a.v.GetBool("verbose") {
-		slog.SetDefault(a.log.With("component", "prism"))
-	} else {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
-
-	var launcherOut io.Writer
-	if a.v.GetBool("verbose") {
-		launcherOut = a.stderr
-	}
-	captured, err := submit.Capture(ctx, submit.CaptureOptions{
-		Launcher:   filepath.Join(outDir, launcher.File),
-		WorkerPath: filepath.Join(outDir, worker.File),
-		Args:       pipelineArgs,
-		JobName:    a.v.GetString("job-name"),
-		Timeout:    timeout,
-		Stdout:     launcherOut,
-		Stderr:     launcherOut,
-		Logger:     a.log,
-	})
-	if err != nil {
-		return err
-	}
-
-	// The pool outlives the runner: prism brings the whole process down if
-	// it cannot reach the pool for a worker it still wants to start.
-	// Workers run where the user is, so relative paths in pipeline
-	// arguments mean to them what they meant to the launcher.
-	wd, err := os.Getwd()
-	if err != nil {
-		return err
-	}
-	pool, err := loopback.Start(ctx, loopback.Options{Logger: a.log, Output: a.stderr, Dir: wd})
-	if err != nil {
-		return fmt.Errorf("starting the worker pool: %w", err)
-	}
-	defer pool.Close()
-	runner, err := embeddedrunner.Start(ctx, embeddedrunner.Options{Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("starting the embedded runner: %w", err)
-	}
-	defer runner.Close()
-	params := loopback.LocalWorkerParams(captured.Worker.Path, captured.Worker.SHA256)
-	if err := submit.UseLocalWorkerPool(captured.Pipeline, pool.Address(), params); err != nil {
-		return err
-	}
-	start := time.Now()
-	job, err := submit.Submit(ctx, runner.Conn(), captured, submit.SubmitOptions{Logger: a.log})
-	if err != nil {
-		return err
-	}
-	a.log.Debug("submitted", "job", job.ID, "name", job.Name, "endpoint", runner.Endpoint())
-	if !a.json {
-		fmt.Fprintf(a.stderr, "job %s (%s) submitted to the embedded runner\n", job.ID, job.Name)
-	}
-	return a.follow(ctx, runner.Conn(), job, pool.Failures(), start)
+	spec.launcher = filepath.Join(outDir, launcher.File)
+	spec.beamVersion = m.BeamVersion
+	spec.args = pipelineArgs
+	return a.launch(ctx, spec)
 }
 
 // jobResult is the last line of `run --output json`.
@@ -286,7 +227,11 @@ func (a *app) printEvent(e submit.Event) {
 
 func (a *app) printMetrics(ms []submit.Metric) {
 	fmt.Fprintln(a.stderr, "metrics:")
-	tw := tabwriter.NewWriter(a.stderr, 2, 4, 2, ' ', 0)
+	a.printMetricsTo(a.stderr, ms)
+}
+
+func (a *app) printMetricsTo(w io.Writer, ms []submit.Metric) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, m := range ms {
 		var val string
 		switch m.Kind {

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/submit"
+)
+
+func newJobsCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "jobs",
+		Short: "List, inspect, follow and cancel jobs on a Beam job server",
+		Long: `List, inspect, follow and cancel jobs on the Beam job server at --endpoint
+(or BEAMCTL_ENDPOINT). Tables by default, JSON with --output json.`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.String("endpoint", "", "Beam job server HOST:PORT")
+	pf.Duration("connect-timeout", submit.DefaultConnectTimeout, "how long to wait for the job server to answer")
+	pf.Bool("tls", false, "connect to the job server with TLS")
+	pf.String("tls-ca", "", "PEM file of certificate authorities to trust for --tls (implies --tls)")
+	pf.String("tls-server-name", "", "name the job server's certificate must carry (implies --tls)")
+
+	// each wraps a subcommand's body with configuration and a connection.
+	each := func(body func(ctx context.Context, conn grpc.ClientConnInterface, endpoint string, args []string) error) func(*cobra.Command, []string) error {
+		return func(c *cobra.Command, args []string) error {
+			if err := a.setup(c, ""); err != nil {
+				return err
+			}
+			endpoint := a.v.GetString("endpoint")
+			conn, _, err := a.dial(c.Context(), endpoint)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			return jobError(body(c.Context(), conn, endpoint, args))
+		}
+	}
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the job server's jobs",
+		Args:  cobra.NoArgs,
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, _ []string) error {
+			jobs, err := submit.ListJobs(ctx, conn)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(jobsJSON(jobs))
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tSTATE\tNAME")
+			for _, j := range jobs {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", j.ID, j.State, j.Name)
+			}
+			return tw.Flush()
+		}),
+	}
+	status := &cobra.Command{
+		Use:   "status JOB",
+		Short: "Show a job's state",
+		Args:  cobra.ExactArgs(1),
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+			j, err := submit.JobStatus(ctx, conn, args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(jobJSON(j))
+			}
+			tw := tabwriter.NewWriter(a.stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "ID\t%s\nNAME\t%s\nSTATE\t%s\n", j.ID, j.Name, j.State)
+			if !j.StateTime.IsZero() {
+				fmt.Fprintf(tw, "SINCE\t%s\n", j.StateTime.Local().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		}),
+	}
+	cancel := &cobra.Command{
+		Use:   "cancel JOB",
+		Short: "Cancel a job and wait until the job server confirms it",
+		Args:  cobra.ExactArgs(1),
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+			if err := submit.Cancel(ctx, conn, args[0]); err != nil {
+				return err
+			}
+			wctx, stop := context.WithTimeout(ctx, cancelWait)
+			defer stop()
+			state, err := submit.Follow(wctx, conn, args[0], func(submit.Event) {})
+			var failed *submit.JobFailedError
+			if err != nil && !errors.As(err, &failed) {
+				return fmt.Errorf("job %s: cancel requested, but its end was not seen: %w", args[0], err)
+			}
+			if a.json {
+				return a.printJSON(map[string]string{"jobId": args[0], "state": state.String()})
+			}
+			fmt.Fprintf(a.stdout, "job %s %s\n", args[0], state)
+			return nil
+		}),
+	}
+	var follow bool
+	logs := &cobra.Command{
+		Use:   "logs JOB",
+		Short: "Print a job's messages; --follow keeps printing until it ends",
+		Args:  cobra.ExactArgs(1),
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+			return submit.Logs(ctx, conn, args[0], follow, a.printLogEvent)
+		}),
+	}
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the job ends")
+	metrics := &cobra.Command{
+		Use:   "metrics JOB",
+		Short: "Print a job's user metrics",
+		Args:  cobra.ExactArgs(1),
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+			if _, err := submit.JobStatus(ctx, conn, args[0]); err != nil {
+				return err
+			}
+			ms, err := submit.Metrics(ctx, conn, args[0])
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(ms)
+			}
+			a.printMetricsTo(a.stdout, ms)
+			return nil
+		}),
+	}
+	cmd.AddCommand(list, status, cancel, logs, metrics)
+	return cmd
+}
+
+// jobError turns "not found" into a plain failure with the job server's
+// words; the job id and endpoint are already in the message.
+func jobError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, submit.ErrJobNotFound) {
+		return &codeError{code: exitFailure, msg: firstLine(err.Error())}
+	}
+	return err
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+type jobInfoJSON struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Since string `json:"since,omitempty"`
+}
+
+func jobJSON(j submit.JobInfo) jobInfoJSON {
+	out := jobInfoJSON{ID: j.ID, Name: j.Name, State: j.State.String()}
+	if !j.StateTime.IsZero() {
+		out.Since = j.StateTime.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+func jobsJSON(js []submit.JobInfo) []jobInfoJSON {
+	out := make([]jobInfoJSON, 0, len(js))
+	for _, j := range js {
+		out = append(out, jobJSON(j))
+	}
+	return out
+}
+
+// printLogEvent prints job messages to stdout: they are the command's
+// output, not progress.
+func (a *app) printLogEvent(e submit.Event) {
+	if a.json {
+		_ = a.printJSONLine(e)
+		return
+	}
+	ts := e.Time.Local().Format("15:04:05")
+	if e.Kind == submit.EventState {
+		fmt.Fprintf(a.stdout, "%s  state     %s\n", ts, e.State)
+		return
+	}
+	fmt.Fprintf(a.stdout, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), strings.TrimSpace(e.Text))
+}
