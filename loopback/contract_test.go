@@ -35,9 +35,25 @@ type fakeRunner struct {
 
 	deps     []*pipepb.ArtifactInformation
 	artifact []byte // served for any artifact; nil: not found
+	// resolve, if set, answers ResolveArtifacts; otherwise it is
+	// unimplemented, as in runners that serve artifacts as declared.
+	resolve func([]*pipepb.ArtifactInformation) []*pipepb.ArtifactInformation
+	// block makes GetProvisionInfo wait for the caller to give up.
+	block bool
+}
+
+func (f *fakeRunner) ResolveArtifacts(_ context.Context, req *jobpb.ResolveArtifactsRequest) (*jobpb.ResolveArtifactsResponse, error) {
+	if f.resolve == nil {
+		return nil, status.Error(codes.Unimplemented, "no resolution")
+	}
+	return &jobpb.ResolveArtifactsResponse{Replacements: f.resolve(req.GetArtifacts())}, nil
 }
 
 func (f *fakeRunner) GetProvisionInfo(ctx context.Context, _ *fnpb.GetProvisionInfoRequest) (*fnpb.GetProvisionInfoResponse, error) {
+	if f.block {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
 	if md, _ := metadata.FromIncomingContext(ctx); len(md.Get("worker_id")) != 1 {
 		return nil, status.Error(codes.InvalidArgument, "no worker_id in metadata")
 	}
@@ -144,13 +160,13 @@ func TestContract(t *testing.T) {
 			name:     "local file changed since staging, staged copy fetched",
 			deps:     []*pipepb.ArtifactInformation{fileArtifact(t, otherPath, good, urnGoWorkerBinary)},
 			artifact: good,
-			wantBin:  "bin/worker",
+			wantBin:  "staged/other",
 		},
 		{
 			name:     "missing locally, fetched",
 			deps:     []*pipepb.ArtifactInformation{fileArtifact(t, missing, good, urnGoWorkerBinary)},
 			artifact: good,
-			wantBin:  "bin/worker",
+			wantBin:  "staged/missing",
 		},
 		{
 			name:     "sha256 mismatch everywhere",

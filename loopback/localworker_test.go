@@ -16,7 +16,6 @@ func TestLocalWorker(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte("worker bytes"))
 	good := hex.EncodeToString(sum[:])
-	p := &Pool{}
 	for _, tc := range []struct {
 		name    string
 		params  map[string]string
@@ -30,7 +29,7 @@ func TestLocalWorker(t *testing.T) {
 		{name: "missing file", params: LocalWorkerParams(bin+"-gone", good), wantErr: "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := p.localWorker(tc.params)
+			got, err := localWorker(tc.params)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("localWorker error = %v; want one containing %q", err, tc.wantErr)

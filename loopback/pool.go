@@ -1,17 +1,18 @@
-// Package loopback is beamctl's worker pool: it serves Beam's
-// BeamFnExternalWorkerPool and starts the pipeline's workers as processes on
-// this machine, under qemu-user when they are built for another
-// architecture.
+// Package loopback runs Beam Go workers on this machine. It performs the
+// Beam container contract (provision info, pipeline options, worker binary
+// retrieved from the runner and checked against its sha256) and runs the
+// worker as a supervised process, under qemu-user when it is built for
+// another architecture.
 //
-// For each StartWorker the pool performs the Beam container contract itself:
-// it asks the runner's provision service for the pipeline options and
-// artifacts, takes the Go worker binary (the local file when it matches the
-// pipeline's sha256, otherwise a copy fetched from the runner and verified),
-// and runs it with the flags and environment the Go SDK harness expects.
+// Boot does this once, in the foreground, as a container's entrypoint
+// would. Pool serves BeamFnExternalWorkerPool and does it for each
+// StartWorker, in this process or through a boot command.
 //
 // A runner such as prism treats an error answer to StartWorker as fatal to
-// itself, so StartWorker always succeeds: a worker that cannot be started,
-// or that exits before the runner stops it, is reported on Failures.
+// itself, so by default StartWorker always succeeds: a worker that cannot
+// be started, or that exits before the runner stops it, is reported on
+// Failures. A pool serving runners elsewhere may answer errors instead
+// (Options.AnswerErrors).
 package loopback
 
 import (
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -59,6 +61,26 @@ type Options struct {
 	// BootTimeout bounds provisioning a worker and fetching its binary;
 	// default 2m.
 	BootTimeout time.Duration
+
+	// FetchWorkers makes every worker retrieve its binary from the runner,
+	// ignoring files on this machine and LocalWorkerParams: for a pool
+	// that serves runners other than the submitter's.
+	FetchWorkers bool
+	// BootCommand, if set, starts each worker by running this command with
+	// the contract's flags (--id, --provision_endpoint, ...,
+	// --semi_persist_dir), as "beamctl boot" takes them, instead of
+	// performing the contract in this process.
+	BootCommand []string
+	// AnswerErrors answers a StartWorker the pool cannot take (closed,
+	// duplicate id, no provision endpoint, MaxWorkers reached) with an
+	// error instead of reporting it on Failures. Only for runners that
+	// survive such an answer: prism panics on it.
+	AnswerErrors bool
+	// MaxWorkers bounds how many workers run at once; 0 is no bound.
+	MaxWorkers int
+	// LabelByID labels each worker's output with the runner's worker id
+	// instead of "worker-N".
+	LabelByID bool
 }
 
 // failureBuffer is how many failures wait for a reader before more are
@@ -159,36 +181,65 @@ func (p *Pool) Address() string { return p.lis.Addr().String() }
 // or exited before the runner stopped it. It is never closed.
 func (p *Pool) Failures() <-chan error { return p.failures }
 
-// StartWorker starts a worker in the background and always answers success:
-// problems are reported on Failures.
+// StartWorker starts a worker in the background. Problems are reported on
+// Failures, or in the answer with Options.AnswerErrors.
 func (p *Pool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest) (*fnpb.StartWorkerResponse, error) {
-	id := req.GetWorkerId()
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.fail(&WorkerError{ID: id, Err: errors.New("the worker pool is closed")})
+	c := contractOf(req)
+	w, err := p.admit(c)
+	if err != nil {
+		if p.opts.AnswerErrors {
+			p.logger.Warn("worker refused", "id", c.ID, "reason", err)
+			return &fnpb.StartWorkerResponse{Error: err.Error()}, nil
+		}
+		p.fail(&WorkerError{ID: c.ID, Err: err})
 		return &fnpb.StartWorkerResponse{}, nil
 	}
-	if _, dup := p.workers[id]; dup {
-		p.mu.Unlock()
-		p.fail(&WorkerError{ID: id, Err: errors.New("a worker with this id is already running")})
-		return &fnpb.StartWorkerResponse{}, nil
-	}
-	p.seq++
-	w := newWorker(p.root, id, fmt.Sprintf("worker-%d", p.seq), p.out, &p.outMu, p.opts.TailLines)
-	p.workers[id] = w
-	p.wg.Add(1)
-	p.mu.Unlock()
 
-	p.logger.Debug("starting worker", "worker", w.name, "id", id)
+	p.logger.Debug("starting worker", "worker", w.name, "id", c.ID)
 	go func() {
 		defer p.wg.Done()
-		defer p.forget(w)
-		if err := p.run(w, req); err != nil {
-			p.fail(err)
+		failure := p.run(w)
+		p.forget(w)
+		if failure != nil {
+			p.fail(failure)
 		}
+		close(w.done)
 	}()
 	return &fnpb.StartWorkerResponse{}, nil
+}
+
+// admit registers a worker for c, or says why the pool cannot take it.
+func (p *Pool) admit(c Contract) (*worker, error) {
+	if p.opts.AnswerErrors && c.ProvisionEndpoint == "" {
+		return nil, errors.New("the request has no provision endpoint: this worker pool serves runners that provision their workers")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return nil, errors.New("the worker pool is closed")
+	case p.workers[c.ID] != nil:
+		return nil, errors.New("a worker with this id is already running")
+	case p.opts.MaxWorkers > 0 && len(p.workers) >= p.opts.MaxWorkers:
+		return nil, fmt.Errorf("the worker pool already runs its maximum of %d workers", p.opts.MaxWorkers)
+	}
+	p.seq++
+	dirName := fmt.Sprintf("worker-%d", p.seq)
+	name := dirName
+	if p.opts.LabelByID {
+		name = c.ID
+	}
+	w := &worker{
+		c:    c,
+		name: name,
+		dir:  filepath.Join(p.dir, dirName),
+		out:  newLineWriter(name, p.out, &p.outMu, p.opts.TailLines),
+		done: make(chan struct{}),
+	}
+	w.ctx, w.cancel = context.WithCancel(p.root)
+	p.workers[c.ID] = w
+	p.wg.Add(1)
+	return w, nil
 }
 
 // StopWorker stops a worker and returns once it has been reaped. Unknown
@@ -200,7 +251,7 @@ func (p *Pool) StopWorker(ctx context.Context, req *fnpb.StopWorkerRequest) (*fn
 	if w == nil {
 		return &fnpb.StopWorkerResponse{}, nil
 	}
-	p.logger.Debug("stopping worker", "worker", w.name, "id", w.id)
+	p.logger.Debug("stopping worker", "worker", w.name, "id", w.c.ID)
 	w.stop()
 	select {
 	case <-w.done:
@@ -212,8 +263,8 @@ func (p *Pool) StopWorker(ctx context.Context, req *fnpb.StopWorkerRequest) (*fn
 func (p *Pool) forget(w *worker) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.workers[w.id] == w {
-		delete(p.workers, w.id)
+	if p.workers[w.c.ID] == w {
+		delete(p.workers, w.c.ID)
 	}
 }
 

@@ -3,7 +3,9 @@
 package loopback
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"syscall"
 )
 
@@ -20,6 +22,25 @@ func killGroup(pid int) error {
 	return p.Kill()
 }
 
+func signalGroup(pid int, sig os.Signal) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(sig)
+}
+
 // killStragglers does nothing: without process groups the worker's pid may
 // already belong to another process.
 func killStragglers(int) {}
+
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() >= 0 {
+		return ee.ExitCode()
+	}
+	return 1
+}

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
-	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -21,6 +19,8 @@ import (
 
 const (
 	urnFileArtifact   = "beam:artifact:type:file:v1"
+	urnURLArtifact    = "beam:artifact:type:url:v1"
+	urnStagingTo      = "beam:artifact:role:staging_to:v1"
 	urnGoWorkerBinary = "beam:artifact:role:go_worker_binary:v1"
 )
 
@@ -58,72 +58,29 @@ func provision(ctx context.Context, endpoint, id string) (*fnpb.ProvisionInfo, e
 
 // workerArtifact picks the Go worker binary among the environment's
 // artifacts: the one with the worker role, or the only one.
-func workerArtifact(deps []*pipepb.ArtifactInformation) (*pipepb.ArtifactInformation, error) {
-	for _, d := range deps {
+func workerArtifact(deps []*pipepb.ArtifactInformation) (int, error) {
+	for i, d := range deps {
 		if d.GetRoleUrn() == urnGoWorkerBinary {
-			return d, nil
+			return i, nil
 		}
 	}
 	if len(deps) == 1 {
-		return deps[0], nil
+		return 0, nil
 	}
-	return nil, fmt.Errorf("none of the pipeline's %d artifacts is a Go worker binary (role %s): submit the pipeline with its worker binary", len(deps), urnGoWorkerBinary)
+	return 0, fmt.Errorf("none of the pipeline's %d artifacts is a Go worker binary (role %s): submit the pipeline with its worker binary", len(deps), urnGoWorkerBinary)
 }
 
-// workerBinary returns the path of the worker binary to execute: the file
-// named by the artifact when it is on this machine and matches the
-// pipeline's sha256, otherwise a verified copy fetched from the runner into
-// dir.
-func (p *Pool) workerBinary(ctx context.Context, w *worker, deps []*pipepb.ArtifactInformation, endpoint, dir string) (string, error) {
-	art, err := workerArtifact(deps)
-	if err != nil {
-		return "", err
+// filePayload returns the path and sha256 a file artifact names; both are
+// empty for other artifact types.
+func filePayload(a *pipepb.ArtifactInformation) (path, sha string, err error) {
+	if a.GetTypeUrn() != urnFileArtifact {
+		return "", "", nil
 	}
-	var path, want string
-	if art.GetTypeUrn() == urnFileArtifact {
-		var fp pipepb.ArtifactFilePayload
-		if err := proto.Unmarshal(art.GetTypePayload(), &fp); err != nil {
-			return "", fmt.Errorf("decode worker binary artifact: %w", err)
-		}
-		path, want = fp.GetPath(), fp.GetSha256()
+	var fp pipepb.ArtifactFilePayload
+	if err := proto.Unmarshal(a.GetTypePayload(), &fp); err != nil {
+		return "", "", fmt.Errorf("decode file artifact: %w", err)
 	}
-
-	// The pool runs on the machine that staged the pipeline, so the staged
-	// file is usually right here.
-	var local error
-	if path != "" {
-		got, err := sha256File(path)
-		switch {
-		case err != nil:
-			local = err
-		case want == "" || got == want:
-			p.logger.Debug("using local worker binary", "worker", w.name, "path", path)
-			return path, nil
-		default:
-			local = mismatch(path, want, got)
-		}
-		p.logger.Debug("local worker binary unusable, fetching it from the runner", "worker", w.name, "path", path, "reason", local)
-	}
-
-	if endpoint == "" {
-		if local != nil {
-			return "", local
-		}
-		return "", errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
-	}
-	dst := filepath.Join(dir, "bin", "worker")
-	got, err := fetch(ctx, endpoint, w.id, art, dst)
-	if err != nil {
-		if local != nil {
-			return "", fmt.Errorf("%w; fetching it from the runner failed too: %v", local, err)
-		}
-		return "", fmt.Errorf("fetch worker binary from %s: %w", endpoint, err)
-	}
-	if want != "" && got != want {
-		return "", mismatch(firstNonEmpty(path, "fetched from the runner"), want, got)
-	}
-	p.logger.Debug("fetched worker binary", "worker", w.name, "path", dst, "sha256", got)
-	return dst, nil
+	return fp.GetPath(), fp.GetSha256(), nil
 }
 
 // Environment parameters that hand the pool a worker binary on this
@@ -140,9 +97,9 @@ func LocalWorkerParams(path, sha256 string) map[string]string {
 	return map[string]string{ParamWorkerBinary: path, ParamWorkerSHA256: sha256}
 }
 
-// localWorker returns the worker binary named by the request's parameters,
-// checked against their sha256, or "" when they name none.
-func (p *Pool) localWorker(params map[string]string) (string, error) {
+// localWorker returns the worker binary named by the parameters, checked
+// against their sha256, or "" when they name none.
+func localWorker(params map[string]string) (string, error) {
 	path := params[ParamWorkerBinary]
 	if path == "" {
 		return "", nil
@@ -174,46 +131,6 @@ func sha256File(path string) (string, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// fetch streams the artifact from the runner's retrieval service into dst
-// and returns its sha256.
-func fetch(ctx context.Context, endpoint, id string, art *pipepb.ArtifactInformation, dst string) (string, error) {
-	conn, err := dial(endpoint)
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	stream, err := jobpb.NewArtifactRetrievalServiceClient(conn).GetArtifact(withWorkerID(ctx, id), &jobpb.GetArtifactRequest{Artifact: art}, grpc.WaitForReady(true))
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return "", err
-	}
-	f, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	out := io.MultiWriter(f, h)
-	for {
-		chunk, err := stream.Recv()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-		if _, err := out.Write(chunk.GetData()); err != nil {
-			return "", err
-		}
-	}
-	if err := f.Close(); err != nil {
-		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -251,13 +251,15 @@ func (a *app) launchRemote(ctx context.Context, s *spec, conn *grpc.ClientConn, 
 		command := s.envConfig
 		if command == "" {
 			if !submit.IsLoopback(s.endpoint) {
-				return usagef("--environment process runs the boot command on the job server's machines: give its path there with --environment-config (e.g. /usr/local/bin/beamctl boot)")
+				return usagef("--environment process runs the boot command on the job server's machines: give the path of beamctl there with --environment-config (e.g. /usr/local/bin/beamctl)")
 			}
 			self, err := os.Executable()
 			if err != nil {
 				return fmt.Errorf("finding beamctl's own path for the process environment: %w", err)
 			}
-			command = self + " boot"
+			// Runners execute the command as one file with the contract's
+			// flags, which beamctl answers as beamctl boot.
+			command = self
 		}
 		err = submit.UseProcessEnvironment(captured.Pipeline, command, nil)
 	case envExternal:

@@ -24,7 +24,11 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	if boot := bootArgs(os.Args); boot != nil {
+		args = boot
+	}
+	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 // run executes beamctl with args and returns the exit code. Signals

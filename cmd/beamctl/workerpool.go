@@ -1,0 +1,61 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/beamctl/beamctl/loopback"
+)
+
+const workerPoolLong = `Serve Beam's external worker pool service (BeamFnExternalWorkerPool), for
+job servers that cannot start Go workers themselves: submit with
+--environment external --environment-config HOST:PORT and the job server
+asks this pool for each worker.
+
+For each worker, the pool asks the job server's provision service for the
+pipeline options and artifacts, retrieves the worker binary through the job
+server's artifact service (checked against its sha256) and runs it on this
+machine, under qemu-user if it is built for another architecture. Worker
+output goes to stderr, each line prefixed with the worker's id.
+
+SECURITY: the pool runs whatever worker binary a job stages, as the user
+running beamctl. Anyone who can reach its address can run programs on this
+machine, so it must only be reachable by the job server. The default
+address, 127.0.0.1:50000, accepts connections from this machine only; to
+serve a job server elsewhere, give --address explicitly and restrict who
+can connect to it (firewall, network policy).
+
+SIGINT or SIGTERM stops every worker, then beamctl exits 0. Exit code 2:
+the address is in use or unusable.`
+
+func newWorkerPoolCmd(a *app) *cobra.Command {
+	var (
+		address    string
+		maxWorkers int
+	)
+	cmd := &cobra.Command{
+		Use:   "worker-pool [--address HOST:PORT] [--max-workers N]",
+		Short: "Serve Beam's external worker pool, starting workers on this machine for a job server",
+		Long:  workerPoolLong,
+		Example: `  beamctl worker-pool
+  beamctl worker-pool --address 10.0.0.5:50000 --max-workers 8`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := a.setup(cmd, ""); err != nil {
+				return err
+			}
+			if maxWorkers < 0 {
+				return usagef("--max-workers %d is negative: give 0 for no limit", maxWorkers)
+			}
+			return a.servePool(cmd.Context(), loopback.Options{
+				Address:      address,
+				FetchWorkers: true,
+				AnswerErrors: true,
+				MaxWorkers:   maxWorkers,
+				LabelByID:    true,
+			})
+		},
+	}
+	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; any other interface than loopback must be given explicitly (see SECURITY)")
+	cmd.Flags().IntVar(&maxWorkers, "max-workers", 0, "most workers to run at once; more are refused with an error to the job server (0: no limit)")
+	return cmd
+}
