@@ -269,10 +269,10 @@ func classifyDialError(endpoint string, err error, o DialOptions) error {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
 		return dialError(endpoint, ErrTLSMismatch, err, "job server at %s does not speak TLS; drop --tls and the other TLS options", endpoint)
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "certificate"):
-		fix := "pass the CA that signed it with --tls-ca-file, or the name it was issued for with --tls-server-name"
+		fix := "pass the CA that signed it with --tls-ca, or the name it was issued for with --tls-server-name"
 		switch {
 		case strings.Contains(msg, "unknown authority"):
-			fix = "pass the CA that signed it with --tls-ca-file"
+			fix = "pass the CA that signed it with --tls-ca"
 		case strings.Contains(msg, "valid for") || strings.Contains(msg, "SANs"):
 			fix = "use a name the certificate carries in --endpoint, or pass it with --tls-server-name"
 		}
