@@ -206,6 +206,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	for _, j := range jobs {
 		emit(Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform, State: Waiting})
 	}
+	// Concurrent go builds each default to one compile per CPU; sharing
+	// the CPUs out instead keeps a cold build from oversubscribing them.
+	if p := compileParallelism(min(o.Jobs, len(jobs)), tc.environ()); p > 0 {
+		for _, j := range jobs {
+			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.Jobs)
 	for _, j := range jobs {
@@ -315,6 +322,24 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 	}
 	emit(ev)
 	return nil
+}
+
+// compileParallelism is the -p each of n concurrent go builds gets, or 0
+// to leave go's default (one build, or the user's own -p in GOFLAGS).
+func compileParallelism(n int, env []string) int {
+	if n <= 1 {
+		return 0
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
+			for _, f := range strings.Fields(v) {
+				if f == "-p" || strings.HasPrefix(f, "-p=") {
+					return 0
+				}
+			}
+		}
+	}
+	return max(1, runtime.NumCPU()/n)
 }
 
 var goPosRE = regexp.MustCompile(`^(\S+?\.(?:go|s|c|mod)):(\d+)`)

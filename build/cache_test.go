@@ -2,6 +2,7 @@ package build
 
 import (
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -79,6 +80,25 @@ func assertArgs(t *testing.T, args []string, want ...string) {
 		}
 		if !found {
 			t.Errorf("args %q lack %q", args, w)
+		}
+	}
+}
+
+func TestCompileParallelism(t *testing.T) {
+	cpus := runtime.NumCPU()
+	for _, tc := range []struct {
+		n    int
+		env  []string
+		want int
+	}{
+		{n: 1, want: 0},
+		{n: 2, want: max(1, cpus/2)},
+		{n: 2 * cpus, want: 1},
+		{n: 2, env: []string{"GOFLAGS=-mod=mod -p=4"}, want: 0},
+		{n: 2, env: []string{"GOFLAGS=-mod=mod"}, want: max(1, cpus/2)},
+	} {
+		if got := compileParallelism(tc.n, tc.env); got != tc.want {
+			t.Errorf("compileParallelism(%d, %q) = %d, want %d", tc.n, tc.env, got, tc.want)
 		}
 	}
 }
