@@ -18,6 +18,8 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync"
+	"time"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
@@ -162,13 +164,20 @@ func FileArtifact(f File, roleURN string) *pipepb.ArtifactInformation {
 }
 
 // FileSHA256 streams a file through sha256 and returns the hex digest and the
-// number of bytes read.
+// number of bytes read. The digest is remembered for the file's current
+// state, so staging the unchanged file later in this process need not hash
+// it again.
 func FileSHA256(ctx context.Context, path string) (string, int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", 0, fmt.Errorf("opening artifact: %w", err)
 	}
 	defer f.Close()
+	started := time.Now()
+	before, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("opening artifact: %w", err)
+	}
 	h := sha256.New()
 	buf := make([]byte, hashReadChunkSize)
 	var n int64
@@ -180,10 +189,52 @@ func FileSHA256(ctx context.Context, path string) (string, int64, error) {
 		h.Write(buf[:m])
 		n += int64(m)
 		if errors.Is(err, io.EOF) {
-			return hex.EncodeToString(h.Sum(nil)), n, nil
+			break
 		}
 		if err != nil {
 			return "", n, fmt.Errorf("reading artifact %s: %w", path, err)
 		}
 	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if after, err := f.Stat(); err == nil && sameState(before, after) && n == before.Size() &&
+		before.ModTime().Before(started.Add(-modTimeCutoff)) {
+		verified.Store(path, verifiedFile{info: before, sum: sum})
+	}
+	return sum, n, nil
+}
+
+// modTimeCutoff keeps digests of recently modified files out of the cache: a
+// write landing within the file system's timestamp granularity of the one
+// before it leaves the modification time unchanged. cmd/go trusts file
+// modification times on the same terms.
+const modTimeCutoff = 2 * time.Second
+
+// verified maps a path to the digest FileSHA256 computed and the file's
+// state at the time.
+var verified sync.Map
+
+type verifiedFile struct {
+	info os.FileInfo
+	sum  string
+}
+
+// verifiedSum returns the remembered digest of path if the open file st
+// describes is still in the state it was hashed in.
+func verifiedSum(path string, st os.FileInfo) (string, bool) {
+	v, ok := verified.Load(path)
+	if !ok {
+		return "", false
+	}
+	vf := v.(verifiedFile)
+	if !sameState(vf.info, st) {
+		return "", false
+	}
+	return vf.sum, true
+}
+
+// sameState reports whether a and b describe the same file with the same
+// size and modification time; rebuilding a binary replaces it or rewrites
+// it, which changes one of them.
+func sameState(a, b os.FileInfo) bool {
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }

@@ -215,6 +215,116 @@ func TestArtifactsMismatchAborts(t *testing.T) {
 	}
 }
 
+// TestArtifactsAfterVerify covers staging a file that Verify hashed earlier
+// in the process: unchanged, it is sent without hashing it again; changed in
+// any way that shows in its size, modification time or identity, it is
+// hashed and the change caught.
+func TestArtifactsAfterVerify(t *testing.T) {
+	needPrism(t)
+	const size = 5*stage.MinChunkSize + 3
+	old := time.Now().Add(-time.Hour)
+	tests := []struct {
+		name string
+		// age sets the file's modification time before Verify; zero leaves
+		// it just written.
+		age time.Time
+		// change runs between Verify and staging.
+		change   func(t *testing.T, path string)
+		mismatch bool
+	}{
+		{"unchanged", old, func(*testing.T, string) {}, false},
+		{"rewritten, same size, new mtime", old, func(t *testing.T, path string) {
+			flipByte(t, path)
+			setMtime(t, path, old.Add(time.Minute))
+		}, true},
+		{"replaced by a new file, same size and mtime", old, func(t *testing.T, path string) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b[0] ^= 0xff
+			tmp := path + ".new"
+			if err := os.WriteFile(tmp, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			setMtime(t, tmp, old)
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+		// A file modified moments before it was hashed may be written again
+		// without its mtime moving, so its digest is not trusted later.
+		{"fresh file rewritten keeping its mtime", time.Time{}, func(t *testing.T, path string) {
+			st, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flipByte(t, path)
+			setMtime(t, path, st.ModTime())
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := writeFile(t, t.TempDir(), "worker", size)
+			if !tt.age.IsZero() {
+				setMtime(t, f.Path, tt.age)
+			}
+			p := pipelineWith(f)
+			set, err := stage.PipelineFiles(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := set.Verify(context.Background()); err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			tt.change(t, f.Path)
+			prep := prepare(t, p)
+			err = stage.Artifacts(context.Background(), prep.staging, prep.token, set, stage.Options{PreparationID: prep.prepID, ChunkSize: stage.MinChunkSize})
+			var mm *stage.MismatchError
+			if tt.mismatch {
+				if !errors.As(err, &mm) {
+					t.Fatalf("Artifacts = %v; want a MismatchError", err)
+				}
+				if _, _, err := readBack(t, f); err == nil {
+					t.Error("prism serves the artifact although staging was aborted")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Artifacts: %v", err)
+			}
+			sum, n, err := readBack(t, f)
+			if err != nil || sum != f.SHA256 || n != size {
+				t.Errorf("prism holds %d bytes sha256 %s (%v); want %d bytes %s", n, sum, err, size, f.SHA256)
+			}
+		})
+	}
+}
+
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	fh, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	b := make([]byte, 1)
+	if _, err := fh.ReadAt(b, 7); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := fh.WriteAt(b, 7); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func setMtime(t *testing.T, path string, mtime time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestPipelineFiles(t *testing.T) {
 	a := stage.File{Path: "/w/a", SHA256: "aa"}
 	tests := []struct {
