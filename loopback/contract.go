@@ -12,6 +12,8 @@ import (
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/beamctl/beamctl/stage"
 )
 
 // Contract is what a runner hands a worker's boot under Beam's container
@@ -130,7 +132,7 @@ func prepare(ctx context.Context, c Contract, cfg bootConfig) (*launch, error) {
 func (cfg bootConfig) workerBinary(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation, endpoint string) (string, error) {
 	var local error
 	if cfg.local {
-		bin, err := localWorker(c.Params)
+		bin, err := localWorker(ctx, c.Params)
 		if err != nil || bin != "" {
 			return bin, err
 		}
@@ -143,7 +145,7 @@ func (cfg bootConfig) workerBinary(ctx context.Context, c Contract, deps []*pipe
 			return "", err
 		}
 		if path != "" {
-			got, err := sha256File(path)
+			got, _, err := stage.FileSHA256(ctx, path)
 			switch {
 			case err != nil:
 				local = err

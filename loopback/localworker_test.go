@@ -1,6 +1,7 @@
 package loopback
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
@@ -29,7 +30,7 @@ func TestLocalWorker(t *testing.T) {
 		{name: "missing file", params: LocalWorkerParams(bin+"-gone", good), wantErr: "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := localWorker(tc.params)
+			got, err := localWorker(context.Background(), tc.params)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("localWorker error = %v; want one containing %q", err, tc.wantErr)

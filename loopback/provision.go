@@ -2,16 +2,14 @@ package loopback
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/stage"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
@@ -99,7 +97,7 @@ func LocalWorkerParams(path, sha256 string) map[string]string {
 
 // localWorker returns the worker binary named by the parameters, checked
 // against their sha256, or "" when they name none.
-func localWorker(params map[string]string) (string, error) {
+func localWorker(ctx context.Context, params map[string]string) (string, error) {
 	path := params[ParamWorkerBinary]
 	if path == "" {
 		return "", nil
@@ -108,7 +106,7 @@ func localWorker(params map[string]string) (string, error) {
 	if want == "" {
 		return "", fmt.Errorf("worker binary %s comes without its sha256 (%s): submit it with both parameters", path, ParamWorkerSHA256)
 	}
-	got, err := sha256File(path)
+	got, _, err := stage.FileSHA256(ctx, path)
 	if err != nil {
 		return "", err
 	}
@@ -120,17 +118,4 @@ func localWorker(params map[string]string) (string, error) {
 
 func mismatch(path, want, got string) error {
 	return fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s (it has %s): rebuild the pipeline and submit it again", path, want, got)
-}
-
-func sha256File(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
