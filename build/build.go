@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // Options configure a build.
@@ -53,6 +56,9 @@ type Options struct {
 	// OnEvent, if set, is told of each binary's progress. It is called
 	// from several goroutines, never concurrently.
 	OnEvent func(Event)
+	// Digests hashes the binaries, and learns their digests for the rest
+	// of the run. Default: a new cache.
+	Digests *digest.Cache
 }
 
 // State is where a binary's build is.
@@ -91,20 +97,17 @@ func (e *CompileError) Error() string {
 // OutputError is an output directory beamctl cannot write.
 type OutputError struct{ Dir, Reason string }
 
-func (e *OutputError) Error() string {
-	return fmt.Sprintf("--out %s %s: choose a directory you can write to with --out", e.Dir, e.Reason)
+func (e *OutputError) Error() string { return problem.Plain(e.text()) }
+
+// Render words the error with the caller's names for settings.
+func (e *OutputError) Render(name func(string) string) string { return problem.Sub(e.text(), name) }
+
+func (e *OutputError) text() string {
+	return fmt.Sprintf("{OutDir} %s %s: choose a directory you can write to with {OutDir}", e.Dir, e.Reason)
 }
 
 // Invalid marks the error as a problem with the user's input.
 func (e *OutputError) Invalid() bool { return true }
-
-// OptionsError is a combination of options that cannot be honoured.
-type OptionsError struct{ Msg string }
-
-func (e *OptionsError) Error() string { return e.Msg }
-
-// Invalid marks the error as a problem with the user's input.
-func (e *OptionsError) Invalid() bool { return true }
 
 type job struct {
 	bin      Binary
@@ -121,10 +124,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if o.Jobs < 0 {
-		return nil, &OptionsError{fmt.Sprintf("--jobs %d is negative: give a positive number of concurrent builds", o.Jobs)}
+		return nil, problem.Usagef("give a positive number of concurrent builds, or 0 for one per CPU", "{Jobs} %d is negative", o.Jobs)
 	}
 	if o.Jobs == 0 {
 		o.Jobs = runtime.NumCPU()
+	}
+	if o.Digests == nil {
+		o.Digests = digest.NewCache()
 	}
 	if o.OutDir == "" {
 		o.OutDir = "dist"
@@ -149,7 +155,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	if o.CacheDir == "" {
 		dir, err := os.UserCacheDir()
 		if err != nil {
-			return nil, fmt.Errorf("finding a cache directory: %w (set BEAMCTL_CACHE_DIR)", err)
+			return nil, problem.Failf("give a cache directory with {CacheDir}", "finding a cache directory: %v", err).Wrap(err)
 		}
 		o.CacheDir = filepath.Join(dir, "beamctl", "build")
 	}
@@ -174,7 +180,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	// that is a hard link to it.
 	tmp := filepath.Join(o.CacheDir, "tmp")
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return nil, fmt.Errorf("creating the build cache %s: %w (set BEAMCTL_CACHE_DIR to a writable directory)", o.CacheDir, err)
+		return nil, problem.Failf("give a writable directory with {CacheDir}", "creating the build cache %s: %v", o.CacheDir, err).Wrap(err)
 	}
 
 	m := &Manifest{
@@ -231,6 +237,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	if err := publish(outDir, m, jobs, log); err != nil {
 		return nil, err
+	}
+	// The rest of the run trusts these digests while the files stay as
+	// published, instead of hashing the binaries again.
+	for _, b := range m.Binaries {
+		if err := o.Digests.Record(filepath.Join(outDir, b.File), digest.Sum{SHA256: b.SHA256, Size: b.Size}); err != nil {
+			log.Debug("binary changed after it was published", "file", b.File, "error", err)
+		}
 	}
 	return m, nil
 }
@@ -291,7 +304,7 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 	}
 	if o.Force {
 		if err := os.Remove(j.cacheOut); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("removing %s for --force: %w", j.cacheOut, err)
+			return fmt.Errorf("removing %s to rebuild it: %w", j.cacheOut, err)
 		}
 	}
 	before := readBuildID(j.cacheOut)
@@ -310,7 +323,7 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 		emit(ev)
 		return &CompileError{File: j.bin.File, Platform: j.bin.Platform, Output: relativize(errorLines(out), pkg.runDir, o.WorkDir)}
 	}
-	sum, size, err := digest(j.cacheOut)
+	sum, size, err := binaryDigest(j.cacheOut, o.Digests)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 	p := filepath.Join(dir, ManifestFile)
 	data, err := os.ReadFile(p)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, &ManifestError{Path: p, Reason: "does not exist", Fix: "run `beamctl build --out " + dir + "` first"}
+		return nil, &ManifestError{Path: p, Reason: "does not exist", Dir: dir, Fix: "build the pipeline into " + dir + " first"}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
@@ -100,24 +100,28 @@ func ReadManifest(dir string) (*Manifest, error) {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&m); err != nil {
-		return nil, &ManifestError{Path: p, Reason: "is corrupt (" + err.Error() + ")", Fix: "rebuild with `beamctl build --out " + dir + "`"}
+		return nil, &ManifestError{Path: p, Reason: "is corrupt (" + err.Error() + ")", Dir: dir, Fix: "build the pipeline into " + dir + " again"}
 	}
 	if m.Schema != ManifestSchema {
-		return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has schema version %d; this beamctl reads version %d", m.Schema, ManifestSchema), Fix: "rebuild with this beamctl"}
+		return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has schema version %d; this beamctl reads version %d", m.Schema, ManifestSchema), Dir: dir, Fix: "build the pipeline again with this version"}
 	}
 	for _, b := range m.Binaries {
 		if b.File == "" || filepath.Base(b.File) != b.File || strings.HasPrefix(b.File, ".") {
-			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("names an invalid file %q", b.File), Fix: "rebuild with `beamctl build --out " + dir + "`"}
+			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("names an invalid file %q", b.File), Dir: dir, Fix: "build the pipeline into " + dir + " again"}
 		}
 		if !shaRE.MatchString(b.SHA256) || (b.Role != RoleLauncher && b.Role != RoleWorker) {
-			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has an invalid entry for %s", b.File), Fix: "rebuild with `beamctl build --out " + dir + "`"}
+			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has an invalid entry for %s", b.File), Dir: dir, Fix: "build the pipeline into " + dir + " again"}
 		}
 	}
 	return &m, nil
 }
 
 // ManifestError is an output directory whose manifest cannot be used.
-type ManifestError struct{ Path, Reason, Fix string }
+type ManifestError struct {
+	// Path is the manifest's; Dir the output directory's, as given.
+	Path, Dir   string
+	Reason, Fix string
+}
 
 func (e *ManifestError) Error() string { return e.Path + " " + e.Reason + ": " + e.Fix }
 

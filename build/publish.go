@@ -2,9 +2,8 @@ package build
 
 import (
 	"bytes"
-	"crypto/sha256"
+	"context"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // publish puts the built binaries and the manifest into dir. Each file
@@ -82,9 +83,9 @@ func place(src, dst string, log *slog.Logger) error {
 // sameContent reports whether dst already holds src's bytes, so a copy
 // across filesystems is skipped when nothing changed.
 func sameContent(src, dst string) bool {
-	a, _, err1 := digest(src)
-	b, _, err2 := HashFile(dst)
-	return err1 == nil && err2 == nil && a == b
+	a, _, err1 := binaryDigest(src, digest.NewCache())
+	b, err2 := digest.File(context.Background(), dst)
+	return err1 == nil && err2 == nil && a == b.SHA256
 }
 
 func copyFile(src, dst string, perm os.FileMode) error {
@@ -142,9 +143,9 @@ type sumRecord struct {
 	SHA256  string `json:"sha256"`
 }
 
-// digest returns the sha256 and size of a binary in the build cache, from
+// binaryDigest returns the sha256 and size of a binary in the build cache, from
 // the record beside it when the build ID and size still match.
-func digest(path string) (string, int64, error) {
+func binaryDigest(path string, digests *digest.Cache) (string, int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", 0, err
@@ -158,31 +159,17 @@ func digest(path string) (string, int64, error) {
 			return r.SHA256, r.Size, nil
 		}
 	}
-	sum, size, err := HashFile(path)
+	ds, err := digests.Sum(context.Background(), path)
 	if err != nil {
 		return "", 0, err
 	}
+	sum, size := ds.SHA256, ds.Size
 	if id != "" {
 		if data, err := json.Marshal(sumRecord{BuildID: id, Size: size, SHA256: sum}); err == nil {
 			_ = writeFileAtomic(rec, data, 0o644)
 		}
 	}
 	return sum, size, nil
-}
-
-// HashFile returns the hex sha256 and the size of a file, streaming it.
-func HashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return "", 0, fmt.Errorf("hashing %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 var buildIDMarker = []byte("\xff Go build ID: \"")

@@ -11,37 +11,17 @@ package stage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"sort"
-	"sync"
-	"time"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"google.golang.org/protobuf/proto"
-)
 
-// Artifact type and role URNs of the Beam model that staging deals with.
-const (
-	FileArtifactURN = "beam:artifact:type:file:v1"
-	GoWorkerRoleURN = "beam:artifact:role:go_worker_binary:v1"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 )
-
-const hashReadChunkSize = 1 << 20
 
 // File is a local file a pipeline declares as an artifact.
-type File struct {
-	// Path is the file's path exactly as the artifact's ArtifactFilePayload
-	// names it.
-	Path string
-	// SHA256 is the declared lower-case hex digest; empty means the pipeline
-	// declared none and the content is not checked.
-	SHA256 string
-}
+type File = beam.File
 
 // FileResolver decides which local file answers a job server's request for
 // an artifact. Implementations must refuse artifacts they did not declare:
@@ -65,10 +45,10 @@ func PipelineFiles(p *pipepb.Pipeline) (Files, error) {
 	sort.Strings(envIDs)
 	for _, id := range envIDs {
 		for _, dep := range p.GetComponents().GetEnvironments()[id].GetDependencies() {
-			if dep.GetTypeUrn() != FileArtifactURN {
+			if dep.GetTypeUrn() != beam.FileArtifactURN {
 				continue
 			}
-			f, err := FilePayload(dep)
+			f, err := beam.FilePayload(dep)
 			if err != nil {
 				return nil, fmt.Errorf("environment %q: %w", id, err)
 			}
@@ -91,10 +71,10 @@ func PipelineFiles(p *pipepb.Pipeline) (Files, error) {
 
 // ResolveFile returns the declared file for a file artifact of the set.
 func (fs Files) ResolveFile(a *pipepb.ArtifactInformation) (File, error) {
-	if a.GetTypeUrn() != FileArtifactURN {
-		return File{}, fmt.Errorf("job server requested an artifact of type %q; only %s artifacts are served from this machine", a.GetTypeUrn(), FileArtifactURN)
+	if a.GetTypeUrn() != beam.FileArtifactURN {
+		return File{}, fmt.Errorf("job server requested an artifact of type %q; only %s artifacts are served from this machine", a.GetTypeUrn(), beam.FileArtifactURN)
 	}
-	f, err := FilePayload(a)
+	f, err := beam.FilePayload(a)
 	if err != nil {
 		return File{}, err
 	}
@@ -106,8 +86,9 @@ func (fs Files) ResolveFile(a *pipepb.ArtifactInformation) (File, error) {
 }
 
 // Verify checks that every file of the set exists and, where a digest is
-// declared, still has that content. It reads each file once, streaming.
-func (fs Files) Verify(ctx context.Context) error {
+// declared, still has that content. Files digests knows in their current
+// state are not read again.
+func (fs Files) Verify(ctx context.Context, digests *digest.Cache) error {
 	paths := make([]string, 0, len(fs))
 	for p := range fs {
 		paths = append(paths, p)
@@ -115,12 +96,12 @@ func (fs Files) Verify(ctx context.Context) error {
 	sort.Strings(paths)
 	for _, p := range paths {
 		f := fs[p]
-		sum, _, err := FileSHA256(ctx, f.Path)
+		sum, err := digests.Sum(ctx, f.Path)
 		if err != nil {
-			return err
+			return fmt.Errorf("opening artifact: %w", err)
 		}
-		if f.SHA256 != "" && sum != f.SHA256 {
-			return &MismatchError{Path: f.Path, Want: f.SHA256, Got: sum}
+		if f.SHA256 != "" && sum.SHA256 != f.SHA256 {
+			return &MismatchError{Path: f.Path, Want: f.SHA256, Got: sum.SHA256}
 		}
 	}
 	return nil
@@ -134,107 +115,5 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("artifact %s changed after the pipeline was captured (sha256 %s, declared %s); capture the pipeline again", e.Path, short(e.Got), short(e.Want))
-}
-
-func short(sum string) string {
-	if len(sum) > 12 {
-		return sum[:12]
-	}
-	return sum
-}
-
-// FilePayload decodes the ArtifactFilePayload of a file artifact.
-func FilePayload(a *pipepb.ArtifactInformation) (File, error) {
-	var pl pipepb.ArtifactFilePayload
-	if err := proto.Unmarshal(a.GetTypePayload(), &pl); err != nil {
-		return File{}, fmt.Errorf("decoding file artifact payload: %w", err)
-	}
-	return File{Path: pl.GetPath(), SHA256: pl.GetSha256()}, nil
-}
-
-// FileArtifact builds a file artifact with the given role.
-func FileArtifact(f File, roleURN string) *pipepb.ArtifactInformation {
-	pl, err := proto.Marshal(&pipepb.ArtifactFilePayload{Path: f.Path, Sha256: f.SHA256})
-	if err != nil {
-		// Marshalling two strings cannot fail.
-		panic(err)
-	}
-	return &pipepb.ArtifactInformation{TypeUrn: FileArtifactURN, TypePayload: pl, RoleUrn: roleURN}
-}
-
-// FileSHA256 streams a file through sha256 and returns the hex digest and the
-// number of bytes read. The digest is remembered for the file's current
-// state, so staging the unchanged file later in this process need not hash
-// it again.
-func FileSHA256(ctx context.Context, path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, fmt.Errorf("opening artifact: %w", err)
-	}
-	defer f.Close()
-	started := time.Now()
-	before, err := f.Stat()
-	if err != nil {
-		return "", 0, fmt.Errorf("opening artifact: %w", err)
-	}
-	h := sha256.New()
-	buf := make([]byte, hashReadChunkSize)
-	var n int64
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", n, err
-		}
-		m, err := f.Read(buf)
-		h.Write(buf[:m])
-		n += int64(m)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return "", n, fmt.Errorf("reading artifact %s: %w", path, err)
-		}
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if after, err := f.Stat(); err == nil && sameState(before, after) && n == before.Size() &&
-		before.ModTime().Before(started.Add(-modTimeCutoff)) {
-		verified.Store(path, verifiedFile{info: before, sum: sum})
-	}
-	return sum, n, nil
-}
-
-// modTimeCutoff keeps digests of recently modified files out of the cache: a
-// write landing within the file system's timestamp granularity of the one
-// before it leaves the modification time unchanged. cmd/go trusts file
-// modification times on the same terms.
-const modTimeCutoff = 2 * time.Second
-
-// verified maps a path to the digest FileSHA256 computed and the file's
-// state at the time.
-var verified sync.Map
-
-type verifiedFile struct {
-	info os.FileInfo
-	sum  string
-}
-
-// verifiedSum returns the remembered digest of path if the open file st
-// describes is still in the state it was hashed in.
-func verifiedSum(path string, st os.FileInfo) (string, bool) {
-	v, ok := verified.Load(path)
-	if !ok {
-		return "", false
-	}
-	vf := v.(verifiedFile)
-	if !sameState(vf.info, st) {
-		return "", false
-	}
-	return vf.sum, true
-}
-
-// sameState reports whether a and b describe the same file with the same
-// size and modification time; rebuilding a binary replaces it or rewrites
-// it, which changes one of them.
-func sameState(a, b os.FileInfo) bool {
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
+	return fmt.Sprintf("artifact %s changed after the pipeline was captured (sha256 %s, declared %s); capture the pipeline again", e.Path, digest.Short(e.Got), digest.Short(e.Want))
 }

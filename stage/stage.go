@@ -2,8 +2,6 @@ package stage
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -12,7 +10,9 @@ import (
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"google.golang.org/grpc/metadata"
+
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // Chunk sizes: gRPC servers accept 4 MiB messages by default, and the data
@@ -42,6 +42,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, if set, is called after every chunk sent.
 	Progress func(Progress)
+	// Digests knows the digests of files this run has hashed already; a
+	// file it knows in its current state is sent without hashing it again.
+	// Default: a new cache.
+	Digests *digest.Cache
 }
 
 // Progress reports how much of a file has been sent.
@@ -60,6 +64,9 @@ func (o *Options) validate() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Digests == nil {
+		o.Digests = digest.NewCache()
 	}
 	return nil
 }
@@ -80,7 +87,7 @@ func Artifacts(ctx context.Context, client jobpb.ArtifactStagingServiceClient, t
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if o.PreparationID != "" {
-		ctx = metadata.AppendToOutgoingContext(ctx, "worker_id", o.PreparationID)
+		ctx = beam.WithWorkerID(ctx, o.PreparationID)
 	}
 	stream, err := client.ReverseArtifactRetrievalService(ctx)
 	if err != nil {
@@ -155,18 +162,17 @@ func (s *session) serve(ctx context.Context, req *jobpb.GetArtifactRequest) erro
 	}
 	start := time.Now()
 	var sum string
-	if known, ok := verifiedSum(file.Path, st); ok && file.SHA256 != "" {
-		// The content was hashed in this process and the file has not been
+	if known, ok := s.o.Digests.Known(file.Path, f); ok && file.SHA256 != "" {
+		// The content was hashed in this run and the file has not been
 		// touched since; hashing it again would only compete with the
 		// transfer for CPU. It must stay untouched until the last chunk.
 		if err := s.sendChunks(ctx, f, file.Path, st.Size(), s.buffers(1), nil); err != nil {
 			return err
 		}
-		after, err := f.Stat()
-		if err != nil || !sameState(st, after) {
+		if !s.o.Digests.Unchanged(file.Path, f) {
 			return fmt.Errorf("artifact %s changed while it was being staged; capture the pipeline again", file.Path)
 		}
-		sum = known
+		sum = known.SHA256
 	} else {
 		// Hashing runs beside sending: on small machines sha256 costs as
 		// much CPU as the transfer. Buffers circulate from the sender to
@@ -174,18 +180,18 @@ func (s *session) serve(ctx context.Context, req *jobpb.GetArtifactRequest) erro
 		// chunks of memory and no garbage.
 		free := s.buffers(hashBacklog + 1)
 		chunks := make(chan []byte, hashBacklog)
-		digest := make(chan string, 1)
+		digests := make(chan string, 1)
 		go func() {
-			h := sha256.New()
+			h := digest.New()
 			for c := range chunks {
 				h.Write(c)
 				free <- c[:cap(c)]
 			}
-			digest <- hex.EncodeToString(h.Sum(nil))
+			digests <- h.Hex()
 		}()
 		sendErr := s.sendChunks(ctx, f, file.Path, st.Size(), free, chunks)
 		close(chunks)
-		sum = <-digest
+		sum = <-digests
 		if sendErr != nil {
 			return sendErr
 		}

@@ -19,6 +19,8 @@ import (
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/stage/stagetest"
 	"google.golang.org/grpc"
@@ -89,7 +91,7 @@ func writeFile(tb testing.TB, dir, name string, size int) stage.File {
 func pipelineWith(files ...stage.File) *pipepb.Pipeline {
 	env := &pipepb.Environment{Urn: "beam:env:external:v1"}
 	for _, f := range files {
-		env.Dependencies = append(env.Dependencies, stage.FileArtifact(f, stage.GoWorkerRoleURN))
+		env.Dependencies = append(env.Dependencies, beam.FileArtifact(f, beam.GoWorkerRoleURN))
 	}
 	return &pipepb.Pipeline{Components: &pipepb.Components{Environments: map[string]*pipepb.Environment{"go": env}}}
 }
@@ -112,7 +114,7 @@ func prepare(tb testing.TB, p *pipepb.Pipeline) prepared {
 // and size.
 func readBack(tb testing.TB, f stage.File) (string, int64, error) {
 	tb.Helper()
-	a := stage.FileArtifact(f, stage.GoWorkerRoleURN)
+	a := beam.FileArtifact(f, beam.GoWorkerRoleURN)
 	stream, err := jobpb.NewArtifactRetrievalServiceClient(prism.Conn).GetArtifact(context.Background(),
 		&jobpb.GetArtifactRequest{Artifact: a}, grpc.MaxCallRecvMsgSize(1<<30))
 	if err != nil {
@@ -210,15 +212,15 @@ func TestArtifactsMismatchAborts(t *testing.T) {
 	if _, _, err := readBack(t, f); err == nil {
 		t.Error("prism serves the artifact although staging was aborted")
 	}
-	if err := set.Verify(context.Background()); !errors.As(err, &mm) {
+	if err := set.Verify(context.Background(), digest.NewCache()); !errors.As(err, &mm) {
 		t.Errorf("Verify = %v; want a MismatchError", err)
 	}
 }
 
 // TestArtifactsAfterVerify covers staging a file that Verify hashed earlier
-// in the process: unchanged, it is sent without hashing it again; changed in
-// any way that shows in its size, modification time or identity, it is
-// hashed and the change caught.
+// in the run: unchanged, it is sent without hashing it again; changed in
+// any way that shows in its size, modification or change time or identity,
+// it is hashed and the change caught.
 func TestArtifactsAfterVerify(t *testing.T) {
 	needPrism(t)
 	const size = 5*stage.MinChunkSize + 3
@@ -233,6 +235,11 @@ func TestArtifactsAfterVerify(t *testing.T) {
 		mismatch bool
 	}{
 		{"unchanged", old, func(*testing.T, string) {}, false},
+		// The change time moves with any write and cannot be set back.
+		{"rewritten in place, mtime restored", old, func(t *testing.T, path string) {
+			flipByte(t, path)
+			setMtime(t, path, old)
+		}, true},
 		{"rewritten, same size, new mtime", old, func(t *testing.T, path string) {
 			flipByte(t, path)
 			setMtime(t, path, old.Add(time.Minute))
@@ -274,12 +281,13 @@ func TestArtifactsAfterVerify(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := set.Verify(context.Background()); err != nil {
+			digests := digest.NewCache()
+			if err := set.Verify(context.Background(), digests); err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
 			tt.change(t, f.Path)
 			prep := prepare(t, p)
-			err = stage.Artifacts(context.Background(), prep.staging, prep.token, set, stage.Options{PreparationID: prep.prepID, ChunkSize: stage.MinChunkSize})
+			err = stage.Artifacts(context.Background(), prep.staging, prep.token, set, stage.Options{PreparationID: prep.prepID, ChunkSize: stage.MinChunkSize, Digests: digests})
 			var mm *stage.MismatchError
 			if tt.mismatch {
 				if !errors.As(err, &mm) {
@@ -336,30 +344,30 @@ func TestPipelineFiles(t *testing.T) {
 		{
 			name: "file artifacts of all environments",
 			envs: map[string][]*pipepb.ArtifactInformation{
-				"go":    {stage.FileArtifact(a, stage.GoWorkerRoleURN)},
-				"other": {stage.FileArtifact(stage.File{Path: "/w/b"}, ""), {TypeUrn: "beam:artifact:type:url:v1"}},
+				"go":    {beam.FileArtifact(a, beam.GoWorkerRoleURN)},
+				"other": {beam.FileArtifact(stage.File{Path: "/w/b"}, ""), {TypeUrn: "beam:artifact:type:url:v1"}},
 			},
 			want: stage.Files{"/w/a": a, "/w/b": {Path: "/w/b"}},
 		},
 		{
 			name: "same file declared twice, once without digest",
 			envs: map[string][]*pipepb.ArtifactInformation{
-				"a": {stage.FileArtifact(a, "")},
-				"b": {stage.FileArtifact(stage.File{Path: "/w/a"}, "")},
+				"a": {beam.FileArtifact(a, "")},
+				"b": {beam.FileArtifact(stage.File{Path: "/w/a"}, "")},
 			},
 			want: stage.Files{"/w/a": a},
 		},
 		{
 			name: "conflicting digests",
 			envs: map[string][]*pipepb.ArtifactInformation{
-				"a": {stage.FileArtifact(a, "")},
-				"b": {stage.FileArtifact(stage.File{Path: "/w/a", SHA256: "bb"}, "")},
+				"a": {beam.FileArtifact(a, "")},
+				"b": {beam.FileArtifact(stage.File{Path: "/w/a", SHA256: "bb"}, "")},
 			},
 			wantErr: "two sha256 digests",
 		},
 		{
 			name:    "file artifact without path",
-			envs:    map[string][]*pipepb.ArtifactInformation{"go": {stage.FileArtifact(stage.File{}, stage.GoWorkerRoleURN)}},
+			envs:    map[string][]*pipepb.ArtifactInformation{"go": {beam.FileArtifact(stage.File{}, beam.GoWorkerRoleURN)}},
 			wantErr: "without a path",
 		},
 	}
@@ -429,7 +437,7 @@ func startFake(t *testing.T, f *fakeStaging) jobpb.ArtifactStagingServiceClient 
 
 func getArtifact(f stage.File) *jobpb.ArtifactRequestWrapper {
 	return &jobpb.ArtifactRequestWrapper{Request: &jobpb.ArtifactRequestWrapper_GetArtifact{
-		GetArtifact: &jobpb.GetArtifactRequest{Artifact: stage.FileArtifact(f, stage.GoWorkerRoleURN)},
+		GetArtifact: &jobpb.GetArtifactRequest{Artifact: beam.FileArtifact(f, beam.GoWorkerRoleURN)},
 	}}
 }
 
@@ -463,7 +471,7 @@ func TestArtifactsProtocol(t *testing.T) {
 		{
 			name: "resolve then get, in chunks",
 			script: func(t *testing.T, stream jobpb.ArtifactStagingService_ReverseArtifactRetrievalServiceServer) error {
-				arts := []*pipepb.ArtifactInformation{stage.FileArtifact(worker, stage.GoWorkerRoleURN)}
+				arts := []*pipepb.ArtifactInformation{beam.FileArtifact(worker, beam.GoWorkerRoleURN)}
 				stream.Send(&jobpb.ArtifactRequestWrapper{Request: &jobpb.ArtifactRequestWrapper_ResolveArtifact{
 					ResolveArtifact: &jobpb.ResolveArtifactsRequest{Artifacts: arts},
 				}})
@@ -471,7 +479,7 @@ func TestArtifactsProtocol(t *testing.T) {
 				if err != nil {
 					return err
 				}
-				if got := in.GetResolveArtifactResponse().GetReplacements(); len(got) != 1 || got[0].GetTypeUrn() != stage.FileArtifactURN {
+				if got := in.GetResolveArtifactResponse().GetReplacements(); len(got) != 1 || got[0].GetTypeUrn() != beam.FileArtifactURN {
 					t.Errorf("replacements = %v; want the file artifact", got)
 				}
 				stream.Send(getArtifact(worker))
@@ -583,7 +591,8 @@ func BenchmarkStage(b *testing.B) {
 	if workerErr != nil {
 		b.Fatal(workerErr)
 	}
-	sum, size, err := stage.FileSHA256(context.Background(), workerBin)
+	ds, err := digest.File(context.Background(), workerBin)
+	sum, size := ds.SHA256, ds.Size
 	if err != nil {
 		b.Fatal(err)
 	}

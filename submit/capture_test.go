@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/beamctl/beamctl/stage"
-	"github.com/beamctl/beamctl/submit"
 )
 
 var (
@@ -25,7 +26,9 @@ func wordcountSHA256(t *testing.T) string {
 	t.Helper()
 	wcSumOnce.Do(func() {
 		var err error
-		if wcSum, _, err = stage.FileSHA256(context.Background(), wcBin); err != nil {
+		ds, err := digest.File(context.Background(), wcBin)
+		wcSum = ds.SHA256
+		if err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -50,9 +53,9 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-func captureWordcount(t *testing.T, worker, input, output string) *submit.Captured {
+func captureWordcount(t *testing.T, worker, input, output string) *capture.Captured {
 	t.Helper()
-	c, err := submit.Capture(context.Background(), submit.CaptureOptions{
+	c, err := capture.Capture(context.Background(), capture.Options{
 		Launcher:   wcBin,
 		WorkerPath: worker,
 		Args:       []string{"--input=" + input, "--output=" + output},
@@ -68,7 +71,7 @@ func TestCaptureWordcount(t *testing.T) {
 	dir := t.TempDir()
 	input, output := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
 	var stderr syncBuffer
-	c, err := submit.Capture(context.Background(), submit.CaptureOptions{
+	c, err := capture.Capture(context.Background(), capture.Options{
 		Launcher:   wcBin,
 		WorkerPath: wcBin,
 		Args:       []string{"--input=" + input, "--output=" + output},
@@ -92,15 +95,15 @@ func TestCaptureWordcount(t *testing.T) {
 	if got := goOpts["output"].GetStringValue(); got != output {
 		t.Errorf("captured option output = %q; want %q", got, output)
 	}
-	want := stage.File{Path: wcBin, SHA256: wordcountSHA256(t)}
+	want := beam.File{Path: wcBin, SHA256: wordcountSHA256(t)}
 	if c.Worker != want {
 		t.Errorf("Worker = %+v; want %+v", c.Worker, want)
 	}
 	deps := c.Pipeline.GetComponents().GetEnvironments()["go"].GetDependencies()
-	if len(deps) != 1 || deps[0].GetTypeUrn() != stage.FileArtifactURN || deps[0].GetRoleUrn() != stage.GoWorkerRoleURN {
+	if len(deps) != 1 || deps[0].GetTypeUrn() != beam.FileArtifactURN || deps[0].GetRoleUrn() != beam.GoWorkerRoleURN {
 		t.Fatalf("go environment dependencies = %v; want one file artifact with the Go worker role", deps)
 	}
-	if got, _ := stage.FilePayload(deps[0]); got != want {
+	if got, _ := beam.FilePayload(deps[0]); got != want {
 		t.Errorf("worker artifact payload = %+v; want %+v", got, want)
 	}
 	// The SDK logs the job id the capture service gave it: proof the
@@ -116,33 +119,33 @@ func TestCaptureFaults(t *testing.T) {
 	pidFile := filepath.Join(dir, "hang.pids")
 	tests := []struct {
 		name    string
-		opts    submit.CaptureOptions
+		opts    capture.Options
 		wantErr []string
 		check   func(t *testing.T)
 	}{
 		{
 			name:    "launcher rejects a flag",
-			opts:    submit.CaptureOptions{Launcher: wcBin, Args: []string{"--no_such_flag"}},
+			opts:    capture.Options{Launcher: wcBin, Args: []string{"--no_such_flag"}},
 			wantErr: []string{"submitted no pipeline: it rejected the argument -no_such_flag (exit status 2)", "flag provided but not defined: -no_such_flag"},
 		},
 		{
 			name:    "pipeline fails during construction",
-			opts:    submit.CaptureOptions{Launcher: wcBin},
+			opts:    capture.Options{Launcher: wcBin},
 			wantErr: []string{"submitted no pipeline", "exit status 1", "--input and --output are required"},
 		},
 		{
 			name:    "program never calls beamx.Run",
-			opts:    submit.CaptureOptions{Launcher: norunBin},
+			opts:    capture.Options{Launcher: norunBin},
 			wantErr: []string{"submitted no pipeline to beamctl: it must call flag.Parse()", "norun: constructed nothing"},
 		},
 		{
 			name: "launcher hangs",
-			opts: submit.CaptureOptions{
+			opts: capture.Options{
 				Launcher: hangBin,
 				Timeout:  2 * time.Second,
 				Env:      []string{"HANG_PIDFILE=" + pidFile},
 			},
-			wantErr: []string{"submitted no pipeline within 2s (--capture-timeout) and was killed", "hang: waiting"},
+			wantErr: []string{"submitted no pipeline within 2s and was killed", "raise CaptureTimeout", "hang: waiting"},
 			check: func(t *testing.T) {
 				b, err := os.ReadFile(pidFile)
 				if err != nil {
@@ -156,17 +159,17 @@ func TestCaptureFaults(t *testing.T) {
 		},
 		{
 			name:    "user sets a flag beamctl owns",
-			opts:    submit.CaptureOptions{Launcher: wcBin, Args: []string{"--input", "x", "-endpoint", "localhost:8099"}},
+			opts:    capture.Options{Launcher: wcBin, Args: []string{"--input", "x", "-endpoint", "localhost:8099"}},
 			wantErr: []string{"pipeline argument -endpoint is set by beamctl"},
 		},
 		{
 			name:    "no such launcher",
-			opts:    submit.CaptureOptions{Launcher: filepath.Join(dir, "missing")},
+			opts:    capture.Options{Launcher: filepath.Join(dir, "missing")},
 			wantErr: []string{"starting launcher"},
 		},
 		{
 			name:    "no such worker",
-			opts:    submit.CaptureOptions{Launcher: wcBin, WorkerPath: filepath.Join(dir, "missing")},
+			opts:    capture.Options{Launcher: wcBin, WorkerPath: filepath.Join(dir, "missing")},
 			wantErr: []string{"worker binary", "no such file"},
 		},
 	}
@@ -176,7 +179,7 @@ func TestCaptureFaults(t *testing.T) {
 				tt.opts.WorkerPath = wcBin
 			}
 			start := time.Now()
-			_, err := submit.Capture(context.Background(), tt.opts)
+			_, err := capture.Capture(context.Background(), tt.opts)
 			if err == nil {
 				t.Fatal("Capture succeeded; want an error")
 			}
@@ -189,7 +192,7 @@ func TestCaptureFaults(t *testing.T) {
 			if d := time.Since(start); d > 30*time.Second {
 				t.Errorf("Capture took %v", d)
 			}
-			var le *submit.LauncherError
+			var le *capture.LauncherError
 			if strings.Contains(tt.wantErr[0], "submitted") && !errors.As(err, &le) {
 				t.Errorf("error %T is not a *LauncherError", err)
 			}

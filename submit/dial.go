@@ -22,6 +22,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // DefaultConnectTimeout bounds the wait for a job server to answer Dial.
@@ -76,7 +78,12 @@ type DialError struct {
 	msg      string
 }
 
-func (e *DialError) Error() string { return e.msg }
+// Error words the problem with the settings' own names (DialOptions
+// fields, and Endpoint for the address).
+func (e *DialError) Error() string { return problem.Plain(e.msg) }
+
+// Render words the problem with the caller's names for settings.
+func (e *DialError) Render(name func(string) string) string { return problem.Sub(e.msg, name) }
 
 func (e *DialError) Unwrap() []error {
 	if e.Cause == nil {
@@ -156,27 +163,12 @@ func ParseEndpoint(endpoint string) (host string, port int, err error) {
 	return host, port, nil
 }
 
-// IsLoopback reports whether endpoint names this machine (localhost or a
-// loopback address), where a plaintext connection cannot be overheard.
-// Callers warn about plaintext to any other host.
-func IsLoopback(endpoint string) bool {
-	host, _, err := ParseEndpoint(endpoint)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
-}
-
 // Dial connects to the Beam job server at endpoint (HOST:PORT) and checks,
 // within the connect timeout, that a Job API answers there. Its errors say
 // what is wrong and how to fix it, and match ErrInvalidEndpoint,
 // ErrUnreachable, ErrNotJobServer, ErrTLSMismatch, ErrTLSConfig or
 // ErrRejected. Plaintext to another machine is allowed; callers warn about
-// it with IsLoopback. Close the connection when done.
+// it (netaddr.Local tells). Close the connection when done.
 func Dial(ctx context.Context, endpoint string, o DialOptions) (*grpc.ClientConn, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -239,7 +231,7 @@ func checkJobServer(ctx context.Context, conn *grpc.ClientConn, endpoint, host s
 		if !o.useTLS() && !probed && strings.Contains(grpcMessage(err), "server preface") {
 			probed = true
 			if speaksTLS(cctx, endpoint, host) {
-				return dialError(endpoint, ErrTLSMismatch, err, "job server at %s expects TLS; use --tls", endpoint)
+				return dialError(endpoint, ErrTLSMismatch, err, "job server at %s expects TLS: turn on {TLS}", endpoint)
 			}
 		}
 		st := conn.GetState()
@@ -257,7 +249,7 @@ func checkJobServer(ctx context.Context, conn *grpc.ClientConn, endpoint, host s
 	if last != nil {
 		cause = connectionCause(last)
 	}
-	return dialError(endpoint, ErrUnreachable, last, "cannot reach job server at %s within %v: %s — check --endpoint and that the job server is running", endpoint, o.ConnectTimeout, cause)
+	return dialError(endpoint, ErrUnreachable, last, "cannot reach job server at %s within %v: %s — check {Endpoint} and that the job server is running", endpoint, o.ConnectTimeout, cause)
 }
 
 // classifyDialError turns a failed check into the error to report, or nil
@@ -267,23 +259,23 @@ func classifyDialError(endpoint string, err error, o DialOptions) error {
 	msg := grpcMessage(err)
 	switch {
 	case strings.Contains(msg, "first record does not look like a TLS handshake"):
-		return dialError(endpoint, ErrTLSMismatch, err, "job server at %s does not speak TLS; drop --tls and the other TLS options", endpoint)
+		return dialError(endpoint, ErrTLSMismatch, err, "job server at %s does not speak TLS: turn off {TLS} and drop {CAFile} and {ServerName}", endpoint)
 	case strings.Contains(msg, "x509:") || strings.Contains(msg, "certificate"):
-		fix := "pass the CA that signed it with --tls-ca, or the name it was issued for with --tls-server-name"
+		fix := "pass the CA that signed it with {CAFile}, or the name it was issued for with {ServerName}"
 		switch {
 		case strings.Contains(msg, "unknown authority"):
-			fix = "pass the CA that signed it with --tls-ca"
+			fix = "pass the CA that signed it with {CAFile}"
 		case strings.Contains(msg, "valid for") || strings.Contains(msg, "SANs"):
-			fix = "use a name the certificate carries in --endpoint, or pass it with --tls-server-name"
+			fix = "use a name the certificate carries in {Endpoint}, or pass it with {ServerName}"
 		}
 		return dialError(endpoint, ErrTLSConfig, err, "job server at %s presented a certificate that is not trusted: %s — %s", endpoint, connectionCause(err), fix)
 	case strings.Contains(msg, "tls:"):
 		return dialError(endpoint, ErrTLSConfig, err, "TLS handshake with %s failed: %s", endpoint, connectionCause(err))
 	case code == codes.Unimplemented:
-		return dialError(endpoint, ErrNotJobServer, err, "%s is not a Beam job server (it answers gRPC but not the Beam Job API: %s) — check --endpoint", endpoint, msg)
+		return dialError(endpoint, ErrNotJobServer, err, "%s is not a Beam job server (it answers gRPC but not the Beam Job API: %s) — check {Endpoint}", endpoint, msg)
 	case strings.Contains(msg, "frame too large") || strings.Contains(msg, "HTTP/1") ||
 		strings.Contains(msg, "content-type") || strings.Contains(msg, "unexpected HTTP status"):
-		return dialError(endpoint, ErrNotJobServer, err, "%s is not a Beam job server (%s) — check --endpoint", endpoint, connectionCause(err))
+		return dialError(endpoint, ErrNotJobServer, err, "%s is not a Beam job server (%s) — check {Endpoint}", endpoint, connectionCause(err))
 	case isTransient(code) || code == codes.DeadlineExceeded || code == codes.Canceled:
 		return nil
 	}

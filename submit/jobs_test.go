@@ -3,6 +3,8 @@ package submit_test
 import (
 	"context"
 	"errors"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -37,7 +39,7 @@ func TestJobInspection(t *testing.T) {
 	dir := t.TempDir()
 	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
 	_, poolAddr := startPool(t, false)
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{JobName: "inspect-me"})
@@ -97,7 +99,7 @@ func TestJobInspection(t *testing.T) {
 	}
 	env := p.GetComponents().GetEnvironments()["go"]
 	var ext pipepb.ExternalPayload
-	if env.GetUrn() != submit.ExternalEnvURN || proto.Unmarshal(env.GetPayload(), &ext) != nil || ext.GetEndpoint().GetUrl() != poolAddr {
+	if env.GetUrn() != beam.ExternalEnvURN || proto.Unmarshal(env.GetPayload(), &ext) != nil || ext.GetEndpoint().GetUrl() != poolAddr {
 		t.Errorf("job server holds environment %v; want external with pool %s", env, poolAddr)
 	}
 	files, err := stage.PipelineFiles(p)
@@ -134,7 +136,7 @@ func TestLogsOfRunningJob(t *testing.T) {
 	dir := t.TempDir()
 	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
 	pool, poolAddr := startPool(t, true)
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{})
@@ -190,12 +192,12 @@ func TestFollowJobServerDies(t *testing.T) {
 	}
 	defer conn.Close()
 
-	c, err := submit.Capture(ctx, submit.CaptureOptions{Launcher: slowBin, WorkerPath: slowBin})
+	c, err := capture.Capture(ctx, capture.Options{Launcher: slowBin, WorkerPath: slowBin})
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
 	pool, poolAddr := startWatchedPool(t, "slow: element")
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	job, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{})

@@ -6,6 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 	"log/slog"
 	"net"
 	"os"
@@ -136,22 +139,23 @@ func serveFlaky(t *testing.T, f *flakyJobs) *grpc.ClientConn {
 
 // fakeCaptured is a pipeline whose Go environment declares a small worker
 // file.
-func fakeCaptured(t *testing.T) (*submit.Captured, *pipepb.ArtifactInformation) {
+func fakeCaptured(t *testing.T) (*capture.Captured, *pipepb.ArtifactInformation) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "worker")
 	if err := os.WriteFile(path, []byte(strings.Repeat("worker bytes ", 1<<16)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sum, _, err := stage.FileSHA256(context.Background(), path)
+	ds, err := digest.File(context.Background(), path)
+	sum := ds.SHA256
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := stage.File{Path: path, SHA256: sum}
-	art := stage.FileArtifact(f, stage.GoWorkerRoleURN)
+	f := beam.File{Path: path, SHA256: sum}
+	art := beam.FileArtifact(f, beam.GoWorkerRoleURN)
 	p := &pipepb.Pipeline{Components: &pipepb.Components{Environments: map[string]*pipepb.Environment{
-		"go": {Urn: submit.ExternalEnvURN, Dependencies: []*pipepb.ArtifactInformation{art}},
+		"go": {Urn: beam.ExternalEnvURN, Dependencies: []*pipepb.ArtifactInformation{art}},
 	}}}
-	return &submit.Captured{Pipeline: p, JobName: "flaky", Worker: f}, art
+	return &capture.Captured{Pipeline: p, JobName: "flaky", Worker: f}, art
 }
 
 func TestSubmitRetries(t *testing.T) {

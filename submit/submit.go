@@ -9,6 +9,9 @@ import (
 	"strings"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/stage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -35,6 +38,10 @@ type SubmitOptions struct {
 	Retry Retry
 	// Logger receives progress records; nil discards them.
 	Logger *slog.Logger
+	// Digests knows the digests of files this run has hashed or built, so
+	// verifying and staging an unchanged worker does not hash it again.
+	// Default: a new cache.
+	Digests *digest.Cache
 }
 
 // stage serves the preparation's staging session.
@@ -58,6 +65,7 @@ func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface
 		ChunkSize:     o.ChunkSize,
 		Logger:        o.Logger,
 		Progress:      o.Progress,
+		Digests:       o.Digests,
 	})
 	if err != nil {
 		return fmt.Errorf("staging artifacts to %s: %w", target, err)
@@ -76,7 +84,7 @@ type Job struct {
 // serves its file artifacts from disk when the service asks for them, and
 // runs it. Artifacts are checked against their declared sha256 before the
 // job is prepared.
-func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *Captured, o SubmitOptions) (*Job, error) {
+func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *capture.Captured, o SubmitOptions) (*Job, error) {
 	if c == nil || c.Pipeline == nil {
 		return nil, errors.New("no captured pipeline to submit")
 	}
@@ -94,7 +102,10 @@ func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *Captured, o S
 	if err != nil {
 		return nil, err
 	}
-	if err := files.Verify(ctx); err != nil {
+	if o.Digests == nil {
+		o.Digests = digest.NewCache()
+	}
+	if err := files.Verify(ctx, o.Digests); err != nil {
 		return nil, err
 	}
 
@@ -171,10 +182,10 @@ func stagingTarget(jobEndpoint, staging string) (target string, same bool) {
 		return staging, false
 	}
 	host := sh
-	if isLocalHost(sh) && !isLocalHost(jh) {
+	if netaddr.ThisMachine(sh) && !netaddr.ThisMachine(jh) {
 		host = jh
 	}
-	if sp == jp && (host == jh || isLocalHost(host) && isLocalHost(jh)) {
+	if sp == jp && (host == jh || netaddr.ThisMachine(host) && netaddr.ThisMachine(jh)) {
 		return jobEndpoint, true
 	}
 	return net.JoinHostPort(host, sp), false
@@ -185,12 +196,4 @@ func stripScheme(target string) string {
 		return target[i+4:]
 	}
 	return target
-}
-
-func isLocalHost(h string) bool {
-	if h == "" || h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && (ip.IsLoopback() || ip.IsUnspecified())
 }

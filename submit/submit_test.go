@@ -5,6 +5,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
 	"io"
 	"os"
 	"path/filepath"
@@ -41,10 +43,10 @@ func followJob(t *testing.T, jobID string) (jobpb.JobState_Enum, error, []submit
 
 // prismArtifactSHA256 reads an artifact back from prism's retrieval service,
 // the way workers receive it.
-func prismArtifactSHA256(t *testing.T, f stage.File) (string, int64) {
+func prismArtifactSHA256(t *testing.T, f beam.File) (string, int64) {
 	t.Helper()
 	stream, err := jobpb.NewArtifactRetrievalServiceClient(prism.Conn).GetArtifact(context.Background(),
-		&jobpb.GetArtifactRequest{Artifact: stage.FileArtifact(f, stage.GoWorkerRoleURN)}, grpc.MaxCallRecvMsgSize(1<<30))
+		&jobpb.GetArtifactRequest{Artifact: beam.FileArtifact(f, beam.GoWorkerRoleURN)}, grpc.MaxCallRecvMsgSize(1<<30))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +74,7 @@ func TestSubmitWordcount(t *testing.T) {
 	}
 	c := captureWordcount(t, wcBin, input, output)
 	pool, poolAddr := startPool(t, false)
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -163,12 +165,12 @@ func TestSubmitWordcount(t *testing.T) {
 
 func TestFollowFailedJob(t *testing.T) {
 	needBinaries(t)
-	c, err := submit.Capture(context.Background(), submit.CaptureOptions{Launcher: panickyBin, WorkerPath: panickyBin})
+	c, err := capture.Capture(context.Background(), capture.Options{Launcher: panickyBin, WorkerPath: panickyBin})
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
 	_, poolAddr := startPool(t, false)
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	job, err := submit.Submit(context.Background(), prism.Conn, c, submit.SubmitOptions{})
@@ -226,7 +228,7 @@ func TestCancel(t *testing.T) {
 	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
 	// Workers never come, so the job waits until cancelled.
 	pool, poolAddr := startPool(t, true)
-	if err := submit.UseExternalEnvironment(c.Pipeline, poolAddr); err != nil {
+	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
 		t.Fatal(err)
 	}
 	job, err := submit.Submit(context.Background(), prism.Conn, c, submit.SubmitOptions{})

@@ -37,6 +37,8 @@ import (
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal/runnerlib"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/stage"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -74,7 +76,9 @@ func run(ctx context.Context, endpoint, worker, method string, runs, chunk int) 
 	}
 	// Hashing streams the file; it is done before staging so it is neither
 	// timed nor part of the memory staging needs.
-	sum, size, err := stage.FileSHA256(ctx, path)
+	digests := digest.NewCache()
+	ds, err := digests.Sum(ctx, path)
+	sum, size := ds.SHA256, ds.Size
 	if err != nil {
 		return err
 	}
@@ -86,7 +90,7 @@ func run(ctx context.Context, endpoint, worker, method string, runs, chunk int) 
 		}
 		defer os.Chtimes(path, st.ModTime(), st.ModTime())
 	}
-	artifact := stage.FileArtifact(file, stage.GoWorkerRoleURN)
+	artifact := beam.FileArtifact(file, beam.GoWorkerRoleURN)
 
 	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -114,7 +118,7 @@ func run(ctx context.Context, endpoint, worker, method string, runs, chunk int) 
 			}
 		}
 		cpu0 := cpuTime()
-		d, err := stageOnce(ctx, method, prep, file, chunk)
+		d, err := stageOnce(ctx, method, prep, file, chunk, digests)
 		if err != nil {
 			return fmt.Errorf("run %d: %w", i, err)
 		}
@@ -164,7 +168,7 @@ func pipeline(artifact *pipepb.ArtifactInformation) *pipepb.Pipeline {
 
 // stageOnce times one staging session, connection set-up included, as
 // runnerlib.Stage dials its own connection.
-func stageOnce(ctx context.Context, method string, prep *jobpb.PrepareJobResponse, file stage.File, chunk int) (time.Duration, error) {
+func stageOnce(ctx context.Context, method string, prep *jobpb.PrepareJobResponse, file stage.File, chunk int, digests *digest.Cache) (time.Duration, error) {
 	target := prep.GetArtifactStagingEndpoint().GetUrl()
 	start := time.Now()
 	switch method {
@@ -179,7 +183,7 @@ func stageOnce(ctx context.Context, method string, prep *jobpb.PrepareJobRespons
 		}
 		defer cc.Close()
 		err = stage.Artifacts(ctx, jobpb.NewArtifactStagingServiceClient(cc), prep.GetStagingSessionToken(),
-			stage.Files{file.Path: file}, stage.Options{PreparationID: prep.GetPreparationId(), ChunkSize: chunk})
+			stage.Files{file.Path: file}, stage.Options{PreparationID: prep.GetPreparationId(), ChunkSize: chunk, Digests: digests})
 		if err != nil {
 			return 0, err
 		}

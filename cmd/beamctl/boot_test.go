@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -42,7 +44,12 @@ func submitWordcount(t *testing.T, prism *stagetest.Prism, args ...string) {
 // executing beamctl, as its PROCESS environment does: the path alone,
 // with --id='ID' and --provision_endpoint.
 func TestBootProcessEnvironment(t *testing.T) {
-	submitWordcount(t, startPrism(t), "--environment", "process")
+	t.Run("beamctl", func(t *testing.T) {
+		submitWordcount(t, startPrism(t), "--environment", "process")
+	})
+	t.Run("beamctl-boot", func(t *testing.T) {
+		submitWordcount(t, startPrism(t), "--environment", "process", "--environment-config", bootBinary(t))
+	})
 }
 
 // provisionRecorder is a provision service that remembers which worker
@@ -104,6 +111,21 @@ func TestBootFlags(t *testing.T) {
 			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", r.code, r.stderr, tt.wantCode, tt.wantErr)
 			}
+			// beamctl-boot is the same command.
+			var stderr bytes.Buffer
+			cmd := exec.Command(bootBinary(t), tt.args...)
+			cmd.Stderr = &stderr
+			code := 0
+			if err := cmd.Run(); err != nil {
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) {
+					t.Fatal(err)
+				}
+				code = ee.ExitCode()
+			}
+			if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("beamctl-boot: exit %d, stderr %q; want exit %d and %q", code, stderr.String(), tt.wantCode, tt.wantErr)
+			}
 			if n := strings.Count(strings.TrimSpace(r.stderr), "\n"); n != 0 {
 				t.Errorf("stderr has %d lines, want one:\n%s", n+1, r.stderr)
 			}
@@ -115,26 +137,5 @@ func TestBootFlags(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestBootArgs(t *testing.T) {
-	tests := []struct {
-		argv []string
-		want []string
-	}{
-		{argv: []string{"/usr/bin/beamctl", "--id='1'", "--provision_endpoint=localhost:1"}, want: []string{"boot", "--id='1'", "--provision_endpoint=localhost:1"}},
-		{argv: []string{"/usr/bin/beamctl", "--worker_pool"}, want: []string{"boot", "--worker_pool"}},
-		{argv: []string{"/opt/apache/beam/boot", "--id=1"}, want: []string{"boot", "--id=1"}},
-		{argv: []string{"/usr/bin/beamctl", "boot", "--id=1"}},
-		{argv: []string{"/usr/bin/beamctl", "run", "--id=1"}},
-		{argv: []string{"/usr/bin/beamctl", "--identity"}},
-		{argv: []string{"/usr/bin/beamctl"}},
-		{argv: []string{"/tmp/beamctl.test", "-test.run=x"}},
-	}
-	for _, tt := range tests {
-		if got := bootArgs(tt.argv); !slices.Equal(got, tt.want) {
-			t.Errorf("bootArgs(%q) = %q, want %q", tt.argv, got, tt.want)
-		}
 	}
 }

@@ -21,12 +21,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Long: `List, inspect, follow and cancel jobs on the Beam job server at --endpoint
 (or BEAMCTL_ENDPOINT). Tables by default, JSON with --output json.`,
 	}
-	pf := cmd.PersistentFlags()
-	pf.String("endpoint", "", "Beam job server HOST:PORT")
-	pf.Duration("connect-timeout", submit.DefaultConnectTimeout, "how long to wait for the job server to answer")
-	pf.Bool("tls", false, "connect to the job server with TLS")
-	pf.String("tls-ca", "", "PEM file of certificate authorities to trust for --tls (implies --tls)")
-	pf.String("tls-server-name", "", "name the job server's certificate must carry (implies --tls)")
+	addDialFlags(cmd.PersistentFlags())
 
 	// each wraps a subcommand's body with configuration and a connection.
 	each := func(body func(ctx context.Context, conn grpc.ClientConnInterface, endpoint string, args []string) error) func(*cobra.Command, []string) error {
@@ -34,8 +29,7 @@ func newJobsCmd(a *app) *cobra.Command {
 			if err := a.setup(c, ""); err != nil {
 				return err
 			}
-			endpoint := a.v.GetString("endpoint")
-			conn, _, err := a.dial(c.Context(), endpoint)
+			conn, endpoint, err := a.dial(c.Context())
 			if err != nil {
 				return err
 			}

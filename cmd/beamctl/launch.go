@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -16,100 +14,106 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"google.golang.org/grpc"
 
-	"github.com/beamctl/beamctl/build"
-	"github.com/beamctl/beamctl/embeddedrunner"
-	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/submit"
 )
 
-// Environments a job's workers can run in.
-const (
-	envDocker   = "docker"
-	envProcess  = "process"
-	envExternal = "external"
-	envLoopback = "loopback"
-)
-
-// addLaunchFlags registers the flags shared by run and submit.
-func addLaunchFlags(f *pflag.FlagSet) {
-	f.String("endpoint", "", "Beam job server HOST:PORT (default: the embedded runner)")
+// addDialFlags registers how to reach a job server: run, submit and jobs
+// share them.
+func addDialFlags(f *pflag.FlagSet) {
+	f.String("endpoint", "", "Beam job server HOST:PORT")
 	f.Duration("connect-timeout", submit.DefaultConnectTimeout, "how long to wait for the job server to answer")
 	f.Bool("tls", false, "connect to the job server with TLS")
 	f.String("tls-ca", "", "PEM file of certificate authorities to trust for --tls (implies --tls)")
 	f.String("tls-server-name", "", "name the job server's certificate must carry (implies --tls)")
+}
+
+// addLaunchFlags registers the flags shared by run and submit.
+func addLaunchFlags(f *pflag.FlagSet) {
+	addDialFlags(f)
+	f.Lookup("endpoint").Usage = "Beam job server HOST:PORT (default: the embedded runner)"
 	f.String("environment", "", "where workers run: docker, process, external or loopback (default: docker for --endpoint, loopback for the embedded runner)")
 	f.String("environment-config", "", "docker: the image; process: the boot command on the job server's machines; external: the worker pool HOST:PORT")
 	f.String("loopback-address", "127.0.0.1", "address of this machine's worker pool that the job server can reach, for --environment loopback")
 	f.String("job-name", "", "job name (default: the one the pipeline chooses)")
-	f.Duration("capture-timeout", submit.DefaultCaptureTimeout, "how long the launcher may take to construct the pipeline")
+	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline")
 	f.Bool("detach", false, "print the job id once the job runs, and return")
 }
 
-// spec is what a launch needs: where to submit, how workers run, and
-// the binaries and arguments.
-type spec struct {
-	endpoint    string
-	environment string
-	envConfig   string
-	target      build.Platform
-
-	launcher, worker string
-	beamVersion      string
-	args             []string
+// flags word the settings that library errors name ({Name}) as the flags
+// that set them.
+var flags = map[string]string{
+	"Build":             "PKG",
+	"Dist":              "DIST",
+	"Target":            "--target",
+	"OutDir":            "--out",
+	"Jobs":              "--jobs",
+	"CacheDir":          "--cache-dir (or BEAMCTL_CACHE_DIR)",
+	"CaptureTimeout":    "--capture-timeout",
+	"Endpoint":          "--endpoint",
+	"ConnectTimeout":    "--connect-timeout",
+	"TLS":               "--tls",
+	"CAFile":            "--tls-ca",
+	"ServerName":        "--tls-server-name",
+	"Environment":       "--environment",
+	"EnvironmentConfig": "--environment-config",
+	"LoopbackAddress":   "--loopback-address",
+	"Detach":            "--detach",
 }
 
-// localWorkers reports whether the workers run on this machine, so it
-// must be able to execute the target.
-func (s *spec) localWorkers() bool { return s.environment == envLoopback }
+func flagName(setting string) string {
+	if f, ok := flags[setting]; ok {
+		return f
+	}
+	return setting
+}
 
-// launchSpec reads and checks the launch settings.
-func (a *app) launchSpec(target build.Platform) (*spec, error) {
-	s := &spec{
-		endpoint:    a.v.GetString("endpoint"),
-		environment: a.v.GetString("environment"),
-		envConfig:   a.v.GetString("environment-config"),
-		target:      target,
+// dialOptions are the settings of the dial flags.
+func (a *app) dialOptions() (submit.DialOptions, error) {
+	o := submit.DialOptions{
+		TLS:            a.v.GetBool("tls"),
+		CAFile:         a.v.GetString("tls-ca"),
+		ServerName:     a.v.GetString("tls-server-name"),
+		ConnectTimeout: a.v.GetDuration("connect-timeout"),
+		Logger:         a.log,
+	}
+	if o.ConnectTimeout <= 0 {
+		return o, usagef("--connect-timeout %v is not positive: give a duration such as 30s", o.ConnectTimeout)
+	}
+	return o, nil
+}
+
+// launchSpec reads the launch settings into a spec; what to run is for the
+// caller to add.
+func (a *app) launchSpec() (launch.Spec, error) {
+	dial, err := a.dialOptions()
+	if err != nil {
+		return launch.Spec{}, err
 	}
 	if t := a.v.GetDuration("capture-timeout"); t <= 0 {
-		return nil, usagef("--capture-timeout %v is not positive: give a duration such as 2m", t)
+		return launch.Spec{}, usagef("--capture-timeout %v is not positive: give a duration such as 2m", t)
 	}
-	if t := a.v.GetDuration("connect-timeout"); t <= 0 {
-		return nil, usagef("--connect-timeout %v is not positive: give a duration such as 30s", t)
+	s := launch.Spec{
+		Endpoint:          a.v.GetString("endpoint"),
+		Dial:              dial,
+		Environment:       launch.Environment(a.v.GetString("environment")),
+		EnvironmentConfig: a.v.GetString("environment-config"),
+		LoopbackAddress:   a.v.GetString("loopback-address"),
+		JobName:           a.v.GetString("job-name"),
+		CaptureTimeout:    a.v.GetDuration("capture-timeout"),
+		Detach:            a.v.GetBool("detach"),
+		WorkerOutput:      a.stderr,
 	}
-	if s.endpoint != "" {
-		if _, _, err := submit.ParseEndpoint(s.endpoint); err != nil {
-			return nil, &usageError{err.Error()}
-		}
-	}
-	switch s.environment {
-	case "":
-		s.environment = envLoopback
-		if s.endpoint != "" {
-			s.environment = envDocker
-		}
-	case envDocker, envProcess, envExternal, envLoopback:
-	default:
-		return nil, usagef("--environment %q is not one of docker, process, external, loopback", s.environment)
-	}
-	if s.endpoint == "" && s.environment != envLoopback {
-		return nil, usagef("--environment %s needs a job server: give --endpoint HOST:PORT (the embedded runner runs workers on this machine)", s.environment)
-	}
-	if s.environment == envExternal && s.envConfig == "" {
-		return nil, usagef("--environment external needs the worker pool address: give --environment-config HOST:PORT")
-	}
-	if s.endpoint == "" && a.v.GetBool("detach") {
-		return nil, usagef("--detach needs --endpoint: the embedded runner stops when beamctl exits")
-	}
-	if s.environment == envLoopback && s.envConfig != "" {
-		return nil, usagef("--environment-config has no meaning for --environment loopback: use --loopback-address for the pool's address")
+	if a.v.GetBool("verbose") {
+		s.LauncherOutput = a.stderr
 	}
 	return s, nil
 }
 
-// launch captures the pipeline from the launcher, submits it with its
-// workers set up as the spec says, and follows the job.
-func (a *app) launch(ctx context.Context, s *spec) error {
+// launch runs the spec and words what happened.
+func (a *app) launch(ctx context.Context, s launch.Spec) error {
 	// prism logs through slog.Default; its chatter belongs under --verbose.
 	defer slog.SetDefault(slog.Default())
 	if a.v.GetBool("verbose") {
@@ -117,201 +121,129 @@ func (a *app) launch(ctx context.Context, s *spec) error {
 	} else {
 		slog.SetDefault(slog.New(slog.DiscardHandler))
 	}
-	// Reach the job server before running the launcher: a wrong endpoint
-	// is the likelier mistake, and the cheaper one to report.
-	var conn *grpc.ClientConn
-	var dopts submit.DialOptions
-	if s.endpoint != "" {
-		var err error
-		if conn, dopts, err = a.dial(ctx, s.endpoint); err != nil {
-			return err
-		}
-		defer conn.Close()
-	}
-	var launcherOut io.Writer
-	if a.v.GetBool("verbose") {
-		launcherOut = a.stderr
-	}
-	captured, err := submit.Capture(ctx, submit.CaptureOptions{
-		Launcher:   s.launcher,
-		WorkerPath: s.worker,
-		Args:       s.args,
-		JobName:    a.v.GetString("job-name"),
-		Timeout:    a.v.GetDuration("capture-timeout"),
-		Stdout:     launcherOut,
-		Stderr:     launcherOut,
-		Logger:     a.log,
-	})
-	if err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
-	if conn == nil {
-		return a.launchEmbedded(ctx, captured)
+	var bp *buildProgress
+	if s.Build != nil {
+		bp = a.newBuildProgress()
 	}
-	return a.launchRemote(ctx, s, conn, dopts, captured)
+	staging, stopStaging := a.stagingProgress()
+	obs := launch.Observer{
+		Staging:     staging,
+		StagingDone: stopStaging,
+		Job:         a.printEvent,
+		Submitted: func(sub launch.Submission) {
+			a.log.Debug("submitted", "job", sub.Job.ID, "name", sub.Job.Name, "endpoint", sub.Job.Endpoint)
+			switch {
+			case s.Detach:
+			case a.json:
+			case sub.Embedded:
+				fmt.Fprintf(a.stderr, "job %s (%s) submitted to the embedded runner\n", sub.Job.ID, sub.Job.Name)
+			default:
+				fmt.Fprintf(a.stderr, "job %s (%s) submitted to %s\n", sub.Job.ID, sub.Job.Name, s.Endpoint)
+			}
+		},
+	}
+	if bp != nil {
+		obs.Build = bp.event
+	}
+	res, err := launch.Run(ctx, s, launch.Deps{Logger: a.log, Digests: a.digests}, obs)
+	if bp != nil {
+		bp.wait()
+	}
+	if err != nil {
+		return launchError(err)
+	}
+	return a.result(res, s.Endpoint)
 }
 
-// startPool starts this machine's worker pool. Workers run where the user
-// is, so relative paths in pipeline arguments mean to them what they
-// meant to the launcher.
-func (a *app) startPool(ctx context.Context, address string) (*loopback.Pool, error) {
-	wd, err := os.Getwd()
-	if err != nil {
-		return nil, err
-	}
-	pool, err := loopback.Start(ctx, loopback.Options{Address: address, Logger: a.log, Output: a.stderr, Dir: wd})
-	if err != nil {
-		return nil, fmt.Errorf("starting the worker pool: %w", err)
-	}
-	return pool, nil
-}
-
-func (a *app) launchEmbedded(ctx context.Context, captured *submit.Captured) error {
-	// The pool outlives the runner: prism brings the whole process down if
-	// it cannot reach the pool for a worker it still wants to start.
-	pool, err := a.startPool(ctx, "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer pool.Close()
-	runner, err := embeddedrunner.Start(ctx, embeddedrunner.Options{Logger: a.log})
-	if err != nil {
-		return fmt.Errorf("starting the embedded runner: %w", err)
-	}
-	defer runner.Close()
-	params := loopback.LocalWorkerParams(captured.Worker.Path, captured.Worker.SHA256)
-	if err := submit.UseLocalWorkerPool(captured.Pipeline, pool.Address(), params); err != nil {
-		return err
-	}
-	start := time.Now()
-	job, err := submit.Submit(ctx, runner.Conn(), captured, submit.SubmitOptions{Logger: a.log})
-	if err != nil {
-		return err
-	}
-	a.log.Debug("submitted", "job", job.ID, "name", job.Name, "endpoint", runner.Endpoint())
-	if !a.json {
-		fmt.Fprintf(a.stderr, "job %s (%s) submitted to the embedded runner\n", job.ID, job.Name)
-	}
-	return a.follow(ctx, runner.Conn(), job, pool.Failures(), start)
-}
-
-func (a *app) dialOptions() submit.DialOptions {
-	return submit.DialOptions{
-		TLS:            a.v.GetBool("tls"),
-		CAFile:         a.v.GetString("tls-ca"),
-		ServerName:     a.v.GetString("tls-server-name"),
-		ConnectTimeout: a.v.GetDuration("connect-timeout"),
-		Logger:         a.log,
-	}
-}
-
-// dial connects to --endpoint, warning when the job and its artifacts
-// would cross a network in plaintext.
-func (a *app) dial(ctx context.Context, endpoint string) (*grpc.ClientConn, submit.DialOptions, error) {
-	o := a.dialOptions()
-	if endpoint == "" {
-		return nil, o, usagef("no job server: give --endpoint HOST:PORT (or BEAMCTL_ENDPOINT)")
-	}
-	if !o.TLS && o.CAFile == "" && o.ServerName == "" && !submit.IsLoopback(endpoint) {
-		a.log.Warn("connecting to the job server without TLS: the pipeline and worker binary cross the network in plaintext; use --tls if the job server supports it", "endpoint", endpoint)
-	}
-	conn, err := submit.Dial(ctx, endpoint, o)
-	if err != nil {
-		return nil, o, dialError(err)
-	}
-	return conn, o, nil
-}
-
-// dialError gives connection problems that the user must fix in the
-// command line the usage exit code; an unreachable server may be a
-// passing fault, so it stays a failure.
-func dialError(err error) error {
+// launchError gives connection problems the user must fix in the command
+// line the usage exit code; an unreachable server may be a passing fault,
+// so it stays a failure.
+func launchError(err error) error {
 	switch {
 	case errors.Is(err, submit.ErrInvalidEndpoint), errors.Is(err, submit.ErrNotJobServer),
 		errors.Is(err, submit.ErrTLSMismatch), errors.Is(err, submit.ErrTLSConfig):
-		return &usageError{err.Error()}
+		return &usageError{wordError(err)}
 	}
 	return err
 }
 
-func (a *app) launchRemote(ctx context.Context, s *spec, conn *grpc.ClientConn, dopts submit.DialOptions, captured *submit.Captured) error {
-	var failures <-chan error
-	var err error
-	switch s.environment {
-	case envDocker:
-		image := s.envConfig
-		if image == "" {
-			if s.beamVersion == "" {
-				return usagef("the pipeline's Beam SDK version is unknown (replaced by a local directory): give the worker image with --environment-config IMAGE")
-			}
-			image = "apache/beam_go_sdk:" + strings.TrimPrefix(s.beamVersion, "v")
-		}
-		err = submit.UseDockerEnvironment(captured.Pipeline, image)
-	case envProcess:
-		command := s.envConfig
-		if command == "" {
-			if !submit.IsLoopback(s.endpoint) {
-				return usagef("--environment process runs the boot command on the job server's machines: give the path of beamctl there with --environment-config (e.g. /usr/local/bin/beamctl)")
-			}
-			self, err := os.Executable()
-			if err != nil {
-				return fmt.Errorf("finding beamctl's own path for the process environment: %w", err)
-			}
-			// Runners execute the command as one file with the contract's
-			// flags, which beamctl answers as beamctl boot.
-			command = self
-		}
-		err = submit.UseProcessEnvironment(captured.Pipeline, command, nil)
-	case envExternal:
-		err = submit.UseExternalEnvironment(captured.Pipeline, s.envConfig)
-	case envLoopback:
-		if !submit.IsLoopback(s.endpoint) && isLoopbackHost(a.v.GetString("loopback-address")) {
-			a.log.Warn("the job server is on another machine but the worker pool listens on this machine's loopback address; set --loopback-address to an address the job server can reach", "endpoint", s.endpoint)
-		}
-		pool, perr := a.startPool(ctx, a.v.GetString("loopback-address")+":0")
-		if perr != nil {
-			return perr
-		}
-		defer pool.Close()
-		failures = pool.Failures()
-		err = submit.UseExternalEnvironment(captured.Pipeline, pool.Address())
-	}
-	if err != nil {
-		return err
-	}
+// jobResult is the last line of `run --output json`.
+type jobResult struct {
+	JobID    string          `json:"jobId"`
+	Name     string          `json:"name"`
+	State    string          `json:"state"`
+	Error    string          `json:"error,omitempty"`
+	Metrics  []submit.Metric `json:"metrics"`
+	Duration string          `json:"duration"`
+	Seconds  float64         `json:"durationSeconds"`
+}
 
-	grpcOpts, err := dopts.GRPCOptions()
-	if err != nil {
-		return dialError(err)
-	}
-	progress, stopProgress := a.stagingProgress()
-	start := time.Now()
-	job, err := submit.Submit(ctx, conn, captured, submit.SubmitOptions{
-		Endpoint:    s.endpoint,
-		DialOptions: grpcOpts,
-		Progress:    progress,
-		Logger:      a.log,
-	})
-	stopProgress()
-	if err != nil {
-		return err
-	}
-	a.log.Debug("submitted", "job", job.ID, "name", job.Name, "endpoint", s.endpoint)
-	if a.v.GetBool("detach") {
+// result prints how the job ended and maps it to the exit code.
+func (a *app) result(res *launch.Result, endpoint string) error {
+	job := res.Job
+	if res.Outcome == launch.Detached {
 		if a.json {
-			return a.printJSONLine(map[string]string{"jobId": job.ID, "name": job.Name, "endpoint": s.endpoint, "state": "RUNNING"})
+			return a.printJSONLine(map[string]string{"jobId": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING"})
 		}
 		fmt.Fprintln(a.stdout, job.ID)
 		return nil
 	}
-	if !a.json {
-		fmt.Fprintf(a.stderr, "job %s (%s) submitted to %s\n", job.ID, job.Name, s.endpoint)
+	out := jobResult{JobID: job.ID, Name: job.Name, State: res.State.String(), Metrics: res.Metrics,
+		Duration: res.Duration.Round(time.Millisecond).String(), Seconds: res.Duration.Seconds()}
+	switch {
+	case res.WorkerFailed:
+		out.Error = "a worker failed: " + res.Err.Error()
+	case res.Err != nil:
+		out.Error = res.Err.Error()
 	}
-	return a.follow(ctx, conn, job, failures, start)
+	if a.json {
+		if err := a.printJSONLine(out); err != nil {
+			return err
+		}
+	} else if len(res.Metrics) > 0 {
+		a.printMetrics(res.Metrics)
+	}
+	switch res.Outcome {
+	case launch.Done:
+		if !a.json {
+			fmt.Fprintf(a.stderr, "job %s done in %s\n", job.ID, out.Duration)
+		}
+		return nil
+	case launch.Interrupted:
+		if !a.json {
+			fmt.Fprintf(a.stderr, "job %s %s after interrupt\n", job.ID, strings.ToLower(res.State.String()))
+		}
+		return context.Canceled
+	case launch.Cancelled:
+		return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", job.ID)}
+	}
+	switch {
+	case res.WorkerFailed:
+		return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s stopped because a worker failed: %v", job.ID, res.Err)}
+	case res.Err != nil:
+		return &codeError{code: exitFailure, msg: res.Err.Error()}
+	}
+	return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s ended %s", job.ID, res.State)}
 }
 
-func isLoopbackHost(h string) bool {
-	return h == "" || h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1" || h == "[::1]"
+// dial connects to the job server of the dial flags.
+func (a *app) dial(ctx context.Context) (*grpc.ClientConn, string, error) {
+	endpoint := a.v.GetString("endpoint")
+	if endpoint == "" {
+		return nil, "", usagef("no job server: give --endpoint HOST:PORT (or BEAMCTL_ENDPOINT)")
+	}
+	o, err := a.dialOptions()
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := submit.Dial(ctx, endpoint, o)
+	if err != nil {
+		return nil, "", launchError(err)
+	}
+	return conn, endpoint, nil
 }
 
 // stagingProgress shows a progress bar per staged file on a terminal.

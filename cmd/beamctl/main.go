@@ -12,6 +12,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // Exit codes, as documented in the README.
@@ -25,7 +29,7 @@ const (
 
 func main() {
 	args := os.Args[1:]
-	if boot := bootArgs(os.Args); boot != nil {
+	if boot := bootcmd.Args(os.Args); boot != nil {
 		args = boot
 	}
 	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
@@ -52,7 +56,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 	}()
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, digests: digest.NewCache()}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -67,6 +71,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "beamctl: interrupted (%v)\n", intr.sig)
 		return exitInterrupted
 	}
+	var exit *bootcmd.ExitError
+	if errors.As(err, &exit) {
+		return exit.Code
+	}
 	var ce *codeError
 	if errors.As(err, &ce) {
 		if ce.msg != "" {
@@ -74,13 +82,16 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ce.code
 	}
-	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(err.Error(), "\n"))
+	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(wordError(err), "\n"))
 	var inv interface{ Invalid() bool }
 	if errors.As(err, &inv) && inv.Invalid() {
 		return exitUsage
 	}
 	return exitFailure
 }
+
+// wordError is err's message with the settings it names worded as flags.
+func wordError(err error) string { return problem.Word(err, flagName) }
 
 type interrupted struct{ sig os.Signal }
 

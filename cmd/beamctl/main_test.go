@@ -73,27 +73,36 @@ func startPrism(t *testing.T) *stagetest.Prism {
 	return p
 }
 
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
+// builtCommand is a command of this module built once per test binary.
+type builtCommand struct {
+	once sync.Once
+	path string
+	err  error
+}
 
-// beamctlBinary builds beamctl once per test binary, for tests that need a
-// separate process (signals, PATH without Go).
-func beamctlBinary(t *testing.T) string {
+func (c *builtCommand) build(t *testing.T, name, pkg string) string {
 	t.Helper()
-	binOnce.Do(func() {
-		binPath = filepath.Join(cacheDir, "bin", "beamctl")
+	c.once.Do(func() {
+		c.path = filepath.Join(cacheDir, "bin", name)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		out, err := exec.CommandContext(ctx, "go", "build", "-o", binPath, ".").CombinedOutput()
+		out, err := exec.CommandContext(ctx, "go", "build", "-o", c.path, pkg).CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("building beamctl: %v\n%s", err, out)
+			c.err = fmt.Errorf("building %s: %v\n%s", name, err, out)
 		}
 	})
-	if binErr != nil {
-		t.Fatal(binErr)
+	if c.err != nil {
+		t.Fatal(c.err)
 	}
-	return binPath
+	return c.path
 }
+
+var beamctlCmd, bootCmd builtCommand
+
+// beamctlBinary builds beamctl, for tests that need a separate process
+// (signals, PATH without Go).
+func beamctlBinary(t *testing.T) string { return beamctlCmd.build(t, "beamctl", ".") }
+
+// bootBinary builds beamctl-boot, the image entrypoint: it must pass the
+// same contract tests as beamctl boot.
+func bootBinary(t *testing.T) string { return bootCmd.build(t, "beamctl-boot", "../beamctl-boot") }

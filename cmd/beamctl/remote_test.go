@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/beamctl/beamctl/internal/beam"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -93,7 +94,7 @@ func TestDetachAndJobs(t *testing.T) {
 	}
 	env := p.GetComponents().GetEnvironments()["go"]
 	var dp pipepb.DockerPayload
-	if err := proto.Unmarshal(env.GetPayload(), &dp); err != nil || env.GetUrn() != submit.DockerEnvURN || dp.GetContainerImage() != "apache/beam_go_sdk:2.77.0" {
+	if err := proto.Unmarshal(env.GetPayload(), &dp); err != nil || env.GetUrn() != beam.DockerEnvURN || dp.GetContainerImage() != "apache/beam_go_sdk:2.77.0" {
 		t.Errorf("environment %s %v (%v); want docker apache/beam_go_sdk:2.77.0", env.GetUrn(), &dp, err)
 	}
 

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"golang.org/x/term"
+
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // app is what every command shares: the streams, and the settings and
@@ -24,6 +26,9 @@ type app struct {
 	log        *slog.Logger
 	json       bool
 	exitCode   int
+	// digests is the invocation's digest cache: each file is hashed at
+	// most once.
+	digests *digest.Cache
 }
 
 func newRootCmd(a *app) *cobra.Command {

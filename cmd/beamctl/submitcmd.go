@@ -1,14 +1,12 @@
 package main
 
 import (
-	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/build"
-	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/launch"
 )
 
 const submitLong = `Submit a pipeline that 'beamctl build' built into DIST, without building:
@@ -48,96 +46,31 @@ func newSubmitCmd(a *app) *cobra.Command {
 }
 
 func (a *app) submitDist(cmd *cobra.Command, dist string, pipelineArgs []string) error {
-	ctx := cmd.Context()
-	m, err := build.ReadManifest(dist)
+	s, err := a.launchSpec()
 	if err != nil {
 		return err
 	}
-	host := build.HostPlatform()
-	launcher, ok := m.Launcher(host)
-	if !ok {
-		return usagef("%s has no launcher for this machine (%s): run beamctl build on a %s machine, or submit from one that matches its launcher", filepath.Join(dist, build.ManifestFile), host, host)
-	}
-	workers := m.Workers()
-	var known []build.Platform
-	for _, w := range workers {
-		known = append(known, w.Platform)
-	}
-	var worker build.Binary
+	s.Dist = dist
 	switch targets := a.v.GetStringSlice("target"); {
 	case len(targets) > 1:
 		return usagef("submit takes one --target, got %s", strings.Join(targets, ", "))
 	case len(targets) == 1:
+		// The manifest's own platforms decide what is valid: no toolchain
+		// is needed to submit.
+		m, err := build.ReadManifest(dist)
+		if err != nil {
+			return err
+		}
+		var known []build.Platform
+		for _, w := range m.Workers() {
+			known = append(known, w.Platform)
+		}
 		p, err := build.ParseTarget(targets[0], known)
 		if err != nil {
-			return usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, targets[0], platformList(known), targets[0])
+			return usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, targets[0], launch.PlatformList(known), targets[0])
 		}
-		i := slices.IndexFunc(workers, func(w build.Binary) bool { return w.Platform == p })
-		worker = workers[i]
-	case len(workers) == 1:
-		worker = workers[0]
-	case len(workers) == 0:
-		return usagef("%s has no worker: build one with beamctl build --target OS/ARCH", filepath.Join(dist, build.ManifestFile))
-	default:
-		return usagef("%s has workers for %s: choose one with --target", dist, platformList(known))
+		s.Target = p
 	}
-	for _, b := range []build.Binary{launcher, worker} {
-		if err := verifyBinary(dist, b); err != nil {
-			return err
-		}
-	}
-
-	s, err := a.launchSpec(worker.Platform)
-	if err != nil {
-		return err
-	}
-	if s.localWorkers() {
-		if _, err := loopback.Emulator(worker.Platform.OS, worker.Platform.Arch); err != nil {
-			return &usageError{err.Error()}
-		}
-	}
-	abs, err := filepath.Abs(dist)
-	if err != nil {
-		return err
-	}
-	s.launcher = filepath.Join(abs, launcher.File)
-	s.worker = filepath.Join(abs, worker.File)
-	s.beamVersion = m.BeamVersion
-	s.args = pipelineArgs
-	return a.launch(ctx, s)
-}
-
-// verifyBinary checks a binary of DIST against the manifest, so a
-// truncated copy or a swapped file is caught before it runs anywhere.
-func verifyBinary(dist string, b build.Binary) error {
-	path := filepath.Join(dist, b.File)
-	sum, size, err := build.HashFile(path)
-	if err != nil {
-		return usagef("%s is missing or unreadable (%v): rebuild with beamctl build --out %s", path, unwrapPath(err), dist)
-	}
-	if sum != b.SHA256 || size != b.Size {
-		return usagef("%s does not match manifest.json (sha256 %s, want %s): rebuild with beamctl build --out %s", path, sum, b.SHA256, dist)
-	}
-	return nil
-}
-
-func platformList(ps []build.Platform) string {
-	var s []string
-	for _, p := range ps {
-		s = append(s, p.String())
-	}
-	if len(s) == 0 {
-		return "none"
-	}
-	return strings.Join(s, ", ")
-}
-
-func unwrapPath(err error) error {
-	for {
-		u, ok := err.(interface{ Unwrap() error })
-		if !ok || u.Unwrap() == nil {
-			return err
-		}
-		err = u.Unwrap()
-	}
+	s.Args = pipelineArgs
+	return a.launch(cmd.Context(), s)
 }

@@ -3,7 +3,8 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
 )
 
 const workerPoolLong = `Serve Beam's external worker pool service (BeamFnExternalWorkerPool), for
@@ -46,13 +47,12 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 			if maxWorkers < 0 {
 				return usagef("--max-workers %d is negative: give 0 for no limit", maxWorkers)
 			}
-			return a.servePool(cmd.Context(), loopback.Options{
+			return bootcmd.Serve(cmd.Context(), boot.PoolOptions{
 				Address:      address,
-				FetchWorkers: true,
 				AnswerErrors: true,
 				MaxWorkers:   maxWorkers,
 				LabelByID:    true,
-			})
+			}, a.log, a.stderr)
 		},
 	}
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; any other interface than loopback must be given explicitly (see SECURITY)")

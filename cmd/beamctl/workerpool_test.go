@@ -38,7 +38,7 @@ func (p *poolProcess) output() string {
 
 // startPoolProcess starts beamctl with args on a free loopback port and
 // returns once it says it listens.
-func startPoolProcess(t *testing.T, args ...string) (*poolProcess, string) {
+func startPoolProcess(t *testing.T, bin string, args ...string) (*poolProcess, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -49,7 +49,7 @@ func startPoolProcess(t *testing.T, args ...string) (*poolProcess, string) {
 
 	p := &poolProcess{tmp: t.TempDir(), exited: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cmd = exec.CommandContext(ctx, beamctlBinary(t), append(args, "--address", addr)...)
+	p.cmd = exec.CommandContext(ctx, bin, append(args, "--address", addr)...)
 	p.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -126,15 +126,17 @@ func assertNothingRuns(t *testing.T, dir string) {
 func TestWorkerPoolExternalEnvironment(t *testing.T) {
 	for _, tt := range []struct {
 		name string
+		bin  func(*testing.T) string
 		args []string
 		sig  os.Signal
 	}{
-		{name: "worker-pool", args: []string{"worker-pool"}, sig: syscall.SIGTERM},
-		{name: "boot --worker_pool", args: []string{"boot", "--worker_pool"}, sig: os.Interrupt},
+		{name: "worker-pool", bin: beamctlBinary, args: []string{"worker-pool"}, sig: syscall.SIGTERM},
+		{name: "boot --worker_pool", bin: beamctlBinary, args: []string{"boot", "--worker_pool"}, sig: os.Interrupt},
+		{name: "beamctl-boot --worker_pool", bin: bootBinary, args: []string{"--worker_pool"}, sig: syscall.SIGTERM},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			prism := startPrism(t)
-			pool, addr := startPoolProcess(t, tt.args...)
+			pool, addr := startPoolProcess(t, tt.bin(t), tt.args...)
 			submitWordcount(t, prism, "--environment", "external", "--environment-config", addr)
 			pool.stop(t, tt.sig)
 			if !strings.Contains(pool.output(), "worker pool listening on "+addr) {
@@ -168,11 +170,13 @@ func TestWorkerPoolRefuses(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name  string
+		bin   func(*testing.T) string
 		args  []string
 		calls []call
 	}{
 		{
 			name: "max workers",
+			bin:  beamctlBinary,
 			args: []string{"worker-pool", "--max-workers", "1"},
 			calls: []call{
 				{req: full("a")},
@@ -182,7 +186,17 @@ func TestWorkerPoolRefuses(t *testing.T) {
 		},
 		{
 			name: "no endpoints",
+			bin:  beamctlBinary,
 			args: []string{"boot", "--worker_pool"},
+			calls: []call{
+				{req: &fnpb.StartWorkerRequest{WorkerId: "x"}, wantErr: "no provision endpoint"},
+				{req: full("y")},
+			},
+		},
+		{
+			name: "no endpoints, beamctl-boot",
+			bin:  bootBinary,
+			args: []string{"--worker_pool"},
 			calls: []call{
 				{req: &fnpb.StartWorkerRequest{WorkerId: "x"}, wantErr: "no provision endpoint"},
 				{req: full("y")},
@@ -190,7 +204,7 @@ func TestWorkerPoolRefuses(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			pool, addr := startPoolProcess(t, tt.args...)
+			pool, addr := startPoolProcess(t, tt.bin(t), tt.args...)
 			conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 			if err != nil {
 				t.Fatal(err)

@@ -1,0 +1,144 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/beamctl/beamctl/internal/proc"
+)
+
+// BootOptions configure Boot.
+type BootOptions struct {
+	// Contract is what the runner passed: the worker id and at least the
+	// provision endpoint. Params are not used: a booted worker always
+	// retrieves its binary from the runner.
+	Contract
+	// SemiPersistDir is the worker's semi-persistent directory; artifacts
+	// are retrieved into its "staged" directory. Default: a new temporary
+	// directory, removed when the worker exits.
+	SemiPersistDir string
+	// Logger receives the boot's progress; nil discards it.
+	Logger *slog.Logger
+	// Stdout and Stderr receive the worker's output; nil discards it.
+	Stdout, Stderr io.Writer
+	// Wrapper says how the worker process is started; default Emulated.
+	Wrapper Wrapper
+	// Signals are passed on to the worker while it runs; one that arrives
+	// before the worker starts abandons the boot.
+	Signals <-chan os.Signal
+	// StopGrace is how long the worker may take to exit after SIGTERM when
+	// ctx is cancelled, before it is killed; default 5s.
+	StopGrace time.Duration
+	// BootTimeout bounds provisioning and retrieving artifacts; default 2m.
+	BootTimeout time.Duration
+}
+
+// ErrBootInterrupted is returned by Boot when a signal arrives before the
+// worker starts.
+var ErrBootInterrupted = errors.New("interrupted before the worker started")
+
+// Boot performs the Beam container contract for one worker and runs it in
+// the foreground until it exits, as a container's entrypoint does: it asks
+// the provision service for the pipeline options and artifacts, retrieves
+// the artifacts into SemiPersistDir/staged (checking their sha256), copies
+// the worker binary to a directory of its own and executes it with the
+// flags and environment the Go SDK harness expects.
+//
+// It returns the worker's exit code, 128+n when signal n ended it; an error
+// means the worker could not be started. Cancelling ctx stops the worker:
+// SIGTERM, then SIGKILL after StopGrace.
+func Boot(ctx context.Context, opts BootOptions) (int, error) {
+	switch {
+	case opts.ID == "":
+		return 0, errors.New("no worker id: the runner must pass the worker's id")
+	case opts.ProvisionEndpoint == "":
+		return 0, errors.New("no provision endpoint: the runner must pass its provision service's address")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Wrapper == nil {
+		opts.Wrapper = Emulated
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 5 * time.Second
+	}
+	if opts.BootTimeout <= 0 {
+		opts.BootTimeout = 2 * time.Minute
+	}
+
+	dir := opts.SemiPersistDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "beamctl-boot-")
+		if err != nil {
+			return 0, fmt.Errorf("create semi-persistent directory: %w", err)
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, fmt.Errorf("create semi-persistent directory: %w", err)
+	}
+	// The semi-persistent directory may be mounted noexec.
+	binDir, err := os.MkdirTemp("", "beamctl-worker-")
+	if err != nil {
+		return 0, fmt.Errorf("create worker binary directory: %w", err)
+	}
+	defer os.RemoveAll(binDir)
+
+	l, err := prepareInterruptibly(ctx, opts, config{
+		logger:  logger,
+		wrapper: opts.Wrapper,
+		dir:     dir,
+		binDir:  binDir,
+	})
+	if err != nil {
+		return 0, err
+	}
+	res, err := proc.Run(ctx, proc.Cmd{
+		Argv:   l.Argv,
+		Env:    workerEnv(os.Environ(), l.Env),
+		Stdout: opts.Stdout,
+		Stderr: opts.Stderr,
+	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger})
+	if err != nil {
+		return 0, fmt.Errorf("worker: %w", err)
+	}
+	var exit *exec.ExitError
+	if res.Err != nil && !errors.As(res.Err, &exit) {
+		return 0, fmt.Errorf("worker: %w", res.Err)
+	}
+	code := res.Code()
+	logger.Debug("worker exited", "code", code)
+	return code, nil
+}
+
+// prepareInterruptibly is prepare, abandoned when a signal arrives.
+func prepareInterruptibly(ctx context.Context, opts BootOptions, cfg config) (*Launch, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
+	defer cancel()
+	ctx, interrupt := context.WithCancelCause(ctx)
+	prepared := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		select {
+		case s := <-opts.Signals:
+			interrupt(fmt.Errorf("%w (%v)", ErrBootInterrupted, s))
+		case <-prepared:
+		}
+	})
+	l, err := prepare(ctx, opts.Contract, cfg)
+	close(prepared)
+	wg.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, ErrBootInterrupted) {
+		return nil, cause
+	}
+	return l, err
+}

@@ -1,0 +1,261 @@
+// Package boot is Beam's container contract, as a worker's entrypoint
+// performs it: ask the runner's provision service for the pipeline options
+// and artifacts, retrieve the artifacts into a directory (confined to it,
+// each checked against its sha256), and execute the Go worker binary with the
+// flags and environment the Beam Go SDK expects.
+//
+// Boot does this once, in the foreground, as a container's entrypoint does.
+// Pool serves BeamFnExternalWorkerPool and does it for each StartWorker, for
+// runners that cannot start workers themselves.
+//
+// The package depends only on the standard library, gRPC and Beam's model
+// protos, so it can be the whole of a small image entrypoint.
+package boot
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/beamctl/beamctl/internal/beam"
+)
+
+// Contract is what a runner hands a worker's boot under Beam's container
+// contract: the worker's id and the runner's endpoints. The provision
+// service's answer overrides the other endpoints.
+type Contract struct {
+	ID                string
+	ProvisionEndpoint string
+	ArtifactEndpoint  string
+	ControlEndpoint   string
+	LoggingEndpoint   string
+	// Params are the external environment's parameters, when a worker pool
+	// is asked for the worker.
+	Params map[string]string
+}
+
+func contractOf(req *fnpb.StartWorkerRequest) Contract {
+	return Contract{
+		ID:                req.GetWorkerId(),
+		ProvisionEndpoint: req.GetProvisionEndpoint().GetUrl(),
+		ArtifactEndpoint:  req.GetArtifactEndpoint().GetUrl(),
+		ControlEndpoint:   req.GetControlEndpoint().GetUrl(),
+		LoggingEndpoint:   req.GetLoggingEndpoint().GetUrl(),
+		Params:            req.GetParams(),
+	}
+}
+
+// Args are the contract as the arguments of a boot command such as
+// beamctl boot.
+func (c Contract) Args(semiPersistDir string) []string {
+	return []string{
+		"--id=" + c.ID,
+		"--provision_endpoint=" + c.ProvisionEndpoint,
+		"--artifact_endpoint=" + c.ArtifactEndpoint,
+		"--control_endpoint=" + c.ControlEndpoint,
+		"--logging_endpoint=" + c.LoggingEndpoint,
+		"--semi_persist_dir=" + semiPersistDir,
+	}
+}
+
+// Unquote strips one pair of quotes around each value: prism's PROCESS
+// environment passes --id='ID' without a shell to remove them.
+func (c *Contract) Unquote() {
+	for _, p := range []*string{&c.ID, &c.ProvisionEndpoint, &c.LoggingEndpoint, &c.ArtifactEndpoint, &c.ControlEndpoint} {
+		*p = Unquote(*p)
+	}
+}
+
+// Unquote strips one pair of matching quotes around s.
+func Unquote(s string) string {
+	if len(s) >= 2 && (s[0] == '\'' || s[0] == '"') && s[len(s)-1] == s[0] {
+		return s[1 : len(s)-1]
+	}
+	return s
+}
+
+// LocalBinary finds the worker binary for c on this machine, for pools that
+// serve the machine the job was submitted from. It returns "" to have the
+// binary retrieved from the runner, and an error when the worker must not
+// start at all.
+type LocalBinary func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (string, error)
+
+// config says how to perform the contract here.
+type config struct {
+	logger  *slog.Logger
+	wrapper Wrapper
+	local   LocalBinary
+	// dir is the worker's semi-persistent directory; artifacts are
+	// retrieved into its "staged" directory.
+	dir string
+	// binDir, if set, receives a copy of the retrieved worker binary to
+	// execute.
+	binDir string
+}
+
+// prepare performs the container contract up to the worker's command line:
+// provision info, pipeline options file, worker binary.
+func prepare(ctx context.Context, c Contract, cfg config) (*Launch, error) {
+	info, err := provision(ctx, c.ProvisionEndpoint, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	control := cmp.Or(info.GetControlEndpoint().GetUrl(), c.ControlEndpoint)
+	logging := cmp.Or(info.GetLoggingEndpoint().GetUrl(), c.LoggingEndpoint)
+	artifacts := cmp.Or(info.GetArtifactEndpoint().GetUrl(), c.ArtifactEndpoint)
+	if control == "" || logging == "" {
+		return nil, errors.New("the runner gave no control or logging endpoint for the worker")
+	}
+
+	bin, err := cfg.workerBinary(ctx, c, info.GetDependencies(), artifacts)
+	if err != nil {
+		return nil, err
+	}
+	opts := []byte("{}")
+	if po := info.GetPipelineOptions(); po != nil {
+		if opts, err = protojson.Marshal(po); err != nil {
+			return nil, fmt.Errorf("encode pipeline options: %w", err)
+		}
+	}
+	optsFile := filepath.Join(cfg.dir, "pipeline_options.json")
+	if err := os.WriteFile(optsFile, opts, 0o600); err != nil {
+		return nil, fmt.Errorf("write pipeline options: %w", err)
+	}
+	l := &Launch{
+		ID:     c.ID,
+		Binary: bin,
+		Argv: []string{bin,
+			"--worker=true",
+			"--id=" + c.ID,
+			"--logging_endpoint=" + logging,
+			"--control_endpoint=" + control,
+			"--semi_persist_dir=" + cfg.dir,
+		},
+		Env: map[string]string{
+			"PIPELINE_OPTIONS_FILE": optsFile,
+			"RUNNER_CAPABILITIES":   strings.Join(info.GetRunnerCapabilities(), " "),
+			"STATUS_ENDPOINT":       info.GetStatusEndpoint().GetUrl(),
+		},
+	}
+	switch goos, goarch, err := binaryPlatform(bin); {
+	case errors.Is(err, errNotELF):
+		// Scripts and binaries of this platform's own format run as they are.
+	case err != nil:
+		return nil, fmt.Errorf("inspect worker binary: %w", err)
+	default:
+		l.OS, l.Arch = goos, goarch
+	}
+	if err := cfg.wrapper.Wrap(ctx, l); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// workerBinary returns the path of the worker binary to execute: the
+// local one, where the caller allows it; otherwise the one retrieved from
+// the runner with the other artifacts.
+func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation, endpoint string) (string, error) {
+	if cfg.local != nil {
+		bin, err := cfg.local(ctx, c, deps)
+		if err != nil || bin != "" {
+			return bin, err
+		}
+	}
+	if len(deps) == 0 {
+		return "", errors.New("the pipeline has no artifacts, so no Go worker binary: submit the pipeline with its worker binary")
+	}
+	if _, err := beam.WorkerArtifact(deps); err != nil {
+		return "", err
+	}
+	if endpoint == "" {
+		return "", errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
+	}
+	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.logger)
+	if err != nil {
+		return "", err
+	}
+	infos := make([]*pipepb.ArtifactInformation, len(staged))
+	for i, s := range staged {
+		infos[i] = s.info
+	}
+	i, err := beam.WorkerArtifact(infos)
+	if err != nil {
+		return "", err
+	}
+	bin := staged[i].path
+	if cfg.binDir != "" {
+		dst := filepath.Join(cfg.binDir, "worker")
+		if err := copyExecutable(bin, dst); err != nil {
+			return "", fmt.Errorf("copy worker binary to %s: %w", cfg.binDir, err)
+		}
+		bin = dst
+	}
+	cfg.logger.Debug("fetched worker binary", "path", bin)
+	return bin, nil
+}
+
+// Launch is a worker ready to start.
+type Launch struct {
+	// ID is the runner's id for the worker.
+	ID string
+	// Binary is the worker binary; OS and Arch its platform, empty when it
+	// is not an ELF binary (a script, or this platform's own format).
+	Binary   string
+	OS, Arch string
+	// Argv is the command line; a Wrapper may put a program before the
+	// binary or change the arguments.
+	Argv []string
+	// Env is what the contract adds to the worker's environment.
+	Env map[string]string
+}
+
+// Wrapper decides how a worker process is started on this machine: as it
+// is, under an emulator, under a debugger.
+type Wrapper interface {
+	Wrap(ctx context.Context, l *Launch) error
+}
+
+// WrapperFunc is a Wrapper.
+type WrapperFunc func(ctx context.Context, l *Launch) error
+
+// Wrap calls f.
+func (f WrapperFunc) Wrap(ctx context.Context, l *Launch) error { return f(ctx, l) }
+
+// Emulated runs workers built for this machine as they are and those built
+// for another architecture under qemu-user (found by Emulator).
+var Emulated Wrapper = WrapperFunc(func(_ context.Context, l *Launch) error {
+	if l.OS == "" {
+		return nil
+	}
+	emu, err := Emulator(l.OS, l.Arch)
+	if err != nil {
+		return err
+	}
+	l.Argv = append(append([]string(nil), emu...), l.Argv...)
+	return nil
+})
+
+func workerEnv(base []string, set map[string]string) []string {
+	env := make([]string, 0, len(base)+len(set))
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			env = append(env, kv)
+		}
+	}
+	for k, v := range set {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

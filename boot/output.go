@@ -1,0 +1,93 @@
+package boot
+
+import (
+	"bytes"
+	"io"
+	"sync"
+)
+
+// maxLine bounds a line held back while waiting for its end, so a worker
+// writing without newlines cannot grow memory without limit.
+const maxLine = 64 << 10
+
+// lineWriter copies a worker's output to a shared writer one whole line at a
+// time, each prefixed with the worker's name, and keeps its last lines for
+// failure messages.
+type lineWriter struct {
+	prefix []byte
+	out    io.Writer
+	outMu  *sync.Mutex // shared by every worker writing to out
+
+	mu      sync.Mutex
+	partial []byte
+	tail    []string
+	next    int // where the next line goes in tail once it is full
+	keep    int
+}
+
+func newLineWriter(name string, out io.Writer, outMu *sync.Mutex, keep int) *lineWriter {
+	return &lineWriter{prefix: []byte("[" + name + "] "), out: out, outMu: outMu, keep: keep}
+}
+
+// Write never fails, so a broken output never stops a worker.
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, p...)
+			if len(w.partial) >= maxLine {
+				w.emit(w.partial)
+				w.partial = w.partial[:0]
+			}
+			break
+		}
+		if len(w.partial) > 0 {
+			w.partial = append(w.partial, p[:i]...)
+			w.emit(w.partial)
+			w.partial = w.partial[:0]
+		} else {
+			w.emit(p[:i])
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+// Flush writes a last line that had no newline.
+func (w *lineWriter) Flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.partial) > 0 {
+		w.emit(w.partial)
+		w.partial = nil
+	}
+}
+
+func (w *lineWriter) emit(line []byte) {
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if w.keep > 0 {
+		if len(w.tail) < w.keep {
+			w.tail = append(w.tail, string(line))
+		} else {
+			w.tail[w.next] = string(line)
+			w.next = (w.next + 1) % w.keep
+		}
+	}
+	buf := make([]byte, 0, len(w.prefix)+len(line)+1)
+	buf = append(append(append(buf, w.prefix...), line...), '\n')
+	w.outMu.Lock()
+	defer w.outMu.Unlock()
+	_, _ = w.out.Write(buf)
+}
+
+// Tail returns the last lines written, oldest first.
+func (w *lineWriter) Tail() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]string, 0, len(w.tail))
+	out = append(out, w.tail[w.next:]...)
+	return append(out, w.tail[:w.next]...)
+}

@@ -1,0 +1,207 @@
+package boot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/beamctl/beamctl/internal/digest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+
+	"github.com/beamctl/beamctl/embeddedrunner"
+)
+
+const poem = `The quick brown fox
+jumps over the lazy dog.
+
+The dog's quick nap ends; the fox's doesn't.
+`
+
+// wantCounts is what wordcount should write for poem, in any order.
+func wantCounts() []string {
+	counts := map[string]int{}
+	for _, w := range strings.FieldsFunc(strings.ToLower(poem), func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r == '\'')
+	}) {
+		counts[w]++
+	}
+	var lines []string
+	for w, n := range counts {
+		lines = append(lines, fmt.Sprintf("%s: %d", w, n))
+	}
+	slices.Sort(lines)
+	return lines
+}
+
+// env is an embedded runner with a worker pool, as beamctl run sets them up.
+type env struct {
+	runner *embeddedrunner.Runner
+	pool   *Pool
+	output *outputLog
+	logs   *outputLog
+}
+
+func startEnv(t *testing.T) *env {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e := &env{output: newOutputLog(), logs: newOutputLog()}
+	var err error
+	if e.runner, err = embeddedrunner.Start(ctx, embeddedrunner.Options{Logger: debugLogger(e.logs)}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.runner.Close() })
+	if e.pool, err = StartPool(ctx, PoolOptions{Logger: debugLogger(e.logs), Output: e.output, WorkDir: filepath.Join(t.TempDir(), "workers"), LocalBinary: LocalFiles(digest.NewCache(), debugLogger(e.logs))}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.pool.Close()
+		if t.Failed() {
+			t.Logf("worker output:\n%s\nlogs:\n%s", e.output, e.logs)
+		}
+	})
+	return e
+}
+
+// launch runs the wordcount launcher against the embedded runner with its
+// workers in the pool.
+func (e *env) launch(t *testing.T, worker string, extra ...string) (input, output string) {
+	t.Helper()
+	dir := t.TempDir()
+	input, output = filepath.Join(dir, "in.txt"), filepath.Join(dir, "counts.txt")
+	if err := os.WriteFile(input, []byte(poem), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	args := append([]string{
+		"--runner=universal",
+		"--endpoint=" + e.runner.Endpoint(),
+		"--environment_type=EXTERNAL",
+		"--environment_config=" + e.pool.Address(),
+		"--worker_binary=" + worker,
+		"--input=" + input,
+		"--output=" + output,
+	}, extra...)
+	cmd := exec.CommandContext(ctx, wordcount(t, runtime.GOARCH), args...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("launcher: %v\n%s", err, b)
+	}
+	return input, output
+}
+
+func (e *env) jobs(t *testing.T) []*jobpb.JobInfo {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := e.runner.Client().GetJobs(ctx, &jobpb.GetJobsRequest{})
+	if err != nil {
+		t.Fatalf("GetJobs: %v", err)
+	}
+	return resp.GetJobInfo()
+}
+
+func TestWordcount(t *testing.T) {
+	tests := []struct {
+		name    string
+		goarch  string
+		wantLog string // proves how the worker ran
+	}{
+		{name: "native", goarch: runtime.GOARCH, wantLog: "using local worker binary"},
+		{name: "arm64 under qemu", goarch: "arm64", wantLog: "qemu-aarch64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if runtime.GOOS != "linux" {
+				t.Skip("workers run on linux only")
+			}
+			if tt.goarch != runtime.GOARCH {
+				if runtime.GOARCH != "amd64" {
+					t.Skip("the emulated case runs on amd64 hosts")
+				}
+				if _, err := Emulator("linux", tt.goarch); err != nil {
+					t.Skip(err)
+				}
+			}
+			worker := wordcount(t, tt.goarch)
+			e := startEnv(t)
+
+			_, output := e.launch(t, worker)
+
+			b, err := os.ReadFile(output)
+			if err != nil {
+				t.Fatalf("pipeline output: %v", err)
+			}
+			got := strings.Split(strings.TrimSpace(string(b)), "\n")
+			slices.Sort(got)
+			if want := wantCounts(); !slices.Equal(got, want) {
+				t.Errorf("counts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+			jobs := e.jobs(t)
+			if len(jobs) != 1 || jobs[0].GetState() != jobpb.JobState_DONE {
+				t.Errorf("jobs = %v, want one DONE", jobs)
+			}
+			if !strings.Contains(e.logs.String(), tt.wantLog) {
+				t.Errorf("no %q in the pool's log", tt.wantLog)
+			}
+
+			if err := e.pool.Close(); err != nil {
+				t.Errorf("pool Close: %v", err)
+			}
+			noFailure(t, e.pool)
+			assertNoWorkers(t, worker)
+		})
+	}
+}
+
+func TestWorkerExitsEarly(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("workers run on linux only")
+	}
+	dir := t.TempDir()
+	worker := filepath.Join(dir, "worker")
+	script := "#!/bin/sh\necho \"boom: no DoFns here\"\necho 'bad things' >&2\nexit 3\n"
+	if err := os.WriteFile(worker, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e := startEnv(t)
+
+	// --async: the job cannot finish without a worker.
+	e.launch(t, worker, "--async=true")
+
+	failure := nextFailure(t, e.pool, time.Minute)
+	var exit *exec.ExitError
+	if !errors.As(failure, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("failure %v does not carry exit status 3", failure)
+	}
+	if !slices.Contains(failure.Output, "boom: no DoFns here") || !slices.Contains(failure.Output, "bad things") {
+		t.Errorf("failure output %q lacks the worker's lines", failure.Output)
+	}
+	if msg := failure.Error(); !strings.Contains(msg, "worker-1") || !strings.Contains(msg, "bad things") || strings.Contains(msg, "\n") {
+		t.Errorf("failure message %q: want one line naming worker-1 and its last output", msg)
+	}
+	e.output.waitFor(t, "[worker-1] boom: no DoFns here\n", time.Second)
+
+	// The runner survived the failure and can cancel the stuck job.
+	jobs := e.jobs(t)
+	if len(jobs) != 1 {
+		t.Fatalf("jobs = %v, want one", jobs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := e.runner.Client().Cancel(ctx, &jobpb.CancelJobRequest{JobId: jobs[0].GetJobId()}); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if err := e.pool.Close(); err != nil {
+		t.Errorf("pool Close: %v", err)
+	}
+	assertNoWorkers(t, dir)
+}

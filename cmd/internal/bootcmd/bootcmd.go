@@ -1,0 +1,234 @@
+// Package bootcmd is the boot command of beamctl and of beamctl-boot, the
+// image entrypoint: the same flags, help and behaviour in both, over the boot
+// package.
+package bootcmd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/netaddr"
+)
+
+// Long is the boot command's help.
+const Long = `Start one pipeline worker as Beam's container contract says: the command
+a runner executes for a worker, in a PROCESS environment or as a worker
+image's entrypoint. You do not normally run it yourself.
+
+boot asks the runner's provision service for the pipeline options and
+artifacts, retrieves the artifacts into <semi_persist_dir>/staged (each
+checked against its sha256), and runs the Go worker binary with the flags
+and environment the Beam Go SDK expects, under qemu-user if it is built for
+another architecture. SIGINT and SIGTERM are passed on to the worker, and
+boot exits with the worker's exit code (128+N when signal N ended it).
+
+Runners that execute a single file cannot pass the word "boot": beamctl
+started with the contract's flags and no command (as prism's PROCESS
+environment does: give the path of beamctl as the command), or under the
+name "boot" or "beamctl-boot", acts as beamctl boot. beamctl-boot, a small
+binary for worker images, is this command alone.
+
+With --worker_pool, boot serves Beam's external worker pool service instead
+(default address :50000, all interfaces, as in a worker container) and
+starts one boot per worker the runner asks for. It runs whatever worker
+binary a job stages: only the job server may be able to reach it.
+
+Exit codes: the worker's; 1 when the worker cannot be started; 2 for
+missing flags or an unusable --address.`
+
+// contractFlags are the container contract's flags, as runners pass them.
+var contractFlags = []string{"id", "provision_endpoint", "logging_endpoint", "artifact_endpoint", "control_endpoint", "semi_persist_dir", "worker_pool"}
+
+// Config is how the command fits its program.
+type Config struct {
+	// Use is the command line the help shows.
+	Use string
+	// Self is the argv prefix that runs this command again, for the pool's
+	// per-worker boots; os.Executable is put before it.
+	Self []string
+	// Setup prepares the invocation's logger once flags are parsed.
+	Setup func(cmd *cobra.Command) (*slog.Logger, error)
+	// Stdout and Stderr receive the worker's output and the command's
+	// messages.
+	Stdout, Stderr io.Writer
+	// Verbose reports whether debug logging was asked for, to pass it on to
+	// per-worker boots.
+	Verbose func() bool
+}
+
+// ExitError ends the program with Code; the worker already said why.
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("worker exited with code %d", e.Code) }
+
+// UsageError is wrong usage: exit 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// Invalid marks the error as a problem with the user's input.
+func (e *UsageError) Invalid() bool { return true }
+
+func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
+
+type flags struct {
+	boot.Contract
+	semiPersistDir string
+	workerPool     bool
+	address        string
+}
+
+// New returns the boot command.
+func New(c Config) *cobra.Command {
+	var f flags
+	cmd := &cobra.Command{
+		Use:   c.Use,
+		Short: "Start a pipeline worker as Beam's container contract says (a runner's entrypoint)",
+		Long:  Long,
+		Example: `  beamctl boot --id=worker-1 --provision_endpoint=localhost:8098
+  beamctl boot --worker_pool --address=:50000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := c.Setup(cmd)
+			if err != nil {
+				return err
+			}
+			f.Contract.Unquote()
+			f.semiPersistDir = boot.Unquote(f.semiPersistDir)
+			f.address = boot.Unquote(f.address)
+			if f.workerPool {
+				return c.pool(cmd.Context(), f, log)
+			}
+			if cmd.Flags().Changed("address") {
+				return usagef("--address is the worker pool's: use it with --worker_pool")
+			}
+			return c.boot(cmd.Context(), f, log)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.ID, "id", "", "the worker's id, as the runner knows it")
+	fl.StringVar(&f.ProvisionEndpoint, "provision_endpoint", "", "the runner's provision service HOST:PORT")
+	fl.StringVar(&f.LoggingEndpoint, "logging_endpoint", "", "the runner's logging service (provision info overrides it)")
+	fl.StringVar(&f.ArtifactEndpoint, "artifact_endpoint", "", "the runner's artifact retrieval service (provision info overrides it)")
+	fl.StringVar(&f.ControlEndpoint, "control_endpoint", "", "the runner's control service (provision info overrides it)")
+	fl.StringVar(&f.semiPersistDir, "semi_persist_dir", "", "the worker's semi-persistent directory (default: a temporary directory, removed when the worker exits)")
+	fl.BoolVar(&f.workerPool, "worker_pool", false, "serve the external worker pool service instead of starting a worker")
+	fl.StringVar(&f.address, "address", ":50000", "with --worker_pool: HOST:PORT to serve on")
+	return cmd
+}
+
+func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
+	switch {
+	case f.ID == "":
+		return usagef("boot needs --id: it is run by a runner, which passes the worker's id and endpoints")
+	case f.ProvisionEndpoint == "":
+		return usagef("boot needs --provision_endpoint: it is run by a runner, which passes the worker's id and endpoints")
+	}
+	// Signals go to the worker, which decides how to end; boot ends with it.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	code, err := boot.Boot(context.WithoutCancel(ctx), boot.BootOptions{
+		Contract:       f.Contract,
+		SemiPersistDir: f.semiPersistDir,
+		Logger:         log,
+		Stdout:         c.Stdout,
+		Stderr:         c.Stderr,
+		Signals:        sigs,
+	})
+	if err != nil {
+		return fmt.Errorf("boot worker %s: %w", f.ID, err)
+	}
+	log.Debug("worker exited", "id", f.ID, "code", code)
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
+// pool serves the worker pool of a worker container: each worker is booted
+// by a boot process of its own.
+func (c Config) pool(ctx context.Context, f flags, log *slog.Logger) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the program's own path to boot workers: %w", err)
+	}
+	command := append([]string{self}, c.Self...)
+	if c.Verbose != nil && c.Verbose() {
+		command = append(command, "--verbose")
+	}
+	return Serve(ctx, boot.PoolOptions{
+		Address:      f.address,
+		BootCommand:  command,
+		AnswerErrors: true,
+		LabelByID:    true,
+	}, log, c.Stderr)
+}
+
+// Serve serves a standalone worker pool until ctx ends, then stops every
+// worker.
+func Serve(ctx context.Context, o boot.PoolOptions, log *slog.Logger, stderr io.Writer) error {
+	o.Logger, o.Output = log, stderr
+	pool, err := boot.StartPool(ctx, o)
+	if err != nil {
+		var op *net.OpError
+		switch {
+		case errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &op):
+			return usagef("worker pool address %s is in use: %v; choose another with --address", o.Address, op.Err)
+		case errors.As(err, &op):
+			return usagef("worker pool cannot listen on %s: %v; choose another with --address", o.Address, op.Err)
+		}
+		return err
+	}
+	defer pool.Close()
+	if host, _, err := net.SplitHostPort(pool.Address()); err == nil && !netaddr.LoopbackHost(host) {
+		log.Warn("the worker pool runs whatever worker binary a job stages, for anyone who can reach it: make sure only the job server can", "address", pool.Address())
+	}
+	fmt.Fprintf(stderr, "worker pool listening on %s\n", pool.Address())
+	for {
+		select {
+		case err := <-pool.Failures():
+			log.Error("worker failed", "error", err)
+		case <-ctx.Done():
+			log.Info("stopping the worker pool and its workers")
+			return pool.Close()
+		}
+	}
+}
+
+// Args recognises a program started as a boot command by a runner that
+// executes a single file: under the name "boot" (where Beam's SDK images
+// keep their entrypoint) or "beamctl-boot", or with the contract's flags
+// and no command, as prism's PROCESS environment does. It returns the
+// arguments after the program name that make it the boot command, with
+// "boot" first, or nil.
+func Args(argv []string) []string {
+	if len(argv) == 0 {
+		return nil
+	}
+	switch strings.TrimSuffix(filepath.Base(argv[0]), ".exe") {
+	case "boot", "beamctl-boot":
+		return append([]string{"boot"}, argv[1:]...)
+	}
+	if len(argv) > 1 && strings.HasPrefix(argv[1], "--") {
+		name, _, _ := strings.Cut(argv[1][2:], "=")
+		for _, c := range contractFlags {
+			if name == c {
+				return append([]string{"boot"}, argv[1:]...)
+			}
+		}
+	}
+	return nil
+}

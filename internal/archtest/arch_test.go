@@ -1,0 +1,284 @@
+// Package archtest holds the tests that keep beamctl's structure: which
+// package may import what, and that libraries give no advice in the CLI's
+// terms.
+package archtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/beamctl/beamctl"
+
+type pkg struct {
+	ImportPath string
+	Dir        string
+	GoFiles    []string
+	Imports    []string
+	Deps       []string
+}
+
+// listPackages is go list over the module, with each package's direct
+// imports and transitive dependencies.
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json=ImportPath,Dir,GoFiles,Imports,Deps", module+"/...")
+	cmd.Dir = root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("go list: %v\n%s", err, stderr)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(bytes.NewReader(out))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
+}
+
+func root(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func rel(p string) string { return strings.TrimPrefix(strings.TrimPrefix(p, module), "/") }
+
+// isCmd reports whether p is a command or its own internal package: the
+// only places that speak the CLI.
+func isCmd(p string) bool { return rel(p) == "cmd" || strings.HasPrefix(rel(p), "cmd/") }
+
+func hasPrefixAny(s string, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if s == p || strings.HasPrefix(s, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	cliLibs   = []string{"github.com/spf13/cobra", "github.com/spf13/viper", "github.com/spf13/pflag"}
+	prism     = []string{"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"}
+	docker    = []string{"github.com/docker/docker/client", "github.com/moby/moby/client"}
+	flowPkgs  = []string{module + "/build", module + "/submit", module + "/stage", module + "/capture", module + "/launch", module + "/loopback", module + "/embeddedrunner"}
+	bootEntry = module + "/cmd/beamctl-boot"
+)
+
+func TestImportRules(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if strings.Contains(p.ImportPath, "/testdata/") || strings.HasPrefix(rel(p.ImportPath), "examples") {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if hasPrefixAny(imp, cliLibs...) && !isCmd(p.ImportPath) {
+				t.Errorf("%s imports %s: only cmd/... may speak the CLI", rel(p.ImportPath), imp)
+			}
+			if hasPrefixAny(imp, prism...) && rel(p.ImportPath) != "embeddedrunner" {
+				t.Errorf("%s imports prism: only embeddedrunner may", rel(p.ImportPath))
+			}
+			if hasPrefixAny(imp, module+"/cmd") && !isCmd(p.ImportPath) {
+				t.Errorf("%s imports %s: libraries must not depend on commands", rel(p.ImportPath), imp)
+			}
+		}
+		if rel(p.ImportPath) == "boot" || p.ImportPath == bootEntry {
+			for _, d := range p.Deps {
+				if hasPrefixAny(d, prism...) || hasPrefixAny(d, docker...) || hasPrefixAny(d, flowPkgs...) {
+					t.Errorf("%s depends on %s: the container contract must stay small (standard library, gRPC, Beam's model protos)", rel(p.ImportPath), d)
+				}
+			}
+		}
+	}
+}
+
+// TestLibraryErrorsNameNoFlags reads every error a library constructs:
+// fmt.Errorf, errors.New, problem constructors and composite literals of
+// error types. None may name a command-line flag or a BEAMCTL_ variable;
+// advice names settings as {Field} placeholders, which each caller words.
+func TestLibraryErrorsNameNoFlags(t *testing.T) {
+	flagRE := regexp.MustCompile(`(^|[^-\w])--?[a-z][a-z0-9]*(-[a-z0-9]+)+\b|(^|[\s(])--[a-z]|BEAMCTL_`)
+	checked := 0
+	for _, p := range listPackages(t) {
+		if isCmd(p.ImportPath) || strings.Contains(p.ImportPath, "/testdata/") ||
+			hasPrefixAny(rel(p.ImportPath), "examples", "bench", "internal/archtest") {
+			continue
+		}
+		fset := token.NewFileSet()
+		for _, name := range p.GoFiles {
+			path := filepath.Join(p.Dir, name)
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				if !constructsError(n) {
+					return true
+				}
+				ast.Inspect(n, func(m ast.Node) bool {
+					lit, ok := m.(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						return true
+					}
+					s, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						return true
+					}
+					checked++
+					if flagRE.MatchString(s) {
+						t.Errorf("%s: error text %q names a flag or environment variable: name the setting as {Field} instead", fset.Position(lit.Pos()), s)
+					}
+					return true
+				})
+				return false
+			})
+		}
+	}
+	if checked < 100 {
+		t.Fatalf("only %d error strings checked: the scan is not finding the library's errors", checked)
+	}
+}
+
+// constructsError reports whether n builds an error value.
+func constructsError(n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.CallExpr:
+		switch fn := n.Fun.(type) {
+		case *ast.SelectorExpr:
+			x, ok := fn.X.(*ast.Ident)
+			if !ok {
+				return false
+			}
+			name := x.Name + "." + fn.Sel.Name
+			return slices.Contains([]string{"fmt.Errorf", "errors.New", "problem.Usagef", "problem.Failf"}, name)
+		case *ast.Ident:
+			// Package-local helpers that build errors by name.
+			return strings.HasSuffix(fn.Name, "Error") || strings.HasSuffix(fn.Name, "error") || strings.HasSuffix(fn.Name, "errorf")
+		}
+	case *ast.CompositeLit:
+		var name string
+		switch t := n.Type.(type) {
+		case *ast.Ident:
+			name = t.Name
+		case *ast.SelectorExpr:
+			name = t.Sel.Name
+		}
+		return strings.HasSuffix(name, "Error")
+	}
+	return false
+}
+
+// TestErrorScanCatches keeps the scan honest: it must find a flag in each
+// way a library could build an error.
+func TestErrorScanCatches(t *testing.T) {
+	src := `package x
+func f() {
+	_ = fmt.Errorf("set --out to a directory")
+	_ = errors.New("use --tls")
+	_ = problem.Usagef("give --cache-dir", "x")
+	_ = &OutputError{Reason: "set BEAMCTL_CACHE_DIR"}
+	_ = dialError(e, k, c, "check --endpoint")
+}`
+	f, err := parser.ParseFile(token.NewFileSet(), "x.go", src, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	ast.Inspect(f, func(n ast.Node) bool {
+		if constructsError(n) {
+			found++
+			return false
+		}
+		return true
+	})
+	if found != 5 {
+		t.Errorf("the scan saw %d error constructions, want 5", found)
+	}
+}
+
+// TestPlaceholdersHaveWords checks that every {Setting} a library names is
+// one the CLI words as a flag.
+func TestPlaceholdersHaveWords(t *testing.T) {
+	words := cliSettings(t)
+	re := regexp.MustCompile(`\{([A-Z][A-Za-z0-9]*)\}`)
+	for _, p := range listPackages(t) {
+		if isCmd(p.ImportPath) || hasPrefixAny(rel(p.ImportPath), "examples", "bench", "internal/archtest") {
+			continue
+		}
+		fset := token.NewFileSet()
+		for _, name := range p.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				for _, m := range re.FindAllStringSubmatch(lit.Value, -1) {
+					if !words[m[1]] {
+						t.Errorf("%s names setting {%s}, which cmd/beamctl does not word as a flag", fset.Position(lit.Pos()), m[1])
+					}
+				}
+				return true
+			})
+		}
+	}
+}
+
+// cliSettings reads the settings cmd/beamctl words, from its flags table.
+func cliSettings(t *testing.T) map[string]bool {
+	t.Helper()
+	f, err := os.Open(filepath.Join(root(t), "cmd", "beamctl", "launch.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	words := map[string]bool{}
+	in := false
+	entry := regexp.MustCompile(`^\s*"([A-Za-z]+)":\s*"`)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "var flags = map[string]string{"):
+			in = true
+		case in && strings.HasPrefix(line, "}"):
+			in = false
+		case in:
+			if m := entry.FindStringSubmatch(line); m != nil {
+				words[m[1]] = true
+			}
+		}
+	}
+	if len(words) == 0 {
+		t.Fatal("found no flag wording table in cmd/beamctl/launch.go")
+	}
+	return words
+}

@@ -1,0 +1,125 @@
+package digest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func sumOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+// oldFile writes content to a new file whose times are well in the past, as
+// a binary built a while ago.
+func oldFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bin")
+	if err := os.WriteFile(p, []byte(content), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ageCache makes the cache see every file as changed long before it hashes
+// it: the change time, unlike the modification time, cannot be set back.
+func ageCache(c *Cache) *Cache {
+	c.now = func() time.Time { return time.Now().Add(time.Hour) }
+	return c
+}
+
+func TestCache(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		change     func(t *testing.T, path string)
+		wantHashed int64 // bytes hashed by the second Sum
+		wantSum    string
+	}{
+		{"unchanged", func(*testing.T, string) {}, 0, sumOf([]byte("worker-1"))},
+		{"rewritten in place, mtime restored", func(t *testing.T, p string) {
+			st, _ := os.Stat(p)
+			if err := os.WriteFile(p, []byte("worker-2"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, st.ModTime(), st.ModTime()); err != nil {
+				t.Fatal(err)
+			}
+		}, 8, sumOf([]byte("worker-2"))},
+		{"replaced by rename", func(t *testing.T, p string) {
+			tmp := p + ".new"
+			if err := os.WriteFile(tmp, []byte("worker-3"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, p); err != nil {
+				t.Fatal(err)
+			}
+		}, 8, sumOf([]byte("worker-3"))},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := oldFile(t, "worker-1")
+			c := ageCache(NewCache())
+			ctx := context.Background()
+			if s, err := c.Sum(ctx, p); err != nil || s.SHA256 != sumOf([]byte("worker-1")) || s.Size != 8 {
+				t.Fatalf("Sum = %+v, %v", s, err)
+			}
+			tt.change(t, p)
+			before := c.Hashed(p)
+			s, err := c.Sum(ctx, p)
+			if err != nil || s.SHA256 != tt.wantSum {
+				t.Fatalf("second Sum = %+v, %v; want %s", s, err, tt.wantSum)
+			}
+			if got := c.Hashed(p) - before; got != tt.wantHashed {
+				t.Errorf("second Sum hashed %d bytes, want %d", got, tt.wantHashed)
+			}
+		})
+	}
+}
+
+func TestCacheFreshFileNotRemembered(t *testing.T) {
+	p := oldFile(t, "fresh")
+	c := NewCache()
+	// The hash starts the moment the file last changed.
+	c.now = func() time.Time {
+		st, _ := statPath(p)
+		return st.newest()
+	}
+	for range 2 {
+		if _, err := c.Sum(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Hashed(p); got != 10 {
+		t.Errorf("a file changed moments ago was hashed %d bytes over two Sums, want 10 (both)", got)
+	}
+}
+
+func TestCacheRecord(t *testing.T) {
+	p := oldFile(t, "built")
+	link := p + "-published"
+	if err := os.Link(p, link); err != nil {
+		t.Fatal(err)
+	}
+	c := NewCache()
+	want := Sum{SHA256: sumOf([]byte("built")), Size: 5}
+	if err := c.Record(p, Sum{SHA256: want.SHA256, Size: 99}); err == nil {
+		t.Error("Record accepted a size the file does not have")
+	}
+	if err := c.Record(p, want); err != nil {
+		t.Fatal(err)
+	}
+	// A hard link is the same file: what is known of one is known of both.
+	if s, err := c.Sum(context.Background(), link); err != nil || s != want {
+		t.Errorf("Sum(link) = %+v, %v; want %+v", s, err, want)
+	}
+	if err := c.Verify(context.Background(), link, sumOf([]byte("other"))); err == nil {
+		t.Error("Verify accepted a wrong digest")
+	}
+	if got := c.Hashed(link); got != 0 {
+		t.Errorf("recorded file hashed %d bytes, want 0", got)
+	}
+}

@@ -1,0 +1,550 @@
+package launch
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/embeddedrunner"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/netaddr"
+	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/stage"
+	"github.com/beamctl/beamctl/submit"
+)
+
+// Runner is a job server this process runs: the embedded runner.
+type Runner interface {
+	Conn() *grpc.ClientConn
+	Endpoint() string
+	Close() error
+}
+
+// Pool is a worker pool on this machine.
+type Pool interface {
+	Address() string
+	// Failures delivers workers that could not start or exited early.
+	Failures() <-chan error
+	Close() error
+}
+
+// Deps are what a launch uses from the world; the zero value uses the
+// real ones.
+type Deps struct {
+	Build       func(context.Context, build.Options) (*build.Manifest, error)
+	Capture     func(context.Context, capture.Options) (*capture.Captured, error)
+	Dial        func(ctx context.Context, endpoint string, o submit.DialOptions) (*grpc.ClientConn, error)
+	StartRunner func(context.Context, embeddedrunner.Options) (Runner, error)
+	StartPool   func(context.Context, loopback.Options) (Pool, error)
+	// Executable is beamctl's own path, the default boot command of the
+	// Process environment for a job server on this machine.
+	Executable func() (string, error)
+	// Wrapper says how workers on this machine start; default
+	// boot.Emulated.
+	Wrapper boot.Wrapper
+	// Digests is the run's digest cache: each file is hashed at most once.
+	// Default: a new cache.
+	Digests *digest.Cache
+	// Logger receives progress and warnings; nil discards them.
+	Logger *slog.Logger
+}
+
+func (d *Deps) defaults() {
+	if d.Build == nil {
+		d.Build = build.Build
+	}
+	if d.Capture == nil {
+		d.Capture = capture.Capture
+	}
+	if d.Dial == nil {
+		d.Dial = submit.Dial
+	}
+	if d.StartRunner == nil {
+		d.StartRunner = func(ctx context.Context, o embeddedrunner.Options) (Runner, error) {
+			return embeddedrunner.Start(ctx, o)
+		}
+	}
+	if d.StartPool == nil {
+		d.StartPool = func(ctx context.Context, o loopback.Options) (Pool, error) {
+			return loopback.Start(ctx, o)
+		}
+	}
+	if d.Executable == nil {
+		d.Executable = os.Executable
+	}
+	if d.Digests == nil {
+		d.Digests = digest.NewCache()
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Observer is told how the run goes; every field is optional. Calls may
+// come from several goroutines, one at a time.
+type Observer struct {
+	// Build is told of each binary's build progress.
+	Build func(build.Event)
+	// Staging is told of each staged chunk.
+	Staging func(stage.Progress)
+	// StagingDone is called once staging has ended, well or not.
+	StagingDone func()
+	// Submitted is told of the job once it runs.
+	Submitted func(Submission)
+	// Job is told of the job's state changes and messages.
+	Job func(submit.Event)
+}
+
+// Submission is a job that runs.
+type Submission struct {
+	Job *submit.Job
+	// Embedded is true when the job runs on the embedded runner.
+	Embedded bool
+}
+
+// Outcome is how a run ended.
+type Outcome int
+
+const (
+	// Done: the job finished successfully.
+	Done Outcome = iota
+	// Failed: the job failed, or a worker did.
+	Failed
+	// Cancelled: someone cancelled the job.
+	Cancelled
+	// Interrupted: the caller's context ended; the job was cancelled.
+	Interrupted
+	// Detached: the job runs on; it was not followed.
+	Detached
+)
+
+// Result is what a launch that got a job running came to.
+type Result struct {
+	Manifest *build.Manifest
+	Job      *submit.Job
+	Embedded bool
+	Outcome  Outcome
+	// State is the job's last state.
+	State jobpb.JobState_Enum
+	// Err says why the job failed: the follow's error, or the worker's.
+	Err error
+	// WorkerFailed is true when a worker on this machine failed, which
+	// made the launch cancel the job.
+	WorkerFailed bool
+	Metrics      []submit.Metric
+	// Duration runs from submission to the job's end.
+	Duration time.Duration
+}
+
+// cancelWait bounds how long an interrupted run waits for the runner to
+// confirm the job's cancellation.
+const cancelWait = 30 * time.Second
+
+// binaries are the launcher and worker a launch runs.
+type binaries struct {
+	manifest         *build.Manifest
+	launcher, worker string
+	platform         build.Platform
+}
+
+// Run performs the launch. An error means no job ran (bad spec, build or
+// capture failure, job server unreachable, submission refused); once a job
+// runs, how it ended is in the Result.
+func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
+	d.defaults()
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if s.Dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		s.Dir = wd
+	}
+	bins, err := s.binaries(ctx, d, obs)
+	if err != nil {
+		return nil, err
+	}
+
+	// Reach the job server before running the launcher: a wrong endpoint is
+	// the likelier mistake, and the cheaper one to report.
+	var conn *grpc.ClientConn
+	if s.Endpoint != "" {
+		if !s.Dial.TLS && s.Dial.CAFile == "" && s.Dial.ServerName == "" && !netaddr.Local(s.Endpoint) {
+			d.Logger.Warn("connecting to the job server without TLS: the pipeline and worker binary cross the network in plaintext", "endpoint", s.Endpoint)
+		}
+		if s.Dial.Logger == nil {
+			s.Dial.Logger = d.Logger
+		}
+		if conn, err = d.Dial(ctx, s.Endpoint, s.Dial); err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+	}
+	captured, err := d.Capture(ctx, capture.Options{
+		Launcher:   bins.launcher,
+		WorkerPath: bins.worker,
+		Args:       s.Args,
+		JobName:    s.JobName,
+		Timeout:    s.captureTimeout(),
+		Stdout:     s.LauncherOutput,
+		Stderr:     s.LauncherOutput,
+		Logger:     d.Logger,
+		Digests:    d.Digests,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var res *Result
+	if conn == nil {
+		res, err = s.embedded(ctx, d, obs, captured)
+	} else {
+		res, err = s.remote(ctx, d, obs, conn, bins, captured)
+	}
+	if res != nil {
+		res.Manifest = bins.manifest
+	}
+	return res, err
+}
+
+// binaries builds the pipeline, or finds it in Dist, and checks that this
+// machine can run the worker when it is to.
+func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, error) {
+	if s.Build != nil {
+		o := *s.Build
+		if len(o.Targets) == 0 {
+			return nil, problem.Usagef("give one", "a launch needs a worker {Target}")
+		}
+		// Fail before minutes of building if the worker cannot run here.
+		if s.LocalWorkers() {
+			if err := loopback.Check(o.Targets[0].OS, o.Targets[0].Arch); err != nil {
+				return nil, err
+			}
+		}
+		o.OnEvent = obs.Build
+		o.Digests = d.Digests
+		if o.Logger == nil {
+			o.Logger = d.Logger
+		}
+		m, err := d.Build(ctx, o)
+		if err != nil {
+			return nil, err
+		}
+		outDir := o.OutDir
+		if outDir == "" {
+			outDir = "dist"
+		}
+		if !filepath.IsAbs(outDir) {
+			outDir = filepath.Join(cmp.Or(o.WorkDir, s.Dir), outDir)
+		}
+		launcher, ok := m.Launcher(build.HostPlatform())
+		if !ok {
+			return nil, fmt.Errorf("the build made no launcher for %s", build.HostPlatform())
+		}
+		i := slices.IndexFunc(m.Workers(), func(w build.Binary) bool { return w.Platform == o.Targets[0] })
+		if i < 0 {
+			return nil, fmt.Errorf("the build made no worker for %s", o.Targets[0])
+		}
+		return &binaries{manifest: m, launcher: filepath.Join(outDir, launcher.File),
+			worker: filepath.Join(outDir, m.Workers()[i].File), platform: o.Targets[0]}, nil
+	}
+	return s.distBinaries(ctx, d)
+}
+
+// distBinaries takes the launcher for this machine and the chosen worker
+// from Dist, each checked against the manifest before anything runs.
+func (s *Spec) distBinaries(ctx context.Context, d Deps) (*binaries, error) {
+	dist, err := filepath.Abs(s.Dist)
+	if err != nil {
+		return nil, err
+	}
+	m, err := build.ReadManifest(s.Dist)
+	if err != nil {
+		return nil, err
+	}
+	host := build.HostPlatform()
+	launcher, ok := m.Launcher(host)
+	if !ok {
+		return nil, problem.Usagef(fmt.Sprintf("build it on a %s machine, or submit from one that matches its launcher", host),
+			"%s has no launcher for this machine (%s)", filepath.Join(s.Dist, build.ManifestFile), host)
+	}
+	workers := m.Workers()
+	var known []build.Platform
+	for _, w := range workers {
+		known = append(known, w.Platform)
+	}
+	var worker build.Binary
+	switch {
+	case s.Target != (build.Platform{}):
+		i := slices.IndexFunc(workers, func(w build.Binary) bool { return w.Platform == s.Target })
+		if i < 0 {
+			return nil, problem.Usagef(fmt.Sprintf("build one for {Target} %s", s.Target),
+				"%s has no worker for %s: it has %s", s.Dist, s.Target, PlatformList(known))
+		}
+		worker = workers[i]
+	case len(workers) == 1:
+		worker = workers[0]
+	case len(workers) == 0:
+		return nil, problem.Usagef("build one for a {Target} OS/ARCH", "%s has no worker", filepath.Join(s.Dist, build.ManifestFile))
+	default:
+		return nil, problem.Usagef("choose one with {Target}", "%s has workers for %s", s.Dist, PlatformList(known))
+	}
+	if s.LocalWorkers() {
+		if err := loopback.Check(worker.Platform.OS, worker.Platform.Arch); err != nil {
+			return nil, err
+		}
+	}
+	for _, b := range []build.Binary{launcher, worker} {
+		path := filepath.Join(dist, b.File)
+		sum, err := d.Digests.Sum(ctx, path)
+		if err != nil {
+			return nil, &problem.Error{Reason: fmt.Sprintf("%s is missing or unreadable (%v)", path, rootCause(err)),
+				Fix: "build the pipeline into " + s.Dist + " again", Usage: true, Err: &BinaryError{Dist: s.Dist, Path: path}}
+		}
+		if sum.SHA256 != b.SHA256 || sum.Size != b.Size {
+			return nil, &problem.Error{Reason: fmt.Sprintf("%s does not match manifest.json (sha256 %s, want %s)", path, sum.SHA256, b.SHA256),
+				Fix: "build the pipeline into " + s.Dist + " again", Usage: true, Err: &BinaryError{Dist: s.Dist, Path: path}}
+		}
+	}
+	return &binaries{manifest: m, launcher: filepath.Join(dist, launcher.File), worker: filepath.Join(dist, worker.File), platform: worker.Platform}, nil
+}
+
+// BinaryError is a binary of an output directory that is missing or
+// differs from its manifest.
+type BinaryError struct{ Dist, Path string }
+
+func (e *BinaryError) Error() string { return e.Path + " does not match " + e.Dist + "'s manifest" }
+
+// PlatformList words platforms for messages.
+func PlatformList(ps []build.Platform) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	s := ps[0].String()
+	for _, p := range ps[1:] {
+		s += ", " + p.String()
+	}
+	return s
+}
+
+func (s *Spec) startPool(ctx context.Context, d Deps, address string) (Pool, error) {
+	pool, err := d.StartPool(ctx, loopback.Options{
+		Address: address,
+		Dir:     s.Dir,
+		Output:  s.WorkerOutput,
+		Logger:  d.Logger,
+		Wrapper: d.Wrapper,
+		Digests: d.Digests,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the worker pool: %w", err)
+	}
+	return pool, nil
+}
+
+func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, captured *capture.Captured) (*Result, error) {
+	// The pool outlives the runner: prism brings the whole process down if
+	// it cannot reach the pool for a worker it still wants to start.
+	pool, err := s.startPool(ctx, d, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	runner, err := d.StartRunner(ctx, embeddedrunner.Options{Logger: d.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded runner: %w", err)
+	}
+	defer runner.Close()
+	// The pool is handed the worker directly: staging it would copy the
+	// whole binary into prism's memory, which is this process's.
+	p := captured.Pipeline
+	if err := beam.UseExternal(p, pool.Address(), boot.LocalParams(captured.Worker.Path, captured.Worker.SHA256)); err != nil {
+		return nil, err
+	}
+	if err := beam.DropWorkerArtifacts(p); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	job, err := submit.Submit(ctx, runner.Conn(), captured, submit.SubmitOptions{Logger: d.Logger, Digests: d.Digests})
+	if err != nil {
+		return nil, err
+	}
+	if obs.Submitted != nil {
+		obs.Submitted(Submission{Job: job, Embedded: true})
+	}
+	res := follow(ctx, d, obs, runner.Conn(), job, pool.Failures(), start)
+	res.Embedded = true
+	return res, nil
+}
+
+func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.ClientConn, bins *binaries, captured *capture.Captured) (*Result, error) {
+	var failures <-chan error
+	p := captured.Pipeline
+	switch env := s.environment(); env {
+	case Docker:
+		image := s.EnvironmentConfig
+		if image == "" {
+			var err error
+			if image, err = DefaultImage(bins.manifest.BeamVersion); err != nil {
+				return nil, err
+			}
+		}
+		if err := beam.UseDocker(p, image); err != nil {
+			return nil, err
+		}
+	case Process:
+		command := s.EnvironmentConfig
+		if command == "" {
+			if !netaddr.Local(s.Endpoint) {
+				return nil, problem.Usagef("give the path of beamctl there with {EnvironmentConfig} (e.g. /usr/local/bin/beamctl)",
+					"{Environment} process runs the boot command on the job server's machines")
+			}
+			self, err := d.Executable()
+			if err != nil {
+				return nil, fmt.Errorf("finding beamctl's own path for the process environment: %w", err)
+			}
+			// Runners execute the command as one file with the contract's
+			// flags, which beamctl answers as its boot command.
+			command = self
+		}
+		if err := beam.UseProcess(p, command, nil); err != nil {
+			return nil, err
+		}
+	case External:
+		if err := beam.UseExternal(p, s.EnvironmentConfig, nil); err != nil {
+			return nil, err
+		}
+	case Loopback:
+		host := cmp.Or(s.LoopbackAddress, "127.0.0.1")
+		if !netaddr.Local(s.Endpoint) && netaddr.LoopbackHost(host) {
+			d.Logger.Warn("the job server is on another machine but the worker pool listens on this machine's loopback address: give an address the job server can reach", "endpoint", s.Endpoint, "pool", host)
+		}
+		pool, err := s.startPool(ctx, d, net.JoinHostPort(strings.Trim(host, "[]"), "0"))
+		if err != nil {
+			return nil, err
+		}
+		defer pool.Close()
+		failures = pool.Failures()
+		if err := beam.UseExternal(p, pool.Address(), nil); err != nil {
+			return nil, err
+		}
+	}
+
+	grpcOpts, err := s.Dial.GRPCOptions()
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	job, err := submit.Submit(ctx, conn, captured, submit.SubmitOptions{
+		Endpoint:    s.Endpoint,
+		DialOptions: grpcOpts,
+		Progress:    obs.Staging,
+		Logger:      d.Logger,
+		Digests:     d.Digests,
+	})
+	if obs.StagingDone != nil {
+		obs.StagingDone()
+	}
+	if err != nil {
+		return nil, err
+	}
+	if obs.Submitted != nil {
+		obs.Submitted(Submission{Job: job})
+	}
+	if s.Detach {
+		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING}, nil
+	}
+	return follow(ctx, d, obs, conn, job, failures, start), nil
+}
+
+// follow follows the job until it ends, cancelling it when ctx ends or a
+// worker on this machine fails, and reads its metrics.
+func follow(ctx context.Context, d Deps, obs Observer, conn grpc.ClientConnInterface, job *submit.Job, failures <-chan error, start time.Time) *Result {
+	// The follow outlives an interrupt: after cancelling, the job must be
+	// seen to stop.
+	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollow()
+	reason := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case err := <-failures:
+			reason <- err
+		case <-ctx.Done():
+			reason <- ctx.Err()
+		case <-done:
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
+		defer cancel()
+		if err := submit.Cancel(cctx, conn, job.ID); err != nil && !errors.Is(err, submit.ErrJobFinished) {
+			d.Logger.Warn("cancelling the job failed", "job", job.ID, "err", err)
+		}
+		select {
+		case <-cctx.Done():
+			d.Logger.Warn("the runner did not confirm the cancellation in time", "job", job.ID)
+			stopFollow()
+		case <-done:
+		}
+	}()
+	onEvent := obs.Job
+	if onEvent == nil {
+		onEvent = func(submit.Event) {}
+	}
+	state, err := submit.Follow(followCtx, conn, job.ID, onEvent)
+	close(done)
+	res := &Result{Job: job, State: state, Err: err}
+	select {
+	case r := <-reason:
+		if !errors.Is(r, context.Canceled) && ctx.Err() == nil {
+			res.Err, res.WorkerFailed = r, true
+		}
+	default:
+	}
+	metrics, merr := submit.Metrics(context.WithoutCancel(ctx), conn, job.ID)
+	if merr != nil {
+		d.Logger.Debug("reading metrics failed", "job", job.ID, "err", merr)
+	}
+	res.Metrics = metrics
+	res.Duration = time.Since(start)
+	switch {
+	case ctx.Err() != nil:
+		res.Outcome = Interrupted
+	case res.Err != nil:
+		res.Outcome = Failed
+	case state == jobpb.JobState_DONE:
+		res.Outcome = Done
+	case state == jobpb.JobState_CANCELLED:
+		res.Outcome = Cancelled
+	default:
+		res.Outcome = Failed
+	}
+	return res
+}
+
+func rootCause(err error) error {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err
+		}
+		err = u
+	}
+}

@@ -1,0 +1,156 @@
+// Package launch is beamctl's orchestration core: it takes a typed Spec of
+// one run (what to build or which build to use, where the job runs, how its
+// workers start) through the whole flow — build, capture, environment,
+// stage and submit, follow — with its dependencies injected, and returns
+// what happened. Commands (run, submit, and those to come) fill a Spec and
+// word the Result; they hold no policy of their own.
+package launch
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/submit"
+)
+
+// Environment is where a job's workers run.
+type Environment string
+
+// The environments. Errors name a Spec's settings as {Field}; see problem.
+const (
+	// Docker: the runner starts a container per worker from an image.
+	Docker Environment = "docker"
+	// Process: the runner executes a boot command on its own machines.
+	Process Environment = "process"
+	// External: the runner asks a worker pool at an address.
+	External Environment = "external"
+	// Loopback: this machine serves the workers, through a pool beamctl
+	// runs for the job.
+	Loopback Environment = "loopback"
+)
+
+// Environments lists every Environment, for help and validation.
+var Environments = []Environment{Docker, Process, External, Loopback}
+
+// Spec is one run of a pipeline.
+type Spec struct {
+	// Build builds the pipeline; the worker runs on its first target. Set
+	// exactly one of Build and Dist.
+	Build *build.Options
+	// Dist is the output directory of an earlier build, used as it is: no
+	// Go toolchain is needed.
+	Dist string
+	// Target picks Dist's worker; the zero value picks its only one.
+	Target build.Platform
+
+	// Args are the pipeline's own arguments, for the launcher.
+	Args []string
+	// JobName overrides the name the pipeline chooses.
+	JobName string
+	// CaptureTimeout bounds the launcher's construction of the pipeline;
+	// 0 is capture.DefaultTimeout.
+	CaptureTimeout time.Duration
+
+	// Endpoint is the job server's HOST:PORT; empty runs the job on the
+	// embedded runner.
+	Endpoint string
+	// Dial says how to reach Endpoint (TLS, timeout).
+	Dial submit.DialOptions
+	// Environment is where workers run; empty: Docker for an Endpoint,
+	// Loopback for the embedded runner.
+	Environment Environment
+	// EnvironmentConfig is the Docker image, the Process command or the
+	// External pool's address; empty takes the default where there is one.
+	EnvironmentConfig string
+	// LoopbackAddress is the host this machine's pool listens on for the
+	// Loopback environment; default 127.0.0.1.
+	LoopbackAddress string
+	// Detach returns once the job runs, without following it.
+	Detach bool
+
+	// Dir is the directory the user runs from: workers on this machine run
+	// there, so relative paths in Args mean to them what they meant to the
+	// launcher. Default: the current directory.
+	Dir string
+	// LauncherOutput receives the launcher's output; nil discards it (it is
+	// still quoted in errors).
+	LauncherOutput io.Writer
+	// WorkerOutput receives the output of workers on this machine, each line
+	// prefixed with the worker's name; nil discards it.
+	WorkerOutput io.Writer
+}
+
+// environment is the Environment the spec runs with.
+func (s *Spec) environment() Environment {
+	if s.Environment != "" {
+		return s.Environment
+	}
+	if s.Endpoint != "" {
+		return Docker
+	}
+	return Loopback
+}
+
+// LocalWorkers reports whether the spec's workers run on this machine, which
+// must then be able to execute the worker's platform.
+func (s *Spec) LocalWorkers() bool { return s.environment() == Loopback }
+
+// Validate checks the spec without touching anything.
+func (s *Spec) Validate() error {
+	switch {
+	case (s.Build == nil) == (s.Dist == ""):
+		return problem.Usagef("set exactly one of them", "a launch needs either {Build} or {Dist}")
+	case s.CaptureTimeout < 0:
+		return problem.Usagef("give a duration such as 2m", "{CaptureTimeout} %v is not positive", s.CaptureTimeout)
+	case s.Dial.ConnectTimeout < 0:
+		return problem.Usagef("give a duration such as 30s", "{ConnectTimeout} %v is not positive", s.Dial.ConnectTimeout)
+	}
+	if s.Endpoint != "" {
+		if _, _, err := submit.ParseEndpoint(s.Endpoint); err != nil {
+			return &problem.Error{Reason: err.Error(), Usage: true, Err: err}
+		}
+	}
+	env := s.environment()
+	known := false
+	for _, e := range Environments {
+		known = known || env == e
+	}
+	switch {
+	case !known:
+		return problem.Usagef("", "{Environment} %q is not one of docker, process, external, loopback", env)
+	case s.Endpoint == "" && env != Loopback:
+		return problem.Usagef("give {Endpoint} HOST:PORT (the embedded runner runs workers on this machine)", "{Environment} %s needs a job server", env)
+	case env == External && s.EnvironmentConfig == "":
+		return problem.Usagef("give {EnvironmentConfig} HOST:PORT", "{Environment} external needs the worker pool address")
+	case s.Endpoint == "" && s.Detach:
+		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}")
+	case env == Loopback && s.EnvironmentConfig != "":
+		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback")
+	}
+	return nil
+}
+
+// captureTimeout is the bound the launcher runs under.
+func (s *Spec) captureTimeout() time.Duration {
+	if s.CaptureTimeout == 0 {
+		return capture.DefaultTimeout
+	}
+	return s.CaptureTimeout
+}
+
+// DefaultImage is the worker image for the Docker environment when none is
+// given: Beam's Go SDK image of the pipeline's Beam version.
+func DefaultImage(beamVersion string) (string, error) {
+	if beamVersion == "" {
+		return "", problem.Usagef("give the worker image with {EnvironmentConfig}", "the pipeline's Beam SDK version is unknown (replaced by a local directory)")
+	}
+	v := beamVersion
+	if len(v) > 0 && v[0] == 'v' {
+		v = v[1:]
+	}
+	return fmt.Sprintf("apache/beam_go_sdk:%s", v), nil
+}

@@ -1,0 +1,76 @@
+// Package loopback serves a job's workers from this machine, the one the
+// job was submitted from: a worker pool (Beam's BeamFnExternalWorkerPool)
+// whose workers run the worker binary beamctl built, found on this machine
+// rather than fetched back from the runner, in the user's directory, with
+// their output on the user's terminal. It is what the embedded runner and
+// the LOOPBACK environment use.
+//
+// How a worker process is started is a boot.Wrapper: as it is, under
+// qemu-user for another architecture (boot.Emulated), or under a debugger.
+package loopback
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/problem"
+)
+
+// Options configure a local pool.
+type Options struct {
+	// Address to serve on; default "127.0.0.1:0".
+	Address string
+	// Dir is the workers' working directory: the user's, so relative paths
+	// in pipeline options mean to the workers what they meant to the
+	// launcher.
+	Dir string
+	// Output receives the workers' output, each line prefixed with the
+	// worker's name; nil discards it.
+	Output io.Writer
+	// Logger receives the pool's progress; nil discards it.
+	Logger *slog.Logger
+	// Wrapper says how worker processes start; default boot.Emulated.
+	Wrapper boot.Wrapper
+	// Digests knows the digests of files this run has hashed or built; a
+	// worker binary it knows in its current state is not hashed again.
+	// Default: a new cache.
+	Digests *digest.Cache
+	// StopGrace is how long a worker may take to exit after SIGTERM; 0 is
+	// boot's default.
+	StopGrace time.Duration
+}
+
+// Pool is a worker pool on this machine.
+type Pool = boot.Pool
+
+// Start serves a pool for jobs submitted from this machine. Workers it
+// cannot start, and workers that exit before the runner stops them, are
+// reported on Failures, never answered as errors: a runner in this process
+// (prism) treats an error answer as fatal to the whole process.
+func Start(ctx context.Context, o Options) (*Pool, error) {
+	if o.Digests == nil {
+		o.Digests = digest.NewCache()
+	}
+	return boot.StartPool(ctx, boot.PoolOptions{
+		Address:     o.Address,
+		Logger:      o.Logger,
+		Output:      o.Output,
+		Wrapper:     o.Wrapper,
+		Dir:         o.Dir,
+		StopGrace:   o.StopGrace,
+		LocalBinary: boot.LocalFiles(o.Digests, o.Logger),
+	})
+}
+
+// Check says whether this machine can run workers built for goos/goarch,
+// and how to make it able when it cannot.
+func Check(goos, goarch string) error {
+	if _, err := boot.Emulator(goos, goarch); err != nil {
+		return &problem.Error{Reason: err.Error(), Usage: true, Err: err}
+	}
+	return nil
+}
