@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -22,7 +23,7 @@ type BootOptions struct {
 	Contract
 	// SemiPersistDir is the worker's semi-persistent directory; artifacts
 	// are retrieved into its "staged" directory. Default: a new temporary
-	// directory, removed when the worker exits.
+	// directory, removed when boot ends, even when it is killed.
 	SemiPersistDir string
 	// Logger receives the boot's progress; nil discards it.
 	Logger *slog.Logger
@@ -47,9 +48,9 @@ var ErrBootInterrupted = errors.New("interrupted before the worker started")
 // Boot performs the Beam container contract for one worker and runs it in
 // the foreground until it exits, as a container's entrypoint does: it asks
 // the provision service for the pipeline options and artifacts, retrieves
-// the artifacts into SemiPersistDir/staged (checking their sha256), copies
-// the worker binary to a directory of its own and executes it with the
-// flags and environment the Go SDK harness expects.
+// the artifacts into SemiPersistDir/staged (checking their sha256) and
+// executes the worker binary (a copy of it, when the runner chose
+// SemiPersistDir) with the flags and environment the Go SDK harness expects.
 //
 // It returns the worker's exit code, 128+n when signal n ended it; an error
 // means the worker could not be started. Cancelling ctx stops the worker:
@@ -75,23 +76,37 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		opts.BootTimeout = 2 * time.Minute
 	}
 
-	dir := opts.SemiPersistDir
+	// One directory holds what boot creates (unless the runner gives a
+	// semi-persistent directory): the worker's copy of its binary, since
+	// the semi-persistent directory may be mounted noexec, and the rest.
+	own, err := os.MkdirTemp("", "beamctl-boot-")
+	if err != nil {
+		return 0, fmt.Errorf("create the worker's directory: %w", err)
+	}
+	// Runners end a PROCESS environment's boot with SIGKILL (prism does),
+	// which leaves no chance to clean up: a remover process does it once
+	// boot is gone, however it ends.
+	if rm, err := proc.RemoveOnExit(own); err != nil {
+		logger.Warn("the worker's files stay behind if boot is killed", "dir", own, "error", err)
+		defer os.RemoveAll(own)
+	} else {
+		defer rm.Close()
+	}
+	dir, binDir := opts.SemiPersistDir, ""
 	if dir == "" {
-		d, err := os.MkdirTemp("", "beamctl-boot-")
-		if err != nil {
-			return 0, fmt.Errorf("create semi-persistent directory: %w", err)
+		// The staged binary is in boot's own directory: it runs from there.
+		dir = filepath.Join(own, "semi-persist")
+	} else {
+		// The runner's directory may be mounted noexec: the worker runs
+		// from a copy in boot's own.
+		binDir = filepath.Join(own, "bin")
+		if err := os.Mkdir(binDir, 0o700); err != nil {
+			return 0, fmt.Errorf("create worker binary directory: %w", err)
 		}
-		defer os.RemoveAll(d)
-		dir = d
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, fmt.Errorf("create semi-persistent directory: %w", err)
 	}
-	// The semi-persistent directory may be mounted noexec.
-	binDir, err := os.MkdirTemp("", "beamctl-worker-")
-	if err != nil {
-		return 0, fmt.Errorf("create worker binary directory: %w", err)
-	}
-	defer os.RemoveAll(binDir)
 
 	l, err := prepareInterruptibly(ctx, opts, config{
 		logger:  logger,

@@ -20,6 +20,8 @@ import (
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/internal/proc"
 )
 
 // PoolOptions configure a Pool.
@@ -89,6 +91,7 @@ type Pool struct {
 	srv      *grpc.Server
 	dir      string
 	ownDir   bool
+	remover  *proc.Remover
 	root     context.Context
 	cancel   context.CancelFunc
 	failures chan error
@@ -141,6 +144,10 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 			return nil, fmt.Errorf("create worker directory: %w", err)
 		}
 		p.dir, p.ownDir = d, true
+		// A pool killed outright cannot clean up: a remover process does.
+		if p.remover, err = proc.RemoveOnExit(d); err != nil {
+			p.logger.Warn("the workers' files stay behind if the pool is killed", "dir", d, "error", err)
+		}
 	} else if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create worker directory: %w", err)
 	}
@@ -297,6 +304,11 @@ func (p *Pool) Close() error {
 func (p *Pool) removeDir() error {
 	if !p.ownDir {
 		return nil
+	}
+	if p.remover != nil {
+		if err := p.remover.Close(); err != nil {
+			return fmt.Errorf("remove worker directory: %w", err)
+		}
 	}
 	if err := os.RemoveAll(p.dir); err != nil {
 		return fmt.Errorf("remove worker directory: %w", err)

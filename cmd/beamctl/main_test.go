@@ -53,9 +53,9 @@ var (
 	prismErr  error
 )
 
-// startPrism starts an upstream prism job server process for one test; the
-// binary is built once per test binary.
-func startPrism(t *testing.T) *stagetest.Prism {
+// startPrism starts an upstream prism job server process for one test, with
+// env added to its environment; the binary is built once per test binary.
+func startPrism(t *testing.T, env ...string) *stagetest.Prism {
 	t.Helper()
 	prismOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -65,7 +65,7 @@ func startPrism(t *testing.T) *stagetest.Prism {
 	if prismErr != nil {
 		t.Fatal(prismErr)
 	}
-	p, err := stagetest.StartPrism(context.Background(), prismBin)
+	p, err := stagetest.StartPrism(context.Background(), prismBin, env...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,3 +44,5 @@ func exitCode(err error) int {
 	}
 	return 1
 }
+
+func detachedAttr() *syscall.SysProcAttr { return nil }

@@ -41,3 +41,6 @@ func exitCode(err error) int {
 	}
 	return ee.ExitCode()
 }
+
+// detachedAttr starts a process in a group of its own.
+func detachedAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }

@@ -52,13 +52,14 @@ type Prism struct {
 }
 
 // StartPrism starts the prism binary on a free port and returns once its job
-// service answers. Close stops it.
-func StartPrism(ctx context.Context, bin string) (*Prism, error) {
+// service answers. env entries (KEY=VALUE) are added to its environment, and
+// so to the workers it starts. Close stops it.
+func StartPrism(ctx context.Context, bin string, env ...string) (*Prism, error) {
 	var errs []error
 	// Prism binds its port itself, so another process may take the free port
 	// first; a few attempts make that harmless.
 	for range 3 {
-		p, err := startPrism(ctx, bin)
+		p, err := startPrism(ctx, bin, env)
 		if err == nil {
 			return p, nil
 		}
@@ -70,7 +71,7 @@ func StartPrism(ctx context.Context, bin string) (*Prism, error) {
 	return nil, errors.Join(errs...)
 }
 
-func startPrism(ctx context.Context, bin string) (*Prism, error) {
+func startPrism(ctx context.Context, bin string, env []string) (*Prism, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -86,6 +87,9 @@ func startPrism(ctx context.Context, bin string) (*Prism, error) {
 	p.cmd = exec.CommandContext(procCtx, bin, "--job_port="+strconv.Itoa(port), "--serve_http=false", "--log_level=warn")
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
+	if len(env) > 0 {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	dieWithParent(p.cmd)
 	if err := p.cmd.Start(); err != nil {
 		stop()

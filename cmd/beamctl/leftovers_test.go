@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	panickyOnce, slowOnce sync.Once
+	panickyDist, slowDist string
+)
+
+// distOf builds pkg for this machine into a directory of the shared cache,
+// once per test binary.
+func distOf(t *testing.T, once *sync.Once, dist *string, name, pkg string) string {
+	t.Helper()
+	once.Do(func() {
+		dir := filepath.Join(cacheDir, "dist-"+name)
+		if r := beamctl(t, "build", pkg, "--target", "host", "--out", dir); r.code != 0 {
+			t.Fatalf("build %s: exit %d\n%s", pkg, r.code, r.stderr)
+		}
+		*dist = dir
+	})
+	if *dist == "" {
+		t.Fatalf("%s was not built", pkg)
+	}
+	return *dist
+}
+
+// beamctlProcess runs the built beamctl: the process environment executes
+// the submitting program itself as the boot command.
+func beamctlProcess(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stdout, stderr strings.Builder
+	cmd := exec.CommandContext(ctx, beamctlBinary(t), args...)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	code := 0
+	if err := cmd.Run(); err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatal(err)
+		}
+		code = ee.ExitCode()
+	}
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// leftovers lists what beamctl left in dir: beamctl-* entries, and files
+// over 1 MB anywhere below it.
+func leftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil
+			}
+			return err
+		}
+		if strings.HasPrefix(d.Name(), "beamctl-") {
+			found = append(found, p)
+		} else if fi, err := d.Info(); err == nil && fi.Mode().IsRegular() && fi.Size() > 1<<20 {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// waitClean waits until beamctl has left nothing in dir and runs nothing
+// from it. Removal happens in a process of its own once a killed boot is
+// gone, so it is awaited, within a bound.
+func waitClean(t *testing.T, dir string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := leftovers(t, dir)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left behind in %s: %q", dir, left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	assertNothingRuns(t, dir)
+}
+
+// TestProcessEnvironmentLeavesNothing runs jobs on the upstream prism job
+// server with workers booted by beamctl in its PROCESS environment. prism
+// ends each boot with SIGKILL; nothing of the workers may stay in the temp
+// directory, whether the job succeeds, fails or is cancelled.
+func TestProcessEnvironmentLeavesNothing(t *testing.T) {
+	tmp := t.TempDir()
+	prism := startPrism(t, "TMPDIR="+tmp)
+
+	t.Run("three jobs done", func(t *testing.T) {
+		for range 3 {
+			submitWordcount(t, prism, "--environment", "process")
+		}
+		waitClean(t, tmp)
+	})
+
+	t.Run("job fails", func(t *testing.T) {
+		dist := distOf(t, &panickyOnce, &panickyDist, "panicky", "../../submit/testdata/panicky")
+		r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "process")
+		if r.code != exitFailure || !strings.Contains(r.stderr, "element 2 is not welcome") {
+			t.Errorf("exit %d, want %d with the DoFn's panic:\n%s", r.code, exitFailure, r.stderr)
+		}
+		waitClean(t, tmp)
+	})
+
+	t.Run("job cancelled", func(t *testing.T) {
+		dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+		r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "process", "--detach")
+		if r.code != 0 {
+			t.Fatalf("submit --detach: exit %d\n%s", r.code, r.stderr)
+		}
+		job := strings.TrimSpace(r.stdout)
+		// Cancel once a worker runs: its boot has the most to leave behind.
+		waitOutput(t, prism.Output, "slow: element")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, beamctlBinary(t), "jobs", "cancel", job, "--endpoint", prism.Endpoint).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "CANCELLED") {
+			t.Fatalf("jobs cancel: %v\n%s", err, out)
+		}
+		waitClean(t, tmp)
+	})
+}
+
+// TestKilledLeavesNothing SIGKILLs a worker pool, and beamctl run, while a
+// worker runs: the worker dies with them and their temporary files go.
+func TestKilledLeavesNothing(t *testing.T) {
+	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+
+	t.Run("worker-pool", func(t *testing.T) {
+		prism := startPrism(t)
+		pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
+		r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach")
+		if r.code != 0 {
+			t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
+		}
+		waitOutput(t, pool.output, "slow: element")
+		if err := pool.cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		<-pool.exited
+		waitClean(t, pool.tmp)
+	})
+
+	t.Run("run", func(t *testing.T) {
+		tmp := t.TempDir()
+		cmd := exec.Command(beamctlBinary(t), "submit", dist)
+		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+		var out syncWriter
+		cmd.Stderr = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		waitOutput(t, out.String, "slow: element")
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		waitClean(t, tmp)
+	})
+}
+
+// waitOutput waits, within a bound, until output() contains s.
+func waitOutput(t *testing.T, output func() string, s string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(output(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q after a minute:\n%s", s, output())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// syncWriter collects a process's output for reading while it runs.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
