@@ -45,6 +45,13 @@ type Options struct {
 	NoStrip bool
 	// Force rebuilds every binary even if it is up to date.
 	Force bool
+	// Local builds for a run on this machine, where build time is the
+	// user's waiting time: a target that is the host's platform gets no
+	// worker of its own, since the launcher serves as that worker (a Beam
+	// Go binary is both), and the launcher is linked without symbols or
+	// DWARF, as go run does, unless Debug asks for a debugger. Release
+	// builds leave it off.
+	Local bool
 	// Jobs bounds concurrent go builds. Default: the number of CPUs.
 	Jobs int
 	// CacheDir holds the reusable outputs. Default: the user cache dir.
@@ -193,10 +200,15 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		BeamReplace: pkg.Module.BeamReplace,
 		GoVersion:   tc.Version,
 		Flags: BuildFlags{Tags: o.Tags, LDFlags: o.LDFlags, GCFlags: o.GCFlags, Debug: o.Debug,
-			Strip: !o.NoStrip && !o.Debug, Trimpath: true},
+			Strip: !o.NoStrip && !o.Debug, Local: o.Local, Trimpath: true},
 	}
 	jobs := []*job{o.plan(pkg, RoleLauncher, HostPlatform(), tmp)}
+	var alsoWorker []Platform
 	for _, t := range o.Targets {
+		if o.Local && t == HostPlatform() {
+			alsoWorker = append(alsoWorker, t)
+			continue
+		}
 		jobs = append(jobs, o.plan(pkg, RoleWorker, t, tmp))
 	}
 
@@ -235,6 +247,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	for _, j := range jobs {
 		m.Binaries = append(m.Binaries, j.bin)
 	}
+	// The launcher serves as the host's worker: the same file, listed in
+	// the manifest under both roles.
+	for _, p := range alsoWorker {
+		w := jobs[0].bin
+		w.Role, w.Platform = RoleWorker, p
+		m.Binaries = append(m.Binaries, w)
+	}
 	if err := publish(outDir, m, jobs, log); err != nil {
 		return nil, err
 	}
@@ -260,7 +279,12 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 		args = append(args, "-tags", o.Tags)
 	}
 	ldflags := o.LDFlags
-	if role == RoleWorker && !o.NoStrip && !o.Debug {
+	switch {
+	case role == RoleWorker && !o.NoStrip && !o.Debug:
+		ldflags = strings.TrimSpace("-s -w " + ldflags)
+	case role == RoleLauncher && o.Local && !o.Debug:
+		// As go run links: no symbol table or DWARF, which only debuggers
+		// read and which cost link time. Stack traces still name functions.
 		ldflags = strings.TrimSpace("-s -w " + ldflags)
 	}
 	if ldflags != "" {

@@ -48,6 +48,9 @@ type BuildFlags struct {
 	GCFlags string `json:"gcflags,omitempty"`
 	Debug   bool   `json:"debug"`
 	Strip   bool   `json:"stripWorkers"`
+	// Local is a build for a run on this machine (Options.Local): the
+	// host's worker is the launcher.
+	Local bool `json:"local,omitempty"`
 	// Trimpath and CGO are fixed, and recorded so a reader need not know.
 	Trimpath bool `json:"trimpath"`
 	CGO      bool `json:"cgo"`

@@ -36,8 +36,8 @@ const DefaultTimeout = 2 * time.Minute
 type Options struct {
 	// Launcher is the path of the host launcher binary.
 	Launcher string
-	// WorkerPath is the worker binary the pipeline will declare; it is passed
-	// as --worker_binary and never copied during capture.
+	// WorkerPath is the worker binary the pipeline will declare, with its
+	// sha256 (from Digests). It is never read or copied during capture.
 	WorkerPath string
 	// Args are the user's pipeline arguments.
 	Args []string
@@ -115,7 +115,10 @@ func Capture(ctx context.Context, o Options) (*Captured, error) {
 		"--runner=universal",
 		"--endpoint=" + cs.addr,
 		"--async",
-		"--worker_binary=" + worker,
+		// The SDK hashes the binary it is given, all of it, in the
+		// launcher; the worker artifact is pinned afterwards with the digest
+		// this run knows already, so the launcher gets an empty file.
+		"--worker_binary=" + os.DevNull,
 	}
 	if o.JobName != "" {
 		args = append(args, "--job_name="+o.JobName)

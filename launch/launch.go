@@ -178,6 +178,13 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 		}
 		s.Dir = wd
 	}
+	// The embedded runner and its pool do not depend on the build: they
+	// start while it runs.
+	var local *localRunner
+	if s.Endpoint == "" {
+		local = s.startLocal(ctx, d)
+		defer local.close()
+	}
 	bins, err := s.binaries(ctx, d, obs)
 	if err != nil {
 		return nil, err
@@ -214,7 +221,7 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 	}
 	var res *Result
 	if conn == nil {
-		res, err = s.embedded(ctx, d, obs, captured)
+		res, err = s.embedded(ctx, d, obs, local, captured)
 	} else {
 		res, err = s.remote(ctx, d, obs, conn, bins, captured)
 	}
@@ -240,6 +247,9 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 		}
 		o.OnEvent = obs.Build
 		o.Digests = d.Digests
+		// The workers run here: a host worker is the launcher itself, one
+		// binary to link instead of two.
+		o.Local = s.LocalWorkers()
 		if o.Logger == nil {
 			o.Logger = d.Logger
 		}
@@ -359,19 +369,53 @@ func (s *Spec) startPool(ctx context.Context, d Deps, address string) (Pool, err
 	return pool, nil
 }
 
-func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, captured *capture.Captured) (*Result, error) {
-	// The pool outlives the runner: prism brings the whole process down if
-	// it cannot reach the pool for a worker it still wants to start.
-	pool, err := s.startPool(ctx, d, "127.0.0.1:0")
+// localRunner is the embedded runner and its pool, started in the
+// background.
+type localRunner struct {
+	done   chan struct{}
+	pool   Pool
+	runner Runner
+	err    error
+}
+
+func (s *Spec) startLocal(ctx context.Context, d Deps) *localRunner {
+	l := &localRunner{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		// The pool outlives the runner: prism brings the whole process down
+		// if it cannot reach the pool for a worker it still wants to start.
+		if l.pool, l.err = s.startPool(ctx, d, "127.0.0.1:0"); l.err != nil {
+			return
+		}
+		if l.runner, l.err = d.StartRunner(ctx, embeddedrunner.Options{Logger: d.Logger}); l.err != nil {
+			l.err = fmt.Errorf("starting the embedded runner: %w", l.err)
+		}
+	}()
+	return l
+}
+
+// wait returns the runner and pool once they are up.
+func (l *localRunner) wait() (Runner, Pool, error) {
+	<-l.done
+	return l.runner, l.pool, l.err
+}
+
+// close stops the runner, then the pool.
+func (l *localRunner) close() {
+	<-l.done
+	if l.runner != nil {
+		l.runner.Close()
+	}
+	if l.pool != nil {
+		l.pool.Close()
+	}
+}
+
+func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localRunner, captured *capture.Captured) (*Result, error) {
+	runner, pool, err := local.wait()
 	if err != nil {
 		return nil, err
 	}
-	defer pool.Close()
-	runner, err := d.StartRunner(ctx, embeddedrunner.Options{Logger: d.Logger})
-	if err != nil {
-		return nil, fmt.Errorf("starting the embedded runner: %w", err)
-	}
-	defer runner.Close()
 	// The pool is handed the worker directly: staging it would copy the
 	// whole binary into prism's memory, which is this process's.
 	p := captured.Pipeline

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/beamctl/beamctl/build"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,10 +71,22 @@ func TestRunWordcount(t *testing.T) {
 	for _, target := range targets {
 		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "counts.txt")
-			r := beamctl(t, "run", "../../examples/wordcount", "--target", target, "--out", t.TempDir(), "--output", "json",
+			dist := t.TempDir()
+			r := beamctl(t, "run", "../../examples/wordcount", "--target", target, "--out", dist, "--output", "json",
 				"--", "--input="+abs(t, wordcountInput), "--output="+out)
 			if r.code != 0 {
 				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			// A worker for this machine is the launcher itself: one binary to
+			// link. Another platform's worker is a binary of its own.
+			m, err := build.ReadManifest(dist)
+			if err != nil {
+				t.Fatal(err)
+			}
+			launcher, _ := m.Launcher(build.HostPlatform())
+			worker := m.Workers()[0]
+			if same := launcher.File == worker.File; same != (target == "host") || !m.Flags.Local {
+				t.Errorf("run built launcher %s and worker %s (local %v); want one binary exactly when the worker is for this machine", launcher.File, worker.File, m.Flags.Local)
 			}
 			got := readSorted(t, out)
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Measures this checkout's beamctl against the beamctl of another revision,
+# in one run: no-op rebuild, rebuild after a one-line edit (host +
+# linux/arm64), and run on the embedded runner. Needs hyperfine.
+#
+#   bench/compare.sh REV [LINES]      results go to bench/results/compare-*
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rev=${1:?usage: bench/compare.sh REV [LINES]}
+lines=${2:-200000}
+root=$PWD
+res=$root/bench/results
+mkdir -p "$res"
+work=$(mktemp -d)
+trap 'git -C "$root" worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+go build -o "$work/new" ./cmd/beamctl
+git worktree add --detach -q "$work/base" "$rev"
+(cd "$work/base" && go build -o "$work/old" ./cmd/beamctl)
+
+mkdir -p "$work/wc"
+cp examples/wordcount/main.go "$work/wc/"
+sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$work/wc/go.mod"
+cp examples/linestats/go.sum "$work/wc/"
+python3 - "$lines" examples/wordcount/testdata/input.txt >"$work/input.txt" <<'PY'
+import sys
+n, src = int(sys.argv[1]), open(sys.argv[2]).read().splitlines()
+for i in range(n):
+    sys.stdout.write(src[i % len(src)] + "\n")
+PY
+cd "$work/wc"
+
+# Each side has a build cache of its own, so neither reuses the other's
+# outputs; both are warmed before timing.
+b() { echo "BEAMCTL_CACHE_DIR=$work/cache-$1 $work/$1 build . --target linux/arm64 --out $work/dist-$1"; }
+for s in old new; do eval "$(b $s)" >/dev/null; done
+
+echo "== no-op rebuild"
+hyperfine --warmup 2 --runs 10 --export-markdown "$res/compare-noop.md" \
+	-n "beamctl $rev" "$(b old)" -n "beamctl (this checkout)" "$(b new)"
+
+echo "== rebuild after editing one source file"
+edit="printf '\n// edited %s\n' \$(date +%s%N) >> $work/wc/main.go"
+hyperfine --runs 5 --prepare "$edit" --export-markdown "$res/compare-edit.md" \
+	-n "beamctl $rev" "$(b old)" -n "beamctl (this checkout)" "$(b new)"
+
+echo "== run on the embedded runner, $lines lines"
+r() { echo "BEAMCTL_CACHE_DIR=$work/cache-$1 $work/$1 run . --target host --out $work/dist-$1 -- --input=$work/input.txt --output=$work/out-$1.txt"; }
+hyperfine --warmup 1 --runs 5 --export-markdown "$res/compare-run.md" \
+	-n "beamctl $rev" "$(r old)" -n "beamctl (this checkout)" "$(r new)"
+for s in old new; do sort "$work/out-$s.txt"* | sha256sum; done | uniq -c
+
+echo "== beamctl build outputs, both revisions (must be byte-identical)"
+cd "$root"
+for s in old new; do
+	BEAMCTL_CACHE_DIR=$work/cache-id-$s "$work/$s" build ./examples/wordcount --target host,linux/arm64 --out "$work/id-$s" >/dev/null 2>&1
+done
+for s in old new; do (cd "$work/id-$s" && sha256sum wordcount-*); done | sort | uniq -c | tee "$res/compare-identical.txt"
