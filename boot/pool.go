@@ -73,6 +73,15 @@ type PoolOptions struct {
 	// LabelByID labels each worker's output with the runner's worker id
 	// instead of "worker-N".
 	LabelByID bool
+	// AllowOtherUsers accepts requests from processes of any user of this
+	// machine, for a pool whose runner runs as another user (a sidecar
+	// container). By default only the pool's own user and root may start
+	// workers.
+	AllowOtherUsers bool
+	// Expose allows an Address beyond loopback, and requests from other
+	// machines, which cannot be identified: anyone who reaches the pool can
+	// then run programs as its user.
+	Expose bool
 }
 
 // failureBuffer is how many failures wait for a reader before more are
@@ -137,6 +146,9 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 		p.out = io.Discard
 	}
 
+	if err := checkAddress(opts.Address, opts.Expose); err != nil {
+		return nil, err
+	}
 	p.dir = opts.WorkDir
 	if p.dir == "" {
 		d, err := os.MkdirTemp("", "beamctl-workers-")
@@ -160,7 +172,7 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 	}
 	p.lis = lis
 	p.root, p.cancel = context.WithCancel(context.Background())
-	p.srv = grpc.NewServer()
+	p.srv = grpc.NewServer(grpc.Creds(newPeerCreds()), grpc.UnaryInterceptor(p.authorize))
 	fnpb.RegisterBeamFnExternalWorkerPoolServer(p.srv, p)
 	go func() {
 		if err := p.srv.Serve(lis); err != nil {

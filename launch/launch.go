@@ -357,6 +357,7 @@ func PlatformList(ps []build.Platform) string {
 func (s *Spec) startPool(ctx context.Context, d Deps, address string) (Pool, error) {
 	pool, err := d.StartPool(ctx, loopback.Options{
 		Address: address,
+		Expose:  s.Expose,
 		Dir:     s.Dir,
 		Output:  s.WorkerOutput,
 		Logger:  d.Logger,

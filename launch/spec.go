@@ -13,6 +13,7 @@ import (
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/submit"
 )
@@ -69,6 +70,10 @@ type Spec struct {
 	// LoopbackAddress is the host this machine's pool listens on for the
 	// Loopback environment; default 127.0.0.1.
 	LoopbackAddress string
+	// Expose allows a LoopbackAddress beyond loopback, for a job server on
+	// another machine: anyone who reaches it can start workers, that is run
+	// programs as this user.
+	Expose bool
 	// Detach returns once the job runs, without following it.
 	Detach bool
 
@@ -130,6 +135,9 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}")
 	case env == Loopback && s.EnvironmentConfig != "":
 		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback")
+	case env == Loopback && s.LoopbackAddress != "" && !s.Expose && !netaddr.LoopbackHost(s.LoopbackAddress):
+		return problem.Usagef("give a loopback address, or set {Expose} to let the job server's machine (and anyone who can reach the address) start workers as this user",
+			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress)
 	}
 	return nil
 }

@@ -22,8 +22,12 @@ import (
 
 // Options configure a local pool.
 type Options struct {
-	// Address to serve on; default "127.0.0.1:0".
+	// Address to serve on; default "127.0.0.1:0". Beyond loopback only with
+	// Expose.
 	Address string
+	// Expose allows an Address beyond loopback and requests from other
+	// machines (boot.PoolOptions.Expose).
+	Expose bool
 	// Dir is the workers' working directory: the user's, so relative paths
 	// in pipeline options mean to the workers what they meant to the
 	// launcher.
@@ -61,6 +65,7 @@ func Start(ctx context.Context, o Options) (*Pool, error) {
 		Output:      o.Output,
 		Wrapper:     o.Wrapper,
 		Dir:         o.Dir,
+		Expose:      o.Expose,
 		StopGrace:   o.StopGrace,
 		LocalBinary: boot.LocalFiles(o.Digests, o.Logger),
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
+	"github.com/beamctl/beamctl/cmd/internal/words"
 )
 
 func main() {
@@ -58,7 +59,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
-	fmt.Fprintln(stderr, "beamctl-boot: "+strings.TrimRight(err.Error(), "\n"))
+	fmt.Fprintln(stderr, "beamctl-boot: "+strings.TrimRight(words.Error(err), "\n"))
 	var usage *bootcmd.UsageError
 	if errors.As(err, &usage) {
 		return 2

@@ -59,6 +59,7 @@ var settings = map[string]kind{
 	"environment":        kString,
 	"environment-config": kString,
 	"loopback-address":   kString,
+	"expose":             kBool,
 	"detach":             kBool,
 }
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/submit"
@@ -36,38 +37,11 @@ func addLaunchFlags(f *pflag.FlagSet) {
 	f.Lookup("endpoint").Usage = "Beam job server HOST:PORT (default: the embedded runner)"
 	f.String("environment", "", "where workers run: docker, process, external or loopback (default: docker for --endpoint, loopback for the embedded runner)")
 	f.String("environment-config", "", "docker: the image; process: the boot command on the job server's machines; external: the worker pool HOST:PORT")
-	f.String("loopback-address", "127.0.0.1", "address of this machine's worker pool that the job server can reach, for --environment loopback")
+	f.String("loopback-address", "127.0.0.1", "address of this machine's worker pool that the job server can reach, for --environment loopback; beyond loopback only with --expose")
+	f.Bool("expose", false, "let --loopback-address be beyond loopback: anyone who can reach it can start workers, that is run programs, as this user")
 	f.String("job-name", "", "job name (default: the one the pipeline chooses)")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline")
 	f.Bool("detach", false, "print the job id once the job runs, and return")
-}
-
-// flags word the settings that library errors name ({Name}) as the flags
-// that set them.
-var flags = map[string]string{
-	"Build":             "PKG",
-	"Dist":              "DIST",
-	"Target":            "--target",
-	"OutDir":            "--out",
-	"Jobs":              "--jobs",
-	"CacheDir":          "--cache-dir (or BEAMCTL_CACHE_DIR)",
-	"CaptureTimeout":    "--capture-timeout",
-	"Endpoint":          "--endpoint",
-	"ConnectTimeout":    "--connect-timeout",
-	"TLS":               "--tls",
-	"CAFile":            "--tls-ca",
-	"ServerName":        "--tls-server-name",
-	"Environment":       "--environment",
-	"EnvironmentConfig": "--environment-config",
-	"LoopbackAddress":   "--loopback-address",
-	"Detach":            "--detach",
-}
-
-func flagName(setting string) string {
-	if f, ok := flags[setting]; ok {
-		return f
-	}
-	return setting
 }
 
 // dialOptions are the settings of the dial flags.
@@ -92,6 +66,10 @@ func (a *app) launchSpec() (launch.Spec, error) {
 	if err != nil {
 		return launch.Spec{}, err
 	}
+	if a.v.GetString("loopback-address") == "" {
+		// An empty host listens on every interface.
+		return launch.Spec{}, usagef("--loopback-address is empty, which is every interface: give the address the job server reaches this machine at, with --expose")
+	}
 	if t := a.v.GetDuration("capture-timeout"); t <= 0 {
 		return launch.Spec{}, usagef("--capture-timeout %v is not positive: give a duration such as 2m", t)
 	}
@@ -101,6 +79,7 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		Environment:       launch.Environment(a.v.GetString("environment")),
 		EnvironmentConfig: a.v.GetString("environment-config"),
 		LoopbackAddress:   a.v.GetString("loopback-address"),
+		Expose:            a.v.GetBool("expose"),
 		JobName:           a.v.GetString("job-name"),
 		CaptureTimeout:    a.v.GetDuration("capture-timeout"),
 		Detach:            a.v.GetBool("detach"),
@@ -165,7 +144,7 @@ func launchError(err error) error {
 	switch {
 	case errors.Is(err, submit.ErrInvalidEndpoint), errors.Is(err, submit.ErrNotJobServer),
 		errors.Is(err, submit.ErrTLSMismatch), errors.Is(err, submit.ErrTLSConfig):
-		return &usageError{wordError(err)}
+		return &usageError{words.Error(err)}
 	}
 	return err
 }

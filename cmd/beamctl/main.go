@@ -14,8 +14,8 @@ import (
 	"syscall"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
+	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/internal/digest"
-	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // Exit codes, as documented in the README.
@@ -82,16 +82,13 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ce.code
 	}
-	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(wordError(err), "\n"))
+	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(words.Error(err), "\n"))
 	var inv interface{ Invalid() bool }
 	if errors.As(err, &inv) && inv.Invalid() {
 		return exitUsage
 	}
 	return exitFailure
 }
-
-// wordError is err's message with the settings it names worded as flags.
-func wordError(err error) string { return problem.Word(err, flagName) }
 
 type interrupted struct{ sig os.Signal }
 

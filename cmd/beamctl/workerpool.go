@@ -19,11 +19,13 @@ machine, under qemu-user if it is built for another architecture. Worker
 output goes to stderr, each line prefixed with the worker's id.
 
 SECURITY: the pool runs whatever worker binary a job stages, as the user
-running beamctl. Anyone who can reach its address can run programs on this
-machine, so it must only be reachable by the job server. The default
-address, 127.0.0.1:50000, accepts connections from this machine only; to
-serve a job server elsewhere, give --address explicitly and restrict who
-can connect to it (firewall, network policy).
+running beamctl. So it starts workers only for processes of that user (and
+root) on this machine: the kernel's socket table tells who is at the other
+end of each connection, and others get PermissionDenied. It listens on
+127.0.0.1:50000 by default. --allow-other-users serves every user of this
+machine (a job server that runs as another user); --expose allows an
+--address beyond loopback, and so anyone who can reach it: restrict who can
+connect (firewall, network policy). Both print a warning at start.
 
 SIGINT or SIGTERM stops every worker, then beamctl exits 0. Exit code 2:
 the address is in use or unusable.`
@@ -32,6 +34,7 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 	var (
 		address    string
 		maxWorkers int
+		pool       bootcmd.PoolFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker-pool [--address HOST:PORT] [--max-workers N]",
@@ -47,15 +50,18 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 			if maxWorkers < 0 {
 				return usagef("--max-workers %d is negative: give 0 for no limit", maxWorkers)
 			}
-			return bootcmd.Serve(cmd.Context(), boot.PoolOptions{
+			o := boot.PoolOptions{
 				Address:      address,
 				AnswerErrors: true,
 				MaxWorkers:   maxWorkers,
 				LabelByID:    true,
-			}, a.log, a.stderr)
+			}
+			pool.Apply(&o)
+			return bootcmd.Serve(cmd.Context(), o, a.log, a.stderr)
 		},
 	}
-	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; any other interface than loopback must be given explicitly (see SECURITY)")
+	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; beyond loopback only with --expose (see SECURITY)")
+	bootcmd.AddPoolFlags(cmd.Flags(), &pool)
 	cmd.Flags().IntVar(&maxWorkers, "max-workers", 0, "most workers to run at once; more are refused with an error to the job server (0: no limit)")
 	return cmd
 }

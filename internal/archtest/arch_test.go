@@ -243,7 +243,7 @@ func TestPlaceholdersHaveWords(t *testing.T) {
 				}
 				for _, m := range re.FindAllStringSubmatch(lit.Value, -1) {
 					if !words[m[1]] {
-						t.Errorf("%s names setting {%s}, which cmd/beamctl does not word as a flag", fset.Position(lit.Pos()), m[1])
+						t.Errorf("%s names setting {%s}, which cmd/internal/words does not word as a flag", fset.Position(lit.Pos()), m[1])
 					}
 				}
 				return true
@@ -255,7 +255,7 @@ func TestPlaceholdersHaveWords(t *testing.T) {
 // cliSettings reads the settings cmd/beamctl words, from its flags table.
 func cliSettings(t *testing.T) map[string]bool {
 	t.Helper()
-	f, err := os.Open(filepath.Join(root(t), "cmd", "beamctl", "launch.go"))
+	f, err := os.Open(filepath.Join(root(t), "cmd", "internal", "words", "words.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +278,7 @@ func cliSettings(t *testing.T) map[string]bool {
 		}
 	}
 	if len(words) == 0 {
-		t.Fatal("found no flag wording table in cmd/beamctl/launch.go")
+		t.Fatal("found no flag wording table in cmd/internal/words/words.go")
 	}
 	return words
 }

@@ -17,9 +17,12 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/internal/netaddr"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // Long is the boot command's help.
@@ -41,9 +44,12 @@ name "boot" or "beamctl-boot", acts as beamctl boot. beamctl-boot, a small
 binary for worker images, is this command alone.
 
 With --worker_pool, boot serves Beam's external worker pool service instead
-(default address :50000, all interfaces, as in a worker container) and
-starts one boot per worker the runner asks for. It runs whatever worker
-binary a job stages: only the job server may be able to reach it.
+(default address 127.0.0.1:50000: a runner in the same pod or on the same
+machine reaches it there) and starts one boot per worker the runner asks
+for. It runs whatever worker binary a job stages, so it serves only
+processes of its own user (and root) on this machine: --allow-other-users
+lets a runner of another user in (a sidecar whose runner runs as another
+uid), --expose lets it listen beyond loopback, for anyone who can reach it.
 
 Exit codes: the worker's; 1 when the worker cannot be started; 2 for
 missing flags or an unusable --address.`
@@ -88,6 +94,24 @@ type flags struct {
 	semiPersistDir string
 	workerPool     bool
 	address        string
+	pool           PoolFlags
+}
+
+// PoolFlags are who a worker pool serves.
+type PoolFlags struct {
+	AllowOtherUsers bool
+	Expose          bool
+}
+
+// AddPoolFlags registers them.
+func AddPoolFlags(f *pflag.FlagSet, p *PoolFlags) {
+	f.BoolVar(&p.AllowOtherUsers, "allow-other-users", false, "start workers for processes of any user of this machine, not only this one's and root's (see SECURITY)")
+	f.BoolVar(&p.Expose, "expose", false, "allow an --address beyond loopback: anyone who can reach it can run programs as this user (see SECURITY)")
+}
+
+// Apply sets them on pool options.
+func (p PoolFlags) Apply(o *boot.PoolOptions) {
+	o.AllowOtherUsers, o.Expose = p.AllowOtherUsers, p.Expose
 }
 
 // New returns the boot command.
@@ -111,8 +135,10 @@ func New(c Config) *cobra.Command {
 			if f.workerPool {
 				return c.pool(cmd.Context(), f, log)
 			}
-			if cmd.Flags().Changed("address") {
-				return usagef("--address is the worker pool's: use it with --worker_pool")
+			for _, name := range []string{"address", "allow-other-users", "expose"} {
+				if cmd.Flags().Changed(name) {
+					return usagef("--%s is the worker pool's: use it with --worker_pool", name)
+				}
 			}
 			return c.boot(cmd.Context(), f, log)
 		},
@@ -125,7 +151,8 @@ func New(c Config) *cobra.Command {
 	fl.StringVar(&f.ControlEndpoint, "control_endpoint", "", "the runner's control service (provision info overrides it)")
 	fl.StringVar(&f.semiPersistDir, "semi_persist_dir", "", "the worker's semi-persistent directory (default: a temporary directory, removed when the worker exits)")
 	fl.BoolVar(&f.workerPool, "worker_pool", false, "serve the external worker pool service instead of starting a worker")
-	fl.StringVar(&f.address, "address", ":50000", "with --worker_pool: HOST:PORT to serve on")
+	fl.StringVar(&f.address, "address", "127.0.0.1:50000", "with --worker_pool: HOST:PORT to serve on; beyond loopback only with --expose")
+	AddPoolFlags(fl, &f.pool)
 	return cmd
 }
 
@@ -169,12 +196,14 @@ func (c Config) pool(ctx context.Context, f flags, log *slog.Logger) error {
 	if c.Verbose != nil && c.Verbose() {
 		command = append(command, "--verbose")
 	}
-	return Serve(ctx, boot.PoolOptions{
+	o := boot.PoolOptions{
 		Address:      f.address,
 		BootCommand:  command,
 		AnswerErrors: true,
 		LabelByID:    true,
-	}, log, c.Stderr)
+	}
+	f.pool.Apply(&o)
+	return Serve(ctx, o, log, c.Stderr)
 }
 
 // Serve serves a standalone worker pool until ctx ends, then stops every
@@ -184,6 +213,9 @@ func Serve(ctx context.Context, o boot.PoolOptions, log *slog.Logger, stderr io.
 	pool, err := boot.StartPool(ctx, o)
 	if err != nil {
 		var op *net.OpError
+		if p, ok := problem.As(err); ok && p.Usage {
+			return usagef("%s", words.Error(err))
+		}
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &op):
 			return usagef("worker pool address %s is in use: %v; choose another with --address", o.Address, op.Err)
@@ -194,7 +226,10 @@ func Serve(ctx context.Context, o boot.PoolOptions, log *slog.Logger, stderr io.
 	}
 	defer pool.Close()
 	if host, _, err := net.SplitHostPort(pool.Address()); err == nil && !netaddr.LoopbackHost(host) {
-		log.Warn("the worker pool runs whatever worker binary a job stages, for anyone who can reach it: make sure only the job server can", "address", pool.Address())
+		log.Warn("--expose: anyone who can reach this address can run programs on this machine as this user; make sure only the job server can", "address", pool.Address())
+	}
+	if o.AllowOtherUsers {
+		log.Warn("--allow-other-users: every user of this machine can run programs as this user through the worker pool", "uid", os.Getuid())
 	}
 	fmt.Fprintf(stderr, "worker pool listening on %s\n", pool.Address())
 	for {

@@ -1,0 +1,40 @@
+// Package words is how beamctl's commands word what libraries say as data:
+// the settings their errors name ({Name}, see internal/problem) become the
+// flags that set them.
+package words
+
+import "github.com/beamctl/beamctl/internal/problem"
+
+// flags word the settings that library errors name ({Name}) as the flags
+// that set them.
+var flags = map[string]string{
+	"Address":           "--address",
+	"Expose":            "--expose",
+	"Build":             "PKG",
+	"Dist":              "DIST",
+	"Target":            "--target",
+	"OutDir":            "--out",
+	"Jobs":              "--jobs",
+	"CacheDir":          "--cache-dir (or BEAMCTL_CACHE_DIR)",
+	"CaptureTimeout":    "--capture-timeout",
+	"Endpoint":          "--endpoint",
+	"ConnectTimeout":    "--connect-timeout",
+	"TLS":               "--tls",
+	"CAFile":            "--tls-ca",
+	"ServerName":        "--tls-server-name",
+	"Environment":       "--environment",
+	"EnvironmentConfig": "--environment-config",
+	"LoopbackAddress":   "--loopback-address",
+	"Detach":            "--detach",
+}
+
+// Flag words setting as the flag that sets it.
+func Flag(setting string) string {
+	if f, ok := flags[setting]; ok {
+		return f
+	}
+	return setting
+}
+
+// Error is err's message with the settings it names worded as flags.
+func Error(err error) string { return problem.Word(err, Flag) }
