@@ -84,13 +84,14 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		return 0, fmt.Errorf("create the worker's directory: %w", err)
 	}
 	// Runners end a PROCESS environment's boot with SIGKILL (prism does),
-	// which leaves no chance to clean up: a remover process does it once
-	// boot is gone, however it ends.
-	if rm, err := proc.RemoveOnExit(own); err != nil {
+	// which leaves no chance to clean up: a guard process does it once boot
+	// is gone, however it ends, and kills what the worker left running.
+	guard, err := proc.StartGuard(own)
+	if err != nil {
 		logger.Warn("the worker's files stay behind if boot is killed", "dir", own, "error", err)
 		defer os.RemoveAll(own)
 	} else {
-		defer rm.Close()
+		defer guard.Close()
 	}
 	dir, binDir := opts.SemiPersistDir, ""
 	if dir == "" {
@@ -122,7 +123,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		Env:    workerEnv(os.Environ(), l.Env),
 		Stdout: opts.Stdout,
 		Stderr: opts.Stderr,
-	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger})
+	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard})
 	if err != nil {
 		return 0, fmt.Errorf("worker: %w", err)
 	}

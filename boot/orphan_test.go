@@ -6,8 +6,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"github.com/beamctl/beamctl/internal/beam"
-	"github.com/beamctl/beamctl/internal/digest"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +21,9 @@ import (
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // helperEnv makes the test binary act as a process that runs a pool with
@@ -74,7 +75,8 @@ func runPoolHelper(script string) error {
 }
 
 // TestWorkersDieWithPool kills the process running a pool, as a crash or
-// SIGKILL of beamctl would, and expects its worker to die with it.
+// SIGKILL of beamctl would, and expects its worker to die with it, and the
+// child the worker left running in the background too.
 func TestWorkersDieWithPool(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the parent-death signal is Linux's")
@@ -89,7 +91,11 @@ func TestWorkersDieWithPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	script := filepath.Join(dir, "worker")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\necho ready\nexec "+sleeper+" 300\n"), 0o755); err != nil {
+	background := filepath.Join(dir, "background")
+	if err := os.Symlink(sleep, background); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+background+" 301 &\necho ready\nexec "+sleeper+" 300\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -111,41 +117,54 @@ func TestWorkersDieWithPool(t *testing.T) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() && sc.Text() != "[worker-1] ready" {
 	}
-	pid := workerPid(dir)
-	if sc.Err() != nil || pid == 0 {
+	if sc.Err() != nil {
 		t.Fatalf("the helper's worker did not start (%v)", sc.Err())
 	}
-	// A pidfd tells when the worker exits, whoever reaps it.
-	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err != nil {
-		t.Skipf("pidfd_open: %v", err)
+	// The shell may not have executed either program yet.
+	var pid, child int
+	for deadline := time.Now().Add(10 * time.Second); pid == 0 || child == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the worker (pid %d) or its background child (pid %d) is not running", pid, child)
+		}
+		pid, child = workerPid(sleeper), workerPid(background)
 	}
-	defer unix.Close(pidfd)
-	// Whatever the outcome, the worker must not outlive the test.
-	defer unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+	// A pidfd tells when a process exits, whoever reaps it.
+	var pidfds []int
+	for _, p := range []int{pid, child} {
+		pidfd, err := unix.PidfdOpen(p, 0)
+		if err != nil {
+			t.Skipf("pidfd_open: %v", err)
+		}
+		defer unix.Close(pidfd)
+		// Whatever the outcome, nothing must outlive the test.
+		defer unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0)
+		pidfds = append(pidfds, pidfd)
+	}
 
 	if err := helper.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	helper.Wait()
 
-	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	for {
-		n, err := unix.Poll(fds, int((10 * time.Second).Milliseconds()))
-		if err == unix.EINTR {
-			continue
+	for i, pidfd := range pidfds {
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds, int((10 * time.Second).Milliseconds()))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				t.Fatalf("poll: %v", err)
+			}
+			if n == 0 {
+				t.Fatalf("%s (pid %d) outlived the pool's process", []string{"the worker", "its background child"}[i], []int{pid, child}[i])
+			}
+			break
 		}
-		if err != nil {
-			t.Fatalf("poll: %v", err)
-		}
-		if n == 0 {
-			t.Fatalf("the worker (pid %d) outlived the pool's process", pid)
-		}
-		return
 	}
 }
 
-// workerPid finds the process running something under dir.
+// workerPid finds the process whose command line holds path.
 func workerPid(dir string) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {

@@ -100,7 +100,7 @@ type Pool struct {
 	srv      *grpc.Server
 	dir      string
 	ownDir   bool
-	remover  *proc.Remover
+	guard    *proc.Guard
 	root     context.Context
 	cancel   context.CancelFunc
 	failures chan error
@@ -156,12 +156,18 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 			return nil, fmt.Errorf("create worker directory: %w", err)
 		}
 		p.dir, p.ownDir = d, true
-		// A pool killed outright cannot clean up: a remover process does.
-		if p.remover, err = proc.RemoveOnExit(d); err != nil {
-			p.logger.Warn("the workers' files stay behind if the pool is killed", "dir", d, "error", err)
-		}
 	} else if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create worker directory: %w", err)
+	}
+	// A pool killed outright cannot clean up: a guard process kills what its
+	// workers left running and removes the directory it made.
+	var own []string
+	if p.ownDir {
+		own = append(own, p.dir)
+	}
+	var err error
+	if p.guard, err = proc.StartGuard(own...); err != nil {
+		p.logger.Warn("the workers' processes and files may stay behind if the pool is killed", "dir", p.dir, "error", err)
 	}
 
 	var lc net.ListenConfig
@@ -314,13 +320,13 @@ func (p *Pool) Close() error {
 }
 
 func (p *Pool) removeDir() error {
-	if !p.ownDir {
-		return nil
-	}
-	if p.remover != nil {
-		if err := p.remover.Close(); err != nil {
+	if p.guard != nil {
+		if err := p.guard.Close(); err != nil {
 			return fmt.Errorf("remove worker directory: %w", err)
 		}
+	}
+	if !p.ownDir {
+		return nil
 	}
 	if err := os.RemoveAll(p.dir); err != nil {
 		return fmt.Errorf("remove worker directory: %w", err)

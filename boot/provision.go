@@ -12,10 +12,14 @@ import (
 	"github.com/beamctl/beamctl/internal/beam"
 )
 
+// maxRecvMsgSize bounds one message from the runner, after decompression:
+// the largest real one is an artifact chunk, and prism sends 128 MiB chunks.
+const maxRecvMsgSize = 128<<20 + 1<<20
+
 func dial(url string) (*grpc.ClientConn, error) {
 	return grpc.NewClient(url,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(1<<30)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
 }
 
 // provision fetches the worker's provision info from the runner.

@@ -93,7 +93,7 @@ func (p *Pool) run(w *worker) *WorkerError {
 		Dir:    cmp.Or(p.opts.Dir, w.dir),
 		Stdout: w.out,
 		Stderr: w.out,
-	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger})
+	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard})
 	w.out.Flush()
 	if err != nil {
 		return w.failure(err)

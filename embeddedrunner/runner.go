@@ -8,7 +8,8 @@
 //     could submit a pipeline, and with it run commands on this machine. On
 //     Linux the listening socket is found in this process and bound to the
 //     loopback device (SO_BINDTODEVICE): connections to any other address of
-//     this machine are refused. Elsewhere a warning is logged.
+//     this machine are refused. Where that cannot be done, Start fails
+//     unless Options.AllowUnconfined accepts the exposure.
 //   - prism panics when its port is taken. Start picks a free port, recovers
 //     the panic of a lost race and retries with another port.
 //   - prism offers no way to stop its gRPC server. Close cancels the jobs
@@ -36,16 +37,26 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // Options configure the embedded runner.
 type Options struct {
 	// Logger receives the runner's own progress; nil discards it.
 	Logger *slog.Logger
+	// AllowUnconfined starts the runner even where its listener cannot be
+	// confined to loopback, with a warning: prism listens on every
+	// interface, and anyone who reaches it can submit jobs. Otherwise Start
+	// fails closed.
+	AllowUnconfined bool
 
 	// pickPort chooses the port prism should listen on; tests replace it to
 	// simulate a port taken between choosing and listening.
 	pickPort func() (int, error)
+	// confine restricts prism's socket to loopback; tests replace it to
+	// make it fail.
+	confine func(*serverSocket) (string, error)
 }
 
 const (
@@ -93,13 +104,26 @@ func Start(ctx context.Context, opts Options) (*Runner, error) {
 	}
 
 	r.sock, err = findServerSocket(port)
+	if err == nil {
+		var dev string
+		confine := opts.confine
+		if confine == nil {
+			confine = (*serverSocket).restrictToLoopback
+		}
+		if dev, err = confine(r.sock); err == nil {
+			logger.Debug("embedded runner restricted to the loopback interface: prism listens on all interfaces, its socket is bound to the loopback device so connections from other interfaces are refused",
+				"port", port, "device", dev)
+		}
+	}
 	if err != nil {
-		logger.Warn("embedded runner listens on all network interfaces and cannot be stopped before beamctl exits", "port", port, "error", err)
-	} else if dev, err := r.sock.restrictToLoopback(); err != nil {
+		// A job submitted to prism may run commands on this machine: it
+		// fails closed unless the caller accepts the exposure.
+		if !opts.AllowUnconfined {
+			r.Close()
+			return nil, problem.Failf("run on Linux, where beamctl binds it to the loopback device, or set {Expose} to accept that other machines may submit jobs to it",
+				"the embedded runner listens on every network interface and cannot be confined to loopback here (%v)", err).Wrap(err)
+		}
 		logger.Warn("embedded runner listens on all network interfaces: other machines may submit jobs to it", "port", port, "error", err)
-	} else {
-		logger.Debug("embedded runner restricted to the loopback interface: prism listens on all interfaces, its socket is bound to the loopback device so connections from other interfaces are refused",
-			"port", port, "device", dev)
 	}
 
 	r.conn, err = grpc.NewClient(r.endpoint,

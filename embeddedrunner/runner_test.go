@@ -227,3 +227,28 @@ func TestStartCancelled(t *testing.T) {
 		t.Errorf("error %v is not context.Canceled", err)
 	}
 }
+
+// TestFailsClosed makes confining prism to loopback fail: Start refuses to
+// run a job server other machines could reach, and releases its port,
+// unless the caller accepts the exposure.
+func TestFailsClosed(t *testing.T) {
+	failing := func(*serverSocket) (string, error) { return "", errors.New("no SO_BINDTODEVICE here") }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := Start(ctx, Options{confine: failing})
+	if err == nil {
+		r.Close()
+		t.Fatal("Start succeeded with prism listening on every interface")
+	}
+	if !strings.Contains(err.Error(), "cannot be confined to loopback here (no SO_BINDTODEVICE here)") || !strings.Contains(err.Error(), "set Expose") {
+		t.Errorf("Start error = %q", err)
+	}
+	var logs syncBuffer
+	r = start(t, Options{confine: failing, AllowUnconfined: true, Logger: debugLogger(&logs)})
+	if !strings.Contains(logs.String(), "other machines may submit jobs to it") {
+		t.Errorf("no warning about the exposure in:\n%s", logs.String())
+	}
+	if _, err := r.Client().GetJobs(ctx, &jobpb.GetJobsRequest{}); err != nil {
+		t.Errorf("GetJobs on the accepted runner: %v", err)
+	}
+}

@@ -388,7 +388,7 @@ func (s *Spec) startLocal(ctx context.Context, d Deps) *localRunner {
 		if l.pool, l.err = s.startPool(ctx, d, "127.0.0.1:0"); l.err != nil {
 			return
 		}
-		if l.runner, l.err = d.StartRunner(ctx, embeddedrunner.Options{Logger: d.Logger}); l.err != nil {
+		if l.runner, l.err = d.StartRunner(ctx, embeddedrunner.Options{Logger: d.Logger, AllowUnconfined: s.Expose}); l.err != nil {
 			l.err = fmt.Errorf("starting the embedded runner: %w", l.err)
 		}
 	}()

@@ -39,6 +39,9 @@ type Options struct {
 	Started func(pid int)
 	// Logger receives debug records; nil discards them.
 	Logger *slog.Logger
+	// Guard, if set, kills the process's group should this process die
+	// while it runs.
+	Guard *Guard
 }
 
 // Result is how a process ended.
@@ -96,6 +99,8 @@ func Run(ctx context.Context, c Cmd, o Options) (Result, error) {
 	if o.Started != nil {
 		o.Started(pid)
 	}
+	o.Guard.Watch(pid)
+	defer o.Guard.Forget(pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer killStragglers(pid)
