@@ -39,6 +39,9 @@ type BootOptions struct {
 	StopGrace time.Duration
 	// BootTimeout bounds provisioning and retrieving artifacts; default 2m.
 	BootTimeout time.Duration
+	// AllowUnverified runs a worker binary that declares no sha256, with a
+	// warning; by default it is refused.
+	AllowUnverified bool
 }
 
 // ErrBootInterrupted is returned by Boot when a signal arrives before the
@@ -114,6 +117,8 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		wrapper: opts.Wrapper,
 		dir:     dir,
 		binDir:  binDir,
+
+		allowUnverified: opts.AllowUnverified,
 	})
 	if err != nil {
 		return 0, err

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,17 +71,40 @@ func TestBoot(t *testing.T) {
 	script := []byte("#!/bin/sh\necho \"argv $*\"\necho \"options $(cat \"$PIPELINE_OPTIONS_FILE\")\"\n" +
 		"echo \"caps $RUNNER_CAPABILITIES status $STATUS_ENDPOINT\"\nexit 7\n")
 	// The path is the submitter's: a booted worker never looks there.
-	art := func(t *testing.T) *pipepb.ArtifactInformation {
+	art := func(t *testing.T, unverified bool) *pipepb.ArtifactInformation {
+		if unverified {
+			return beam.FileArtifact(beam.File{Path: "/nonexistent/submitter/wc"}, beam.GoWorkerRoleURN)
+		}
 		return fileArtifact(t, "/nonexistent/submitter/wc", script, beam.GoWorkerRoleURN)
 	}
+	// A hard link where the worker is to be staged must not be written
+	// through: it may name any file of this machine.
+	hardLink := func(t *testing.T, base, dir string) {
+		victim := filepath.Join(base, "victim")
+		if err := os.WriteFile(victim, []byte("precious"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "staged"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(victim, filepath.Join(dir, "staged", "wc")); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
-		name       string
-		resolve    func([]*pipepb.ArtifactInformation) []*pipepb.ArtifactInformation
-		artifact   []byte
-		noProvider bool
-		wantStaged string // the staged worker, relative to the semi-persistent directory
-		wantErr    string
+		name            string
+		resolve         func([]*pipepb.ArtifactInformation) []*pipepb.ArtifactInformation
+		artifact        []byte
+		noProvider      bool
+		unverified      bool
+		allowUnverified bool
+		prepare         func(t *testing.T, base, dir string)
+		wantStaged      string // the staged worker, relative to the semi-persistent directory
+		wantErr         string
 	}{
+		{name: "worker without sha256", artifact: script, unverified: true, wantErr: "the worker binary wc declares no sha256"},
+		{name: "worker without sha256, allowed", artifact: script, unverified: true, allowUnverified: true, wantStaged: "staged/wc"},
+		{name: "hard link at the staged name", artifact: script, prepare: hardLink, wantStaged: "staged/wc"},
 		{name: "declared name", artifact: script, wantStaged: "staged/wc"},
 		{name: "runner's staged name", resolve: stagedAs("bin/go-worker"), artifact: script, wantStaged: "staged/bin/go-worker"},
 		{name: "staged name escapes", resolve: stagedAs("../../x"), artifact: script, wantErr: `"../../x", outside the staging directory`},
@@ -91,9 +115,12 @@ func TestBoot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			runner := serveFake(t, &fakeRunner{deps: []*pipepb.ArtifactInformation{art(t)}, artifact: tt.artifact, resolve: tt.resolve})
+			runner := serveFake(t, &fakeRunner{deps: []*pipepb.ArtifactInformation{art(t, tt.unverified)}, artifact: tt.artifact, resolve: tt.resolve})
 			base := t.TempDir()
 			dir := filepath.Join(base, "sp")
+			if tt.prepare != nil {
+				tt.prepare(t, base, dir)
+			}
 			out := newOutputLog()
 			c := Contract{ID: id, ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "control:1", LoggingEndpoint: "logging:1"}
 			if tt.noProvider {
@@ -101,7 +128,7 @@ func TestBoot(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			code, err := Boot(ctx, BootOptions{Contract: c, SemiPersistDir: dir, Stdout: out, Stderr: out})
+			code, err := Boot(ctx, BootOptions{Contract: c, SemiPersistDir: dir, Stdout: out, Stderr: out, AllowUnverified: tt.allowUnverified})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Boot = %d, %v; want error containing %q", code, err, tt.wantErr)
@@ -132,7 +159,40 @@ func TestBoot(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(dir, tt.wantStaged)); err != nil || string(b) != string(script) {
 				t.Errorf("staged worker %s: %q, %v", tt.wantStaged, b, err)
 			}
+			if b, err := os.ReadFile(filepath.Join(base, "victim")); err == nil && string(b) != "precious" {
+				t.Errorf("staging wrote through a hard link: the linked file now holds %q", b)
+			}
+			if partial, _ := filepath.Glob(filepath.Join(dir, "staged", partialPrefix+"*")); len(partial) > 0 {
+				t.Errorf("partial files left behind: %q", partial)
+			}
 		})
+	}
+}
+
+func TestStagedNames(t *testing.T) {
+	given := func(name string) *pipepb.ArtifactInformation {
+		role, _ := proto.Marshal(&pipepb.ArtifactStagingToRolePayload{StagedName: name})
+		a := beam.FileArtifact(beam.File{Path: "/x/" + name}, beam.StagingToRoleURN)
+		a.RolePayload = role
+		return a
+	}
+	file := func(p string) *pipepb.ArtifactInformation { return beam.FileArtifact(beam.File{Path: p}, "") }
+	for _, tt := range []struct {
+		name string
+		arts []*pipepb.ArtifactInformation
+		want []string
+	}{
+		{"distinct", []*pipepb.ArtifactInformation{file("/a/wc"), file("/b/lib")}, []string{"wc", "lib"}},
+		{"same base name", []*pipepb.ArtifactInformation{file("/a/wc"), file("/b/wc")}, []string{"wc", "1-wc"}},
+		// A made-up name never takes one the runner gives, even a later one.
+		{"made-up name given later", []*pipepb.ArtifactInformation{file("/a/wc"), file("/b/wc"), given("1-wc")}, []string{"wc", "2-wc", "1-wc"}},
+		{"given name taken first", []*pipepb.ArtifactInformation{given("wc"), file("/a/wc")}, []string{"wc", "1-wc"}},
+		{"temporary-looking name", []*pipepb.ArtifactInformation{file("/a/" + partialPrefix + "x")}, []string{"1-" + partialPrefix + "x"}},
+	} {
+		got, err := stagedNames(tt.arts)
+		if err != nil || !slices.Equal(got, tt.want) {
+			t.Errorf("%s: stagedNames = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }
 

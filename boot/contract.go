@@ -100,6 +100,9 @@ type config struct {
 	// binDir, if set, receives a copy of the retrieved worker binary to
 	// execute.
 	binDir string
+	// allowUnverified runs a retrieved worker binary that declares no
+	// sha256.
+	allowUnverified bool
 }
 
 // prepare performs the container contract up to the worker's command line:
@@ -179,7 +182,7 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	if endpoint == "" {
 		return "", errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
 	}
-	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.logger)
+	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.logger)
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +197,7 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	bin := staged[i].path
 	if cfg.binDir != "" {
 		dst := filepath.Join(cfg.binDir, "worker")
-		if err := copyExecutable(bin, dst); err != nil {
+		if err := copyExecutable(bin, dst, staged[i].sha256); err != nil {
 			return "", fmt.Errorf("copy worker binary to %s: %w", cfg.binDir, err)
 		}
 		bin = dst

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -68,7 +69,9 @@ type PoolOptions struct {
 	// error instead of reporting it on Failures. Only for runners that
 	// survive such an answer: prism panics on it.
 	AnswerErrors bool
-	// MaxWorkers bounds how many workers run at once; 0 is no bound.
+	// MaxWorkers bounds how many workers run or boot at once, so a flood of
+	// requests costs bounded memory, file descriptors and processes; 0 is
+	// DefaultMaxWorkers.
 	MaxWorkers int
 	// LabelByID labels each worker's output with the runner's worker id
 	// instead of "worker-N".
@@ -81,7 +84,9 @@ type PoolOptions struct {
 	// Expose allows an Address beyond loopback, and requests from other
 	// machines, which cannot be identified: anyone who reaches the pool can
 	// then run programs as its user.
-	Expose bool
+	Expose bool // AllowUnverified runs worker binaries that declare no sha256, with a
+	// warning; by default they are refused.
+	AllowUnverified bool
 }
 
 // failureBuffer is how many failures wait for a reader before more are
@@ -115,6 +120,10 @@ type Pool struct {
 	closeErr  error
 }
 
+// DefaultMaxWorkers is four workers per CPU: a pipeline's workers each use
+// several, and more than that only queue for the CPUs.
+func DefaultMaxWorkers() int { return 4 * runtime.NumCPU() }
+
 // StartPool listens on opts.Address and serves the worker pool until Close.
 func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 	if opts.Address == "" {
@@ -122,6 +131,9 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 	}
 	if opts.Wrapper == nil {
 		opts.Wrapper = Emulated
+	}
+	if opts.MaxWorkers <= 0 {
+		opts.MaxWorkers = DefaultMaxWorkers()
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 5 * time.Second
@@ -235,7 +247,7 @@ func (p *Pool) admit(c Contract) (*worker, error) {
 		return nil, errors.New("the worker pool is closed")
 	case p.workers[c.ID] != nil:
 		return nil, errors.New("a worker with this id is already running")
-	case p.opts.MaxWorkers > 0 && len(p.workers) >= p.opts.MaxWorkers:
+	case len(p.workers) >= p.opts.MaxWorkers:
 		return nil, fmt.Errorf("the worker pool already runs its maximum of %d workers", p.opts.MaxWorkers)
 	}
 	p.seq++

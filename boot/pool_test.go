@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/beamctl/beamctl/internal/digest"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,4 +207,77 @@ func TestWorkerExitsEarly(t *testing.T) {
 		t.Errorf("pool Close: %v", err)
 	}
 	assertNoWorkers(t, dir)
+}
+
+// TestPoolFlood sends 300 StartWorker requests at once, for workers whose
+// provision service never answers: the pool takes at most its maximum,
+// refuses the rest at once, stays responsive, holds a bounded number of
+// file descriptors, and leaves no directory once the boots time out.
+func TestPoolFlood(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("counts file descriptors in /proc")
+	}
+	runner := serveFake(t, &fakeRunner{block: true})
+	workDir := t.TempDir()
+	const max = 8
+	p, err := StartPool(context.Background(), PoolOptions{WorkDir: workDir, AnswerErrors: true, MaxWorkers: max, BootTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fdsBefore := openFDs(t)
+
+	ep := &pipepb.ApiServiceDescriptor{Url: runner}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted, refused := 0, 0
+	for i := range 300 {
+		wg.Go(func() {
+			resp, err := p.StartWorker(context.Background(), &fnpb.StartWorkerRequest{
+				WorkerId: fmt.Sprintf("flood-%d", i), ProvisionEndpoint: ep, ArtifactEndpoint: ep, ControlEndpoint: ep, LoggingEndpoint: ep,
+			})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Errorf("StartWorker: %v", err)
+			case resp.GetError() == "":
+				accepted++
+			case strings.Contains(resp.GetError(), "maximum of 8 workers"):
+				refused++
+			default:
+				t.Errorf("StartWorker answered %q", resp.GetError())
+			}
+		})
+	}
+	wg.Wait()
+	if accepted != max || refused != 300-max {
+		t.Errorf("%d accepted, %d refused; want %d and %d", accepted, refused, max, 300-max)
+	}
+	if n := openFDs(t) - fdsBefore; n > 8*max {
+		t.Errorf("%d more file descriptors open during the flood; want at most %d", n, 8*max)
+	}
+
+	// The boots time out, each reported, and their directories go.
+	for range max {
+		if f := nextFailure(t, p, time.Minute); !strings.Contains(strings.ToLower(f.Error()), "deadline") {
+			t.Errorf("failure %v, want a provision timeout", f)
+		}
+	}
+	if entries, err := os.ReadDir(workDir); err != nil || len(entries) != 0 {
+		t.Errorf("worker directories left: %v %v", entries, err)
+	}
+	// Still responsive: a worker is taken again.
+	if resp, err := p.StartWorker(context.Background(), &fnpb.StartWorkerRequest{WorkerId: "after", ProvisionEndpoint: ep}); err != nil || resp.GetError() != "" {
+		t.Errorf("StartWorker after the flood: %v, %q", err, resp.GetError())
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(fds)
 }

@@ -2,6 +2,8 @@ package boot
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
@@ -19,17 +22,23 @@ import (
 
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // stagedArtifact is an artifact retrieved from the runner into a file.
 type stagedArtifact struct {
-	info *pipepb.ArtifactInformation
-	path string
+	info   *pipepb.ArtifactInformation
+	path   string
+	sha256 string // as declared and checked; empty if none was declared
 }
 
 // retrieveAll retrieves the artifacts from the runner's retrieval service
-// into dir, each checked against the sha256 its payload declares.
-func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, dir string, logger *slog.Logger) ([]stagedArtifact, error) {
+// into dir, each checked against the sha256 its payload declares. Each file
+// is written under a fresh temporary name and renamed into place once
+// checked, so a file or hard link already in dir is never written through
+// and no partial file is left under a staged name. The worker binary must
+// declare a sha256 unless allowUnverified.
+func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, dir string, allowUnverified bool, logger *slog.Logger) ([]stagedArtifact, error) {
 	conn, err := dial(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to artifact service %s: %w", endpoint, err)
@@ -52,8 +61,21 @@ func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.Artifa
 	if err != nil {
 		return nil, err
 	}
+	worker, err := beam.WorkerArtifact(arts)
+	if err != nil {
+		return nil, err
+	}
+	if want, err := beam.DeclaredSHA256(arts[worker]); err != nil {
+		return nil, err
+	} else if want == "" {
+		if !allowUnverified {
+			return nil, problem.Usagef("submit the pipeline with the worker's digest, or set {AllowUnverified} to run it unchecked",
+				"the worker binary %s declares no sha256, so what would run cannot be checked", names[worker])
+		}
+		logger.Warn("running a worker binary that declares no sha256: its content is not checked", "artifact", names[worker])
+	}
 
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create staging directory: %w", err)
 	}
 	// The root keeps every file inside dir, whatever the names and
@@ -65,25 +87,19 @@ func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.Artifa
 	defer root.Close()
 	out := make([]stagedArtifact, len(arts))
 	for i, a := range arts {
-		got, err := retrieve(ctx, client, a, root, names[i])
-		if err != nil {
-			_ = root.Remove(names[i])
-			return nil, fmt.Errorf("retrieve artifact %s from %s: %w", names[i], endpoint, err)
-		}
-		p := filepath.Join(dir, filepath.FromSlash(names[i]))
 		want, err := beam.DeclaredSHA256(a)
 		if err != nil {
 			return nil, err
 		}
-		switch {
-		case want == "":
-			logger.Debug("staged artifact declares no sha256, not checked", "path", p)
-		case got != want:
-			_ = root.Remove(names[i])
-			return nil, fmt.Errorf("artifact %s retrieved from %s does not match its sha256 %s (it has %s): submit the job again", names[i], endpoint, want, got)
+		if err := retrieve(ctx, client, a, root, names[i], want); err != nil {
+			return nil, fmt.Errorf("retrieve artifact %s from %s: %w", names[i], endpoint, err)
 		}
-		logger.Debug("retrieved artifact", "path", p, "sha256", got)
-		out[i] = stagedArtifact{info: a, path: p}
+		p := filepath.Join(dir, filepath.FromSlash(names[i]))
+		if want == "" {
+			logger.Debug("staged artifact declares no sha256, not checked", "path", p)
+		}
+		logger.Debug("retrieved artifact", "path", p, "sha256", want)
+		out[i] = stagedArtifact{info: a, path: p, sha256: want}
 	}
 	return out, nil
 }
@@ -94,23 +110,35 @@ func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.Artifa
 // may not be trusted with this machine's files.
 func stagedNames(arts []*pipepb.ArtifactInformation) ([]string, error) {
 	names := make([]string, len(arts))
-	seen := map[string]bool{}
+	given := make([]bool, len(arts))
+	taken := map[string]bool{}
 	for i, a := range arts {
-		name, given, err := stagedName(a)
+		name, isGiven, err := stagedName(a)
 		if err != nil {
 			return nil, err
 		}
 		if !filepath.IsLocal(filepath.FromSlash(name)) {
 			return nil, fmt.Errorf("the runner asks to stage an artifact as %q, outside the staging directory: refusing it", name)
 		}
-		name = path.Clean(name)
-		if seen[name] {
-			if given {
-				return nil, fmt.Errorf("the runner asks to stage two artifacts as %q", name)
+		names[i], given[i] = path.Clean(name), isGiven
+		if isGiven {
+			if taken[names[i]] {
+				return nil, fmt.Errorf("the runner asks to stage two artifacts as %q", names[i])
 			}
-			name = fmt.Sprintf("%d-%s", i, name)
+			taken[names[i]] = true
 		}
-		seen[name] = true
+	}
+	// Names made up here must not take one the runner gives, whatever
+	// order the artifacts come in.
+	for i := range arts {
+		if given[i] {
+			continue
+		}
+		name := names[i]
+		for n := 1; taken[name] || strings.HasPrefix(path.Base(name), partialPrefix); n++ {
+			name = path.Join(path.Dir(names[i]), fmt.Sprintf("%d-%s", n, path.Base(names[i])))
+		}
+		taken[name] = true
 		names[i] = name
 	}
 	return names, nil
@@ -137,59 +165,99 @@ func stagedName(a *pipepb.ArtifactInformation) (name string, given bool, err err
 	return "", false, fmt.Errorf("cannot stage an artifact of type %s with role %s", a.GetTypeUrn(), a.GetRoleUrn())
 }
 
-// retrieve streams one artifact into name under root and returns its
-// sha256.
-func retrieve(ctx context.Context, client jobpb.ArtifactRetrievalServiceClient, a *pipepb.ArtifactInformation, root *os.Root, name string) (string, error) {
+// partialPrefix starts the names of files being retrieved.
+const partialPrefix = ".partial-"
+
+// retrieve streams one artifact to a new file under root, checks it
+// against want (if any) and renames it to name.
+func retrieve(ctx context.Context, client jobpb.ArtifactRetrievalServiceClient, a *pipepb.ArtifactInformation, root *os.Root, name, want string) (err error) {
 	stream, err := client.GetArtifact(ctx, &jobpb.GetArtifactRequest{Artifact: a}, grpc.WaitForReady(true))
 	if err != nil {
-		return "", err
+		return err
 	}
-	if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
-		return "", err
+	if err := root.MkdirAll(path.Dir(name), 0o700); err != nil {
+		return err
 	}
-	f, err := root.OpenFile(name, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	tmp, f, err := createPartial(root, path.Dir(name))
 	if err != nil {
-		return "", err
+		return err
 	}
-	defer f.Close()
+	defer func() {
+		f.Close()
+		if err != nil {
+			_ = root.Remove(tmp)
+		}
+	}()
 	h := digest.New()
-	out := io.MultiWriter(f, h)
+	w := io.MultiWriter(f, h)
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return "", err
+			return err
 		}
-		if _, err := out.Write(chunk.GetData()); err != nil {
-			return "", err
+		if _, err := w.Write(chunk.GetData()); err != nil {
+			return err
 		}
 	}
 	if err := f.Close(); err != nil {
-		return "", err
+		return err
 	}
-	return h.Hex(), nil
+	if got := h.Hex(); want != "" && got != want {
+		return fmt.Errorf("it does not match its sha256 %s (it has %s): submit the job again", want, got)
+	}
+	return root.Rename(tmp, name)
 }
 
-// copyExecutable copies src to dst with execute permission: the staging
-// directory may be on a volume mounted noexec.
-func copyExecutable(src, dst string) error {
+// createPartial creates a new file, under a name nobody else uses, in dir
+// under root.
+func createPartial(root *os.Root, dir string) (string, *os.File, error) {
+	var b [8]byte
+	for range 10 {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", nil, err
+		}
+		name := path.Join(dir, partialPrefix+hex.EncodeToString(b[:]))
+		f, err := root.OpenFile(name, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o700)
+		if err == nil {
+			return name, f, nil
+		}
+		if !errors.Is(err, os.ErrExist) {
+			return "", nil, err
+		}
+	}
+	return "", nil, errors.New("no free temporary name in the staging directory")
+}
+
+// copyExecutable copies src to a new file dst, with execute permission,
+// checking the copy against want as it goes: the staging directory may be
+// on a volume mounted noexec, or writable by others, and the copy is what
+// runs.
+func copyExecutable(src, dst, want string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o700)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	h := digest.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
 		out.Close()
+		os.Remove(dst)
 		return err
 	}
-	return out.Close()
+	if err := out.Close(); err != nil {
+		os.Remove(dst)
+		return err
+	}
+	if got := h.Hex(); want != "" && got != want {
+		os.Remove(dst)
+		return fmt.Errorf("%s changed after it was retrieved (sha256 %s, want %s)", src, digest.Short(got), digest.Short(want))
+	}
+	return nil
 }

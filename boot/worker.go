@@ -127,5 +127,7 @@ func (p *Pool) launch(w *worker, logger *slog.Logger) (*Launch, error) {
 		wrapper: p.opts.Wrapper,
 		local:   p.opts.LocalBinary,
 		dir:     w.dir,
+
+		allowUnverified: p.opts.AllowUnverified,
 	})
 }

@@ -41,14 +41,14 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 		Short: "Serve Beam's external worker pool, starting workers on this machine for a job server",
 		Long:  workerPoolLong,
 		Example: `  beamctl worker-pool
-  beamctl worker-pool --address 10.0.0.5:50000 --max-workers 8`,
+  beamctl worker-pool --address 10.0.0.5:50000 --expose --max-workers 8`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.setup(cmd, ""); err != nil {
 				return err
 			}
 			if maxWorkers < 0 {
-				return usagef("--max-workers %d is negative: give 0 for no limit", maxWorkers)
+				return usagef("--max-workers %d is negative: give the most workers to run at once, or 0 for 4 per CPU", maxWorkers)
 			}
 			o := boot.PoolOptions{
 				Address:      address,
@@ -62,6 +62,6 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; beyond loopback only with --expose (see SECURITY)")
 	bootcmd.AddPoolFlags(cmd.Flags(), &pool)
-	cmd.Flags().IntVar(&maxWorkers, "max-workers", 0, "most workers to run at once; more are refused with an error to the job server (0: no limit)")
+	cmd.Flags().IntVar(&maxWorkers, "max-workers", 0, "most workers to run or boot at once; more are refused with an error to the job server (0: 4 per CPU)")
 	return cmd
 }

@@ -97,21 +97,23 @@ type flags struct {
 	pool           PoolFlags
 }
 
-// PoolFlags are who a worker pool serves.
+// PoolFlags are who a worker pool serves, and what it runs.
 type PoolFlags struct {
 	AllowOtherUsers bool
 	Expose          bool
+	AllowUnverified bool
 }
 
-// AddPoolFlags registers them.
+// AddPoolFlags registers them, with the digest check's opt-out.
 func AddPoolFlags(f *pflag.FlagSet, p *PoolFlags) {
 	f.BoolVar(&p.AllowOtherUsers, "allow-other-users", false, "start workers for processes of any user of this machine, not only this one's and root's (see SECURITY)")
 	f.BoolVar(&p.Expose, "expose", false, "allow an --address beyond loopback: anyone who can reach it can run programs as this user (see SECURITY)")
+	f.BoolVar(&p.AllowUnverified, "allow-unverified-worker", false, "run a worker binary that declares no sha256 (with a warning); by default it is refused")
 }
 
 // Apply sets them on pool options.
 func (p PoolFlags) Apply(o *boot.PoolOptions) {
-	o.AllowOtherUsers, o.Expose = p.AllowOtherUsers, p.Expose
+	o.AllowOtherUsers, o.Expose, o.AllowUnverified = p.AllowOtherUsers, p.Expose, p.AllowUnverified
 }
 
 // New returns the boot command.
@@ -174,6 +176,8 @@ func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
 		Stdout:         c.Stdout,
 		Stderr:         c.Stderr,
 		Signals:        sigs,
+
+		AllowUnverified: f.pool.AllowUnverified,
 	})
 	if err != nil {
 		return fmt.Errorf("boot worker %s: %w", f.ID, err)
@@ -195,6 +199,9 @@ func (c Config) pool(ctx context.Context, f flags, log *slog.Logger) error {
 	command := append([]string{self}, c.Self...)
 	if c.Verbose != nil && c.Verbose() {
 		command = append(command, "--verbose")
+	}
+	if f.pool.AllowUnverified {
+		command = append(command, "--allow-unverified-worker")
 	}
 	o := boot.PoolOptions{
 		Address:      f.address,

@@ -9,6 +9,7 @@ import "github.com/beamctl/beamctl/internal/problem"
 // that set them.
 var flags = map[string]string{
 	"Address":           "--address",
+	"AllowUnverified":   "--allow-unverified-worker",
 	"Expose":            "--expose",
 	"Build":             "PKG",
 	"Dist":              "DIST",
