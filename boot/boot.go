@@ -82,10 +82,13 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 	// One directory holds what boot creates (unless the runner gives a
 	// semi-persistent directory): the worker's copy of its binary, since
 	// the semi-persistent directory may be mounted noexec, and the rest.
-	own, err := os.MkdirTemp("", "beamctl-boot-")
+	sweep(logger)
+	td, err := proc.MkdirTemp(bootDirPrefix)
 	if err != nil {
 		return 0, fmt.Errorf("create the worker's directory: %w", err)
 	}
+	defer td.Release()
+	own := td.Path
 	// Runners end a PROCESS environment's boot with SIGKILL (prism does),
 	// which leaves no chance to clean up: a guard process does it once boot
 	// is gone, however it ends, and kills what the worker left running.
@@ -162,4 +165,21 @@ func prepareInterruptibly(ctx context.Context, opts BootOptions, cfg config) (*L
 		return nil, cause
 	}
 	return l, err
+}
+
+// Prefixes of the temporary directories boot and pools make.
+const (
+	bootDirPrefix = "beamctl-boot-"
+	poolDirPrefix = "beamctl-workers-"
+)
+
+// sweep removes what boots and pools killed together with their guards
+// left behind (proc.Sweep): the disk must not fill up over time whatever
+// happens to the processes.
+func sweep(logger *slog.Logger) {
+	for _, prefix := range []string{bootDirPrefix, poolDirPrefix} {
+		for _, dir := range proc.Sweep(prefix) {
+			logger.Info("removed a directory its dead owner left behind", "dir", dir)
+		}
+	}
 }

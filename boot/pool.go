@@ -106,6 +106,7 @@ type Pool struct {
 	dir      string
 	ownDir   bool
 	guard    *proc.Guard
+	tempDir  *proc.TempDir
 	root     context.Context
 	cancel   context.CancelFunc
 	failures chan error
@@ -163,11 +164,12 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 	}
 	p.dir = opts.WorkDir
 	if p.dir == "" {
-		d, err := os.MkdirTemp("", "beamctl-workers-")
+		sweep(p.logger)
+		td, err := proc.MkdirTemp(poolDirPrefix)
 		if err != nil {
 			return nil, fmt.Errorf("create worker directory: %w", err)
 		}
-		p.dir, p.ownDir = d, true
+		p.dir, p.ownDir, p.tempDir = td.Path, true, td
 	} else if err := os.MkdirAll(p.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create worker directory: %w", err)
 	}
@@ -332,6 +334,7 @@ func (p *Pool) Close() error {
 }
 
 func (p *Pool) removeDir() error {
+	defer p.tempDir.Release()
 	if p.guard != nil {
 		if err := p.guard.Close(); err != nil {
 			return fmt.Errorf("remove worker directory: %w", err)

@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -207,4 +210,97 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.b.String()
+}
+
+// TestPoolStopsTwice sends a worker pool running a worker two SIGTERMs:
+// it exits at once, and still leaves nothing behind.
+func TestPoolStopsTwice(t *testing.T) {
+	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+	prism := startPrism(t)
+	pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
+	if r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach"); r.code != 0 {
+		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
+	}
+	waitOutput(t, pool.output, "slow: element")
+	for range 2 {
+		if err := pool.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-pool.exited
+	waitClean(t, pool.tmp)
+}
+
+// TestSweepAfterGuardKilled kills a pool together with its guard, so that
+// nothing cleans up after it: the next beamctl pool to start in the same
+// temporary directory removes what the dead one left.
+func TestSweepAfterGuardKilled(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the guard in /proc")
+	}
+	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+	prism := startPrism(t)
+	pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
+	if r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach"); r.code != 0 {
+		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
+	}
+	waitOutput(t, pool.output, "slow: element")
+	guards := processesWithEnv(t, "BEAMCTL_INTERNAL_GUARD=", "TMPDIR="+pool.tmp)
+	if len(guards) == 0 {
+		t.Fatal("found no guard of the pool")
+	}
+	for _, p := range guards {
+		p.Kill()
+		p.Wait()
+	}
+	pool.cmd.Process.Kill()
+	<-pool.exited
+	if left := leftovers(t, pool.tmp); len(left) == 0 {
+		t.Fatal("the killed pool left nothing: the sweep has nothing to show")
+	}
+
+	// Another pool starts in the same temporary directory.
+	cmd := exec.Command(beamctlBinary(t), "worker-pool", "--address", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "TMPDIR="+pool.tmp)
+	var out syncWriter
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out.String, "worker pool listening on")
+	if !strings.Contains(out.String(), "removed a directory its dead owner left behind") {
+		t.Errorf("the new pool did not say it swept:\n%s", out.String())
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Wait()
+	waitClean(t, pool.tmp)
+}
+
+// processesWithEnv finds this user's processes whose environment holds
+// every one of entries.
+func processesWithEnv(t *testing.T, entries ...string) []*os.Process {
+	t.Helper()
+	dirs, err := filepath.Glob("/proc/[0-9]*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found []*os.Process
+	for _, d := range dirs {
+		env, err := os.ReadFile(d + "/environ")
+		if err != nil {
+			continue
+		}
+		all := true
+		for _, e := range entries {
+			all = all && strings.Contains("\x00"+string(env), "\x00"+e)
+		}
+		if !all {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if p, err := os.FindProcess(pid); err == nil {
+			found = append(found, p)
+		}
+	}
+	return found
 }

@@ -46,3 +46,11 @@ func exitCode(err error) int {
 }
 
 func detachedAttr() *syscall.SysProcAttr { return nil }
+
+// lockFile cannot lock here: Sweep never takes a directory for abandoned.
+func lockFile(_ *os.File, wait bool) error {
+	if wait {
+		return nil
+	}
+	return errors.New("file locks are not supported here")
+}

@@ -44,3 +44,12 @@ func exitCode(err error) int {
 
 // detachedAttr starts a process in a group of its own.
 func detachedAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
+
+// lockFile takes an exclusive lock on f, waiting for it if wait.
+func lockFile(f *os.File, wait bool) error {
+	how := syscall.LOCK_EX
+	if !wait {
+		how |= syscall.LOCK_NB
+	}
+	return syscall.Flock(int(f.Fd()), how)
+}
