@@ -215,13 +215,7 @@ func (w *syncWriter) String() string {
 // TestPoolStopsTwice sends a worker pool running a worker two SIGTERMs:
 // it exits at once, and still leaves nothing behind.
 func TestPoolStopsTwice(t *testing.T) {
-	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
-	prism := startPrism(t)
-	pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
-	if r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach"); r.code != 0 {
-		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
-	}
-	waitOutput(t, pool.output, "slow: element")
+	pool := poolWithSlowWorker(t)
 	for range 2 {
 		if err := pool.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -238,13 +232,7 @@ func TestSweepAfterGuardKilled(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("finds the guard in /proc")
 	}
-	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
-	prism := startPrism(t)
-	pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
-	if r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach"); r.code != 0 {
-		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
-	}
-	waitOutput(t, pool.output, "slow: element")
+	pool := poolWithSlowWorker(t)
 	guards := processesWithEnv(t, "BEAMCTL_INTERNAL_GUARD=", "TMPDIR="+pool.tmp)
 	if len(guards) == 0 {
 		t.Fatal("found no guard of the pool")
@@ -303,4 +291,18 @@ func processesWithEnv(t *testing.T, entries ...string) []*os.Process {
 		}
 	}
 	return found
+}
+
+// poolWithSlowWorker starts beamctl worker-pool and returns once a worker
+// of a slow job runs in it.
+func poolWithSlowWorker(t *testing.T) *poolProcess {
+	t.Helper()
+	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+	prism := startPrism(t)
+	pool, addr := startPoolProcess(t, beamctlBinary(t), "worker-pool")
+	if r := beamctlProcess(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr, "--detach"); r.code != 0 {
+		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
+	}
+	waitOutput(t, pool.output, "slow: element")
+	return pool
 }
