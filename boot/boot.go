@@ -42,6 +42,9 @@ type BootOptions struct {
 	// AllowUnverified runs a worker binary that declares no sha256, with a
 	// warning; by default it is refused.
 	AllowUnverified bool
+	// MaxArtifactBytes bounds the bytes of the worker's artifacts, so a
+	// runner cannot fill the disk; 0 is no bound.
+	MaxArtifactBytes int64
 }
 
 // ErrBootInterrupted is returned by Boot when a signal arrives before the
@@ -121,7 +124,8 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		dir:     dir,
 		binDir:  binDir,
 
-		allowUnverified: opts.AllowUnverified,
+		allowUnverified:  opts.AllowUnverified,
+		maxArtifactBytes: opts.MaxArtifactBytes,
 	})
 	if err != nil {
 		return 0, err

@@ -103,6 +103,9 @@ type config struct {
 	// allowUnverified runs a retrieved worker binary that declares no
 	// sha256.
 	allowUnverified bool
+	// maxArtifactBytes bounds the bytes of the artifacts retrieved; 0 is no
+	// bound.
+	maxArtifactBytes int64
 }
 
 // prepare performs the container contract up to the worker's command line:
@@ -182,7 +185,7 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	if endpoint == "" {
 		return "", errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
 	}
-	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.logger)
+	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.maxArtifactBytes, cfg.logger)
 	if err != nil {
 		return "", err
 	}

@@ -84,9 +84,13 @@ type PoolOptions struct {
 	// Expose allows an Address beyond loopback, and requests from other
 	// machines, which cannot be identified: anyone who reaches the pool can
 	// then run programs as its user.
-	Expose bool // AllowUnverified runs worker binaries that declare no sha256, with a
+	Expose bool
+	// AllowUnverified runs worker binaries that declare no sha256, with a
 	// warning; by default they are refused.
 	AllowUnverified bool
+	// MaxArtifactBytes bounds the bytes of each worker's artifacts; 0 is no
+	// bound.
+	MaxArtifactBytes int64
 }
 
 // failureBuffer is how many failures wait for a reader before more are

@@ -38,7 +38,7 @@ type stagedArtifact struct {
 // checked, so a file or hard link already in dir is never written through
 // and no partial file is left under a staged name. The worker binary must
 // declare a sha256 unless allowUnverified.
-func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, dir string, allowUnverified bool, logger *slog.Logger) ([]stagedArtifact, error) {
+func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, dir string, allowUnverified bool, maxBytes int64, logger *slog.Logger) ([]stagedArtifact, error) {
 	conn, err := dial(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to artifact service %s: %w", endpoint, err)
@@ -86,12 +86,13 @@ func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.Artifa
 	}
 	defer root.Close()
 	out := make([]stagedArtifact, len(arts))
+	budget := &byteBudget{left: maxBytes, max: maxBytes}
 	for i, a := range arts {
 		want, err := beam.DeclaredSHA256(a)
 		if err != nil {
 			return nil, err
 		}
-		if err := retrieve(ctx, client, a, root, names[i], want); err != nil {
+		if err := retrieve(ctx, client, a, root, names[i], want, budget); err != nil {
 			return nil, fmt.Errorf("retrieve artifact %s from %s: %w", names[i], endpoint, err)
 		}
 		p := filepath.Join(dir, filepath.FromSlash(names[i]))
@@ -165,12 +166,26 @@ func stagedName(a *pipepb.ArtifactInformation) (name string, given bool, err err
 	return "", false, fmt.Errorf("cannot stage an artifact of type %s with role %s", a.GetTypeUrn(), a.GetRoleUrn())
 }
 
+// byteBudget bounds the bytes a worker's artifacts may take; max 0 is no
+// bound.
+type byteBudget struct{ left, max int64 }
+
+func (b *byteBudget) spend(n int) error {
+	if b.max <= 0 {
+		return nil
+	}
+	if b.left -= int64(n); b.left < 0 {
+		return problem.Usagef("raise {MaxArtifactBytes} if the job needs them", "the worker's artifacts exceed %d bytes", b.max)
+	}
+	return nil
+}
+
 // partialPrefix starts the names of files being retrieved.
 const partialPrefix = ".partial-"
 
 // retrieve streams one artifact to a new file under root, checks it
 // against want (if any) and renames it to name.
-func retrieve(ctx context.Context, client jobpb.ArtifactRetrievalServiceClient, a *pipepb.ArtifactInformation, root *os.Root, name, want string) (err error) {
+func retrieve(ctx context.Context, client jobpb.ArtifactRetrievalServiceClient, a *pipepb.ArtifactInformation, root *os.Root, name, want string, budget *byteBudget) (err error) {
 	stream, err := client.GetArtifact(ctx, &jobpb.GetArtifactRequest{Artifact: a}, grpc.WaitForReady(true))
 	if err != nil {
 		return err
@@ -196,6 +211,9 @@ func retrieve(ctx context.Context, client jobpb.ArtifactRetrievalServiceClient, 
 			break
 		}
 		if err != nil {
+			return err
+		}
+		if err := budget.spend(len(chunk.GetData())); err != nil {
 			return err
 		}
 		if _, err := w.Write(chunk.GetData()); err != nil {

@@ -128,6 +128,7 @@ func (p *Pool) launch(w *worker, logger *slog.Logger) (*Launch, error) {
 		local:   p.opts.LocalBinary,
 		dir:     w.dir,
 
-		allowUnverified: p.opts.AllowUnverified,
+		allowUnverified:  p.opts.AllowUnverified,
+		maxArtifactBytes: p.opts.MaxArtifactBytes,
 	})
 }

@@ -47,6 +47,9 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 			if err := a.setup(cmd, ""); err != nil {
 				return err
 			}
+			if err := pool.Check(); err != nil {
+				return err
+			}
 			if maxWorkers < 0 {
 				return usagef("--max-workers %d is negative: give the most workers to run at once, or 0 for 4 per CPU", maxWorkers)
 			}

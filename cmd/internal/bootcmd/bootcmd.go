@@ -99,9 +99,10 @@ type flags struct {
 
 // PoolFlags are who a worker pool serves, and what it runs.
 type PoolFlags struct {
-	AllowOtherUsers bool
-	Expose          bool
-	AllowUnverified bool
+	AllowOtherUsers  bool
+	Expose           bool
+	AllowUnverified  bool
+	MaxArtifactBytes int64
 }
 
 // AddPoolFlags registers them, with the digest check's opt-out.
@@ -109,11 +110,21 @@ func AddPoolFlags(f *pflag.FlagSet, p *PoolFlags) {
 	f.BoolVar(&p.AllowOtherUsers, "allow-other-users", false, "start workers for processes of any user of this machine, not only this one's and root's (see SECURITY)")
 	f.BoolVar(&p.Expose, "expose", false, "allow an --address beyond loopback: anyone who can reach it can run programs as this user (see SECURITY)")
 	f.BoolVar(&p.AllowUnverified, "allow-unverified-worker", false, "run a worker binary that declares no sha256 (with a warning); by default it is refused")
+	f.Int64Var(&p.MaxArtifactBytes, "max-artifact-bytes", 0, "most bytes of artifacts to retrieve for one worker (0: no limit)")
+}
+
+// Check rejects values that cannot be meant.
+func (p PoolFlags) Check() error {
+	if p.MaxArtifactBytes < 0 {
+		return usagef("--max-artifact-bytes %d is negative: give the most bytes, or 0 for no limit", p.MaxArtifactBytes)
+	}
+	return nil
 }
 
 // Apply sets them on pool options.
 func (p PoolFlags) Apply(o *boot.PoolOptions) {
 	o.AllowOtherUsers, o.Expose, o.AllowUnverified = p.AllowOtherUsers, p.Expose, p.AllowUnverified
+	o.MaxArtifactBytes = p.MaxArtifactBytes
 }
 
 // New returns the boot command.
@@ -129,6 +140,9 @@ func New(c Config) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := c.Setup(cmd)
 			if err != nil {
+				return err
+			}
+			if err := f.pool.Check(); err != nil {
 				return err
 			}
 			f.Contract.Unquote()
@@ -177,7 +191,8 @@ func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
 		Stderr:         c.Stderr,
 		Signals:        sigs,
 
-		AllowUnverified: f.pool.AllowUnverified,
+		AllowUnverified:  f.pool.AllowUnverified,
+		MaxArtifactBytes: f.pool.MaxArtifactBytes,
 	})
 	if err != nil {
 		return fmt.Errorf("boot worker %s: %w", f.ID, err)
@@ -202,6 +217,9 @@ func (c Config) pool(ctx context.Context, f flags, log *slog.Logger) error {
 	}
 	if f.pool.AllowUnverified {
 		command = append(command, "--allow-unverified-worker")
+	}
+	if f.pool.MaxArtifactBytes > 0 {
+		command = append(command, fmt.Sprintf("--max-artifact-bytes=%d", f.pool.MaxArtifactBytes))
 	}
 	o := boot.PoolOptions{
 		Address:      f.address,

@@ -10,6 +10,7 @@ import "github.com/beamctl/beamctl/internal/problem"
 var flags = map[string]string{
 	"Address":           "--address",
 	"AllowUnverified":   "--allow-unverified-worker",
+	"MaxArtifactBytes":  "--max-artifact-bytes",
 	"Expose":            "--expose",
 	"Build":             "PKG",
 	"Dist":              "DIST",
