@@ -182,3 +182,62 @@ func TestRunPoolServesOnlyItsUser(t *testing.T) {
 		t.Errorf("run's pool provisioned %q for another user", rec.ids)
 	}
 }
+
+// TestListenersOnLoopback reads the kernel's socket table, as ss shows it,
+// for every socket beamctl listens on with default flags: run (its pool and
+// the embedded runner), worker-pool and boot --worker_pool. Each is on a
+// loopback address, or bound to the loopback device.
+func TestListenersOnLoopback(t *testing.T) {
+	if _, err := exec.LookPath("ss"); err != nil || runtime.GOOS != "linux" {
+		t.Skip("needs ss (iproute2) on Linux")
+	}
+	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
+	start := func(t *testing.T, ready string, args ...string) int {
+		cmd := exec.Command(beamctlBinary(t), args...)
+		var out syncWriter
+		cmd.Stderr = &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		})
+		waitOutput(t, out.String, ready)
+		return cmd.Process.Pid
+	}
+	for _, tc := range []struct {
+		name  string
+		ready string
+		args  []string
+		want  int // listeners at least
+	}{
+		{"run", "slow: element", []string{"submit", dist}, 2},
+		{"worker-pool", "worker pool listening on", []string{"worker-pool", "--address", "127.0.0.1:0"}, 1},
+		{"boot --worker_pool", "worker pool listening on", []string{"boot", "--worker_pool", "--address", "127.0.0.1:0"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pid := start(t, tc.ready, tc.args...)
+			out, err := exec.Command("ss", "-Hltnp").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, line := range strings.Split(string(out), "\n") {
+				if !strings.Contains(line, "pid="+strconv.Itoa(pid)+",") {
+					continue
+				}
+				n++
+				f := strings.Fields(line)
+				local := f[3]
+				host := local[:strings.LastIndexByte(local, ':')]
+				if !strings.HasSuffix(host, "%lo") && !strings.HasPrefix(host, "127.") && host != "[::1]" {
+					t.Errorf("listens beyond loopback: %s", line)
+				}
+			}
+			if n < tc.want {
+				t.Errorf("found %d listeners of pid %d, want %d:\n%s", n, pid, tc.want, out)
+			}
+		})
+	}
+}
