@@ -226,6 +226,9 @@ func TestPoolFlood(t *testing.T) {
 	}
 	defer p.Close()
 	fdsBefore := openFDs(t)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 
 	ep := &pipepb.ApiServiceDescriptor{Url: runner}
 	var wg sync.WaitGroup
@@ -256,6 +259,14 @@ func TestPoolFlood(t *testing.T) {
 	}
 	if n := openFDs(t) - fdsBefore; n > 8*max {
 		t.Errorf("%d more file descriptors open during the flood; want at most %d", n, 8*max)
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := int64(after.HeapInuse) - int64(before.HeapInuse)
+	t.Logf("heap in use grew by %.1f MiB during the flood", float64(heap)/(1<<20))
+	if heap > 32<<20 {
+		t.Errorf("heap in use grew by %d MiB during the flood; want at most 32 MiB", heap>>20)
 	}
 
 	// The boots time out, each reported, and their directories go.

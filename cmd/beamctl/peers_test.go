@@ -155,17 +155,7 @@ func TestRunPoolServesOnlyItsUser(t *testing.T) {
 		t.Skip("needs setpriv (util-linux)")
 	}
 	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
-	cmd := exec.Command(beamctlBinary(t), "submit", dist, "-v")
-	var out syncWriter
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	waitOutput(t, out.String, "slow: element")
+	_, out := startBeamctl(t, "slow: element", "submit", dist, "-v")
 	_, rest, _ := strings.Cut(out.String(), `msg="worker pool serving" address=`)
 	addr, _, _ := strings.Cut(rest, " ")
 	if addr == "" {
@@ -192,20 +182,6 @@ func TestListenersOnLoopback(t *testing.T) {
 		t.Skip("needs ss (iproute2) on Linux")
 	}
 	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
-	start := func(t *testing.T, ready string, args ...string) int {
-		cmd := exec.Command(beamctlBinary(t), args...)
-		var out syncWriter
-		cmd.Stderr = &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			cmd.Process.Kill()
-			cmd.Wait()
-		})
-		waitOutput(t, out.String, ready)
-		return cmd.Process.Pid
-	}
 	for _, tc := range []struct {
 		name  string
 		ready string
@@ -217,7 +193,7 @@ func TestListenersOnLoopback(t *testing.T) {
 		{"boot --worker_pool", "worker pool listening on", []string{"boot", "--worker_pool", "--address", "127.0.0.1:0"}, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pid := start(t, tc.ready, tc.args...)
+			pid, _ := startBeamctl(t, tc.ready, tc.args...)
 			out, err := exec.Command("ss", "-Hltnp").Output()
 			if err != nil {
 				t.Fatal(err)
@@ -240,4 +216,22 @@ func TestListenersOnLoopback(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBeamctl starts the built beamctl with args and returns once its
+// stderr says ready; the test's end kills it.
+func startBeamctl(t *testing.T, ready string, args ...string) (int, *syncWriter) {
+	t.Helper()
+	cmd := exec.Command(beamctlBinary(t), args...)
+	out := &syncWriter{}
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	waitOutput(t, out.String, ready)
+	return cmd.Process.Pid, out
 }
