@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	code := m.Run()
 	os.RemoveAll(dir)
+	if helperDir != "" {
+		os.RemoveAll(helperDir)
+	}
 	os.Exit(code)
 }
 

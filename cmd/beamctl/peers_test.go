@@ -20,6 +20,7 @@ import (
 
 var (
 	helperOnce sync.Once
+	helperDir  string
 	helperBin  string
 	helperErr  error
 )
@@ -28,11 +29,14 @@ var (
 func startWorkerHelper(t *testing.T) string {
 	t.Helper()
 	helperOnce.Do(func() {
+		// Outside the test's own (private) directories, so another user can
+		// run it; TestMain removes it.
 		dir, err := os.MkdirTemp("", "startworker-")
 		if err != nil {
 			helperErr = err
 			return
 		}
+		helperDir = dir
 		if err := os.Chmod(dir, 0o755); err != nil {
 			helperErr = err
 			return
