@@ -282,3 +282,31 @@ func cliSettings(t *testing.T) map[string]bool {
 	}
 	return words
 }
+
+// TestBootEntrypointSize builds the image entrypoint as a release would, for
+// the platforms Beam runners run workers on: it must stay small.
+func TestBootEntrypointSize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cross-compiles")
+	}
+	const limit = 20_000_000 // 20 MB
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "beamctl-boot")
+			cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", out, "./cmd/beamctl-boot")
+			cmd.Dir = root(t)
+			cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+arch, "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("go build: %v\n%s", err, b)
+			}
+			fi, err := os.Stat(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("beamctl-boot linux/%s: %.1f MB", arch, float64(fi.Size())/1e6)
+			if fi.Size() > limit {
+				t.Errorf("beamctl-boot for linux/%s is %d bytes, over %d", arch, fi.Size(), limit)
+			}
+		})
+	}
+}
