@@ -306,3 +306,63 @@ func poolWithSlowWorker(t *testing.T) *poolProcess {
 	waitOutput(t, pool.output, "slow: element")
 	return pool
 }
+
+var (
+	forkerOnce sync.Once
+	forkerDist string
+)
+
+// TestKilledRunTakesBackgroundChildren SIGKILLs beamctl run while its
+// worker has a child of its own running in the background, which gets no
+// parent-death signal: the pool's guard kills it with the worker's group.
+func TestKilledRunTakesBackgroundChildren(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("finds processes in /proc")
+	}
+	dist := distOf(t, &forkerOnce, &forkerDist, "forker", "./testdata/forker")
+	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	tmp := t.TempDir()
+	cmd := exec.Command(beamctlBinary(t), "submit", dist, "--", "--tag="+tag)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	var out syncWriter
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOutput(t, out.String, "forker: started background child")
+	if len(processesRunning(t, "3600."+tag)) == 0 {
+		t.Fatalf("the background child is not running:\n%s", out.String())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(processesRunning(t, "3600."+tag)) > 0 {
+		if time.Now().After(deadline) {
+			for _, p := range processesRunning(t, "3600."+tag) {
+				p.Kill()
+			}
+			t.Fatal("the worker's background child outlived beamctl run")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitClean(t, tmp)
+}
+
+// processesRunning finds processes whose command line holds s.
+func processesRunning(t *testing.T, s string) []*os.Process {
+	t.Helper()
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var found []*os.Process
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(d + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), s) {
+			continue
+		}
+		// A zombie has no command line; one that has is running.
+		pid, _ := strconv.Atoi(filepath.Base(d))
+		if p, err := os.FindProcess(pid); err == nil {
+			found = append(found, p)
+		}
+	}
+	return found
+}
