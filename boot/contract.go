@@ -84,10 +84,11 @@ func Unquote(s string) string {
 }
 
 // LocalBinary finds the worker binary for c on this machine, for pools that
-// serve the machine the job was submitted from. It returns "" to have the
-// binary retrieved from the runner, and an error when the worker must not
-// start at all.
-type LocalBinary func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (string, error)
+// serve the machine the job was submitted from, and returns it open and
+// verified: the worker is started from that open file. It returns nil to
+// have the binary retrieved from the runner, and an error when the worker
+// must not start at all.
+type LocalBinary func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (*os.File, error)
 
 // config says how to perform the contract here.
 type config struct {
@@ -110,7 +111,7 @@ type config struct {
 
 // prepare performs the container contract up to the worker's command line:
 // provision info, pipeline options file, worker binary.
-func prepare(ctx context.Context, c Contract, cfg config) (*Launch, error) {
+func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error) {
 	info, err := provision(ctx, c.ProvisionEndpoint, c.ID)
 	if err != nil {
 		return nil, err
@@ -122,9 +123,22 @@ func prepare(ctx context.Context, c Contract, cfg config) (*Launch, error) {
 		return nil, errors.New("the runner gave no control or logging endpoint for the worker")
 	}
 
-	bin, err := cfg.workerBinary(ctx, c, info.GetDependencies(), artifacts)
+	bin, file, err := cfg.workerBinary(ctx, c, info.GetDependencies(), artifacts)
 	if err != nil {
 		return nil, err
+	}
+	l := &Launch{ID: c.ID, Binary: bin}
+	exe := bin
+	if file != nil {
+		defer func() {
+			if err != nil {
+				file.Close()
+			}
+		}()
+		// The worker is executed from the verified open file, passed to it
+		// as descriptor 3.
+		l.Files = []*os.File{file}
+		exe = "/proc/self/fd/3"
 	}
 	opts := []byte("{}")
 	if po := info.GetPipelineOptions(); po != nil {
@@ -136,21 +150,17 @@ func prepare(ctx context.Context, c Contract, cfg config) (*Launch, error) {
 	if err := os.WriteFile(optsFile, opts, 0o600); err != nil {
 		return nil, fmt.Errorf("write pipeline options: %w", err)
 	}
-	l := &Launch{
-		ID:     c.ID,
-		Binary: bin,
-		Argv: []string{bin,
-			"--worker=true",
-			"--id=" + c.ID,
-			"--logging_endpoint=" + logging,
-			"--control_endpoint=" + control,
-			"--semi_persist_dir=" + cfg.dir,
-		},
-		Env: map[string]string{
-			"PIPELINE_OPTIONS_FILE": optsFile,
-			"RUNNER_CAPABILITIES":   strings.Join(info.GetRunnerCapabilities(), " "),
-			"STATUS_ENDPOINT":       info.GetStatusEndpoint().GetUrl(),
-		},
+	l.Argv = []string{exe,
+		"--worker=true",
+		"--id=" + c.ID,
+		"--logging_endpoint=" + logging,
+		"--control_endpoint=" + control,
+		"--semi_persist_dir=" + cfg.dir,
+	}
+	l.Env = map[string]string{
+		"PIPELINE_OPTIONS_FILE": optsFile,
+		"RUNNER_CAPABILITIES":   strings.Join(info.GetRunnerCapabilities(), " "),
+		"STATUS_ENDPOINT":       info.GetStatusEndpoint().GetUrl(),
 	}
 	switch goos, goarch, err := binaryPlatform(bin); {
 	case errors.Is(err, errNotELF):
@@ -169,25 +179,28 @@ func prepare(ctx context.Context, c Contract, cfg config) (*Launch, error) {
 // workerBinary returns the path of the worker binary to execute: the
 // local one, where the caller allows it; otherwise the one retrieved from
 // the runner with the other artifacts.
-func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation, endpoint string) (string, error) {
+func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation, endpoint string) (string, *os.File, error) {
 	if cfg.local != nil {
-		bin, err := cfg.local(ctx, c, deps)
-		if err != nil || bin != "" {
-			return bin, err
+		f, err := cfg.local(ctx, c, deps)
+		if err != nil {
+			return "", nil, err
+		}
+		if f != nil {
+			return f.Name(), f, nil
 		}
 	}
 	if len(deps) == 0 {
-		return "", errors.New("the pipeline has no artifacts, so no Go worker binary: submit the pipeline with its worker binary")
+		return "", nil, errors.New("the pipeline has no artifacts, so no Go worker binary: submit the pipeline with its worker binary")
 	}
 	if _, err := beam.WorkerArtifact(deps); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if endpoint == "" {
-		return "", errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
+		return "", nil, errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
 	}
 	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.maxArtifactBytes, cfg.logger)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	infos := make([]*pipepb.ArtifactInformation, len(staged))
 	for i, s := range staged {
@@ -195,18 +208,18 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	}
 	i, err := beam.WorkerArtifact(infos)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	bin := staged[i].path
 	if cfg.binDir != "" {
 		dst := filepath.Join(cfg.binDir, "worker")
 		if err := copyExecutable(bin, dst, staged[i].sha256); err != nil {
-			return "", fmt.Errorf("copy worker binary to %s: %w", cfg.binDir, err)
+			return "", nil, fmt.Errorf("copy worker binary to %s: %w", cfg.binDir, err)
 		}
 		bin = dst
 	}
 	cfg.logger.Debug("fetched worker binary", "path", bin)
-	return bin, nil
+	return bin, nil, nil
 }
 
 // Launch is a worker ready to start.
@@ -220,6 +233,9 @@ type Launch struct {
 	// Argv is the command line; a Wrapper may put a program before the
 	// binary or change the arguments.
 	Argv []string
+	// Files are open files the worker gets as descriptors 3 and up; the
+	// first, if any, is the binary Argv names as /proc/self/fd/3.
+	Files []*os.File
 	// Env is what the contract adds to the worker's environment.
 	Env map[string]string
 }

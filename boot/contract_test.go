@@ -148,15 +148,17 @@ func TestContract(t *testing.T) {
 		wantBin  string // the binary the worker runs; empty: it must not start
 		wantErr  string
 	}{
+		// A local binary runs from the file that was checked, open before
+		// the check: nothing swapped in at its path afterwards can run.
 		{
 			name:    "local binary",
 			deps:    []*pipepb.ArtifactInformation{fileArtifact(t, goodPath, good, beam.GoWorkerRoleURN)},
-			wantBin: goodPath,
+			wantBin: "/proc/self/fd/3",
 		},
 		{
 			name:    "only artifact, no role",
 			deps:    []*pipepb.ArtifactInformation{fileArtifact(t, goodPath, good, "")},
-			wantBin: goodPath,
+			wantBin: "/proc/self/fd/3",
 		},
 		{
 			name:     "local file changed since staging, staged copy fetched",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 
@@ -34,45 +35,50 @@ func LocalFiles(digests *digest.Cache, logger *slog.Logger) LocalBinary {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (string, error) {
+	return func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (*os.File, error) {
 		if path := c.Params[ParamWorkerBinary]; path != "" {
 			want := c.Params[ParamWorkerSHA256]
 			if want == "" {
-				return "", fmt.Errorf("worker binary %s comes without its sha256 (%s): submit it with both parameters", path, ParamWorkerSHA256)
+				return nil, fmt.Errorf("worker binary %s comes without its sha256 (%s): submit it with both parameters", path, ParamWorkerSHA256)
 			}
-			if err := verify(ctx, digests, path, want); err != nil {
-				return "", err
-			}
-			return path, nil
+			return openVerified(ctx, digests, path, want)
 		}
 		if len(deps) == 0 {
-			return "", nil
+			return nil, nil
 		}
 		i, err := beam.WorkerArtifact(deps)
 		if err != nil || deps[i].GetTypeUrn() != beam.FileArtifactURN {
-			return "", nil
+			return nil, nil
 		}
-		f, err := beam.FilePayload(deps[i])
-		if err != nil || f.Path == "" {
-			return "", nil
+		a, err := beam.FilePayload(deps[i])
+		if err != nil || a.Path == "" || a.SHA256 == "" {
+			return nil, nil
 		}
-		if err := verify(ctx, digests, f.Path, f.SHA256); err != nil {
-			logger.Debug("local worker binary unusable, fetching it from the runner", "path", f.Path, "reason", err)
-			return "", nil
+		f, err := openVerified(ctx, digests, a.Path, a.SHA256)
+		if err != nil {
+			logger.Debug("local worker binary unusable, fetching it from the runner", "path", a.Path, "reason", err)
+			return nil, nil
 		}
-		logger.Debug("using local worker binary", "path", f.Path)
-		return f.Path, nil
+		logger.Debug("using local worker binary", "path", a.Path)
+		return f, nil
 	}
 }
 
-func verify(ctx context.Context, digests *digest.Cache, path, want string) error {
-	if want == "" {
-		_, err := digests.Sum(ctx, path)
-		return err
+// openVerified opens the file at path and checks the open file against
+// want: the worker is then started from that open file, so nothing can swap
+// another file in at path between the check and the start.
+func openVerified(ctx context.Context, digests *digest.Cache, path, want string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	err := digests.Verify(ctx, path, want)
+	err = digests.VerifyOpen(ctx, path, f, want)
 	if _, ok := err.(*digest.MismatchError); ok {
-		return fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s: rebuild the pipeline and submit it again", path, digest.Short(want))
+		err = fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s: rebuild the pipeline and submit it again", path, digest.Short(want))
 	}
-	return err
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }

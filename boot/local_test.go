@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/beamctl/beamctl/internal/proc"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -39,9 +41,50 @@ func TestLocalFiles(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("LocalFiles = %q, %v; want %q", got, err, tc.want)
+			name := ""
+			if got != nil {
+				name = got.Name()
+				got.Close()
+			}
+			if err != nil || name != tc.want {
+				t.Fatalf("LocalFiles = %q, %v; want %q", name, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestLocalFilesRunsWhatWasChecked swaps another program in at the binary's
+// path after LocalFiles checked it: the worker still runs the checked one.
+func TestLocalFilesRunsWhatWasChecked(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("runs programs from /proc/self/fd")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "worker")
+	checked := []byte("#!/bin/sh\necho checked\n")
+	if err := os.WriteFile(bin, checked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(checked)
+	f, err := LocalFiles(digest.NewCache(), nil)(context.Background(), Contract{Params: LocalParams(bin, hex.EncodeToString(sum[:]))}, nil)
+	if err != nil || f == nil {
+		t.Fatalf("LocalFiles = %v, %v", f, err)
+	}
+	defer f.Close()
+
+	swapped := filepath.Join(dir, "swapped")
+	if err := os.WriteFile(swapped, []byte("#!/bin/sh\necho swapped\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(swapped, bin); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	res, err := proc.Run(context.Background(), proc.Cmd{Argv: []string{"/proc/self/fd/3"}, Stdout: &out, ExtraFiles: []*os.File{f}}, proc.Options{})
+	if err != nil || res.Err != nil {
+		t.Fatalf("run: %v, %v", err, res.Err)
+	}
+	if out.String() != "checked\n" {
+		t.Errorf("the worker printed %q; want the checked program's %q", out.String(), "checked\n")
 	}
 }

@@ -87,12 +87,18 @@ func (p *Pool) run(w *worker) *WorkerError {
 		}
 		return w.failure(err)
 	}
+	defer func() {
+		for _, f := range l.Files {
+			f.Close()
+		}
+	}()
 	res, err := proc.Run(w.ctx, proc.Cmd{
-		Argv:   l.Argv,
-		Env:    workerEnv(os.Environ(), l.Env),
-		Dir:    cmp.Or(p.opts.Dir, w.dir),
-		Stdout: w.out,
-		Stderr: w.out,
+		Argv:       l.Argv,
+		Env:        workerEnv(os.Environ(), l.Env),
+		Dir:        cmp.Or(p.opts.Dir, w.dir),
+		Stdout:     w.out,
+		Stderr:     w.out,
+		ExtraFiles: l.Files,
 	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard})
 	w.out.Flush()
 	if err != nil {

@@ -167,6 +167,35 @@ func (c *Cache) Verify(ctx context.Context, path, want string) error {
 	return nil
 }
 
+// VerifyOpen checks that the open file f, found at path, has the digest
+// want: what the cache knows of f's current state, or else f's content,
+// read through f itself. Checking the open file, not the path, is what lets
+// a caller run exactly what was checked.
+func (c *Cache) VerifyOpen(ctx context.Context, path string, f *os.File, want string) error {
+	before, err := statOf(f)
+	if err != nil {
+		return err
+	}
+	s, ok := c.lookup(path, before)
+	if !ok {
+		started := c.now()
+		if s, err = Reader(ctx, io.NewSectionReader(f, 0, before.size+1)); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.hashed[before.key(path)] += s.Size
+		c.mu.Unlock()
+		if after, err := statOf(f); err == nil && after == before && s.Size == before.size &&
+			before.newest().Before(started.Add(-before.cutoff())) {
+			c.store(path, before, s)
+		}
+	}
+	if s.SHA256 != want {
+		return &MismatchError{Path: path, Want: want, Got: s.SHA256}
+	}
+	return nil
+}
+
 // Record tells the cache the digest of a file whose content the caller
 // vouches for, such as a binary the build has just written and hashed. It is
 // trusted only while the file keeps the state it has now, and only if its

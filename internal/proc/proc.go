@@ -23,6 +23,8 @@ type Cmd struct {
 	Env            []string
 	Dir            string
 	Stdout, Stderr io.Writer
+	// ExtraFiles become the process's descriptors 3 and up.
+	ExtraFiles []*os.File
 }
 
 // Options say how a process is supervised.
@@ -88,6 +90,7 @@ func Run(ctx context.Context, c Cmd, o Options) (Result, error) {
 	cmd.Env = c.Env
 	cmd.Stdout = c.Stdout
 	cmd.Stderr = c.Stderr
+	cmd.ExtraFiles = c.ExtraFiles
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = o.WaitDelay
