@@ -110,9 +110,7 @@ type Cache struct {
 	mu      sync.Mutex
 	entries map[fileKey]entry
 	hashed  map[fileKey]int64
-	// hash is how files are hashed; tests count calls through it.
-	hash func(ctx context.Context, path string) (Sum, error)
-	now  func() time.Time
+	now     func() time.Time
 }
 
 type entry struct {
@@ -122,7 +120,7 @@ type entry struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{entries: map[fileKey]entry{}, hashed: map[fileKey]int64{}, hash: File, now: time.Now}
+	return &Cache{entries: map[fileKey]entry{}, hashed: map[fileKey]int64{}, now: time.Now}
 }
 
 // Sum returns the digest of the file at path, hashing it unless the cache
@@ -133,6 +131,12 @@ func (c *Cache) Sum(ctx context.Context, path string) (Sum, error) {
 		return Sum{}, err
 	}
 	defer f.Close()
+	return c.sumOpen(ctx, path, f)
+}
+
+// sumOpen is Sum for the open file f found at path: what the cache knows of
+// f's state, or else f's content, read through f itself.
+func (c *Cache) sumOpen(ctx context.Context, path string, f *os.File) (Sum, error) {
 	before, err := statOf(f)
 	if err != nil {
 		return Sum{}, err
@@ -141,7 +145,7 @@ func (c *Cache) Sum(ctx context.Context, path string) (Sum, error) {
 		return s, nil
 	}
 	started := c.now()
-	s, err := c.hash(ctx, path)
+	s, err := Reader(ctx, io.NewSectionReader(f, 0, before.size+1))
 	if err != nil {
 		return Sum{}, err
 	}
@@ -168,27 +172,12 @@ func (c *Cache) Verify(ctx context.Context, path, want string) error {
 }
 
 // VerifyOpen checks that the open file f, found at path, has the digest
-// want: what the cache knows of f's current state, or else f's content,
-// read through f itself. Checking the open file, not the path, is what lets
-// a caller run exactly what was checked.
+// want. Checking the open file, not the path, is what lets a caller run
+// exactly what was checked.
 func (c *Cache) VerifyOpen(ctx context.Context, path string, f *os.File, want string) error {
-	before, err := statOf(f)
+	s, err := c.sumOpen(ctx, path, f)
 	if err != nil {
 		return err
-	}
-	s, ok := c.lookup(path, before)
-	if !ok {
-		started := c.now()
-		if s, err = Reader(ctx, io.NewSectionReader(f, 0, before.size+1)); err != nil {
-			return err
-		}
-		c.mu.Lock()
-		c.hashed[before.key(path)] += s.Size
-		c.mu.Unlock()
-		if after, err := statOf(f); err == nil && after == before && s.Size == before.size &&
-			before.newest().Before(started.Add(-before.cutoff())) {
-			c.store(path, before, s)
-		}
 	}
 	if s.SHA256 != want {
 		return &MismatchError{Path: path, Want: want, Got: s.SHA256}
