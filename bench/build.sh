@@ -9,6 +9,7 @@
 # takes several minutes and runs only when asked for.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 root=$PWD
 res=$root/bench/results
 mkdir -p "$res"
@@ -20,10 +21,7 @@ export BEAMCTL_CACHE_DIR=$work/cache
 
 # The pipeline is copied into a module of its own so the edit benchmark
 # can change a source file without touching the repository.
-mkdir -p "$work/wc"
-cp examples/wordcount/main.go "$work/wc/"
-sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$work/wc/go.mod"
-cp examples/linestats/go.sum "$work/wc/"
+wordcount_module "$work/wc"
 cd "$work/wc"
 
 scenarios=${*:-noop edit size}

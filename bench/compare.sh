@@ -6,6 +6,7 @@
 #   bench/compare.sh REV [LINES]      results go to bench/results/compare-*
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 rev=${1:?usage: bench/compare.sh REV [LINES]}
 lines=${2:-200000}
 root=$PWD
@@ -18,16 +19,8 @@ go build -o "$work/new" ./cmd/beamctl
 git worktree add --detach -q "$work/base" "$rev"
 (cd "$work/base" && go build -o "$work/old" ./cmd/beamctl)
 
-mkdir -p "$work/wc"
-cp examples/wordcount/main.go "$work/wc/"
-sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$work/wc/go.mod"
-cp examples/linestats/go.sum "$work/wc/"
-python3 - "$lines" examples/wordcount/testdata/input.txt >"$work/input.txt" <<'PY'
-import sys
-n, src = int(sys.argv[1]), open(sys.argv[2]).read().splitlines()
-for i in range(n):
-    sys.stdout.write(src[i % len(src)] + "\n")
-PY
+wordcount_module "$work/wc"
+input_lines "$lines" "$work/input.txt"
 cd "$work/wc"
 
 # Each side has a build cache of its own, so neither reuses the other's

@@ -8,6 +8,7 @@
 #   bench/inner.sh [RUNS]      results go to bench/results/inner-*
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 runs=${1:-7}
 root=$PWD
 res=$root/bench/results
@@ -17,16 +18,8 @@ trap 'rm -rf "$work"' EXIT
 
 go build -o "$work/beamctl" ./cmd/beamctl
 export BEAMCTL_CACHE_DIR=$work/cache
-mkdir -p "$work/wc"
-cp examples/wordcount/main.go "$work/wc/"
-sed 's#^module .*#module example.com/wordcount#' examples/linestats/go.mod >"$work/wc/go.mod"
-cp examples/linestats/go.sum "$work/wc/"
-python3 - 20000 examples/wordcount/testdata/input.txt >"$work/input.txt" <<'PY'
-import sys
-n, src = int(sys.argv[1]), open(sys.argv[2]).read().splitlines()
-for i in range(n):
-    sys.stdout.write(src[i % len(src)] + "\n")
-PY
+wordcount_module "$work/wc"
+input_lines 20000 "$work/input.txt"
 cd "$work/wc"
 
 args="--input=$work/input.txt --output=$work/out"

@@ -7,6 +7,7 @@
 #   bench/run.sh [LINES]      results go to bench/results/
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 lines=${1:-1000000}
 res=$PWD/bench/results
 mkdir -p "$res"
@@ -15,13 +16,7 @@ trap 'rm -rf "$work"' EXIT
 
 go build -o "$work/beamctl" ./cmd/beamctl
 export BEAMCTL_CACHE_DIR=$work/cache
-python3 - "$lines" examples/wordcount/testdata/input.txt >"$work/input.txt" <<'PY'
-import sys
-n, src = int(sys.argv[1]), open(sys.argv[2]).read().splitlines()
-out = sys.stdout
-for i in range(n):
-    out.write(src[i % len(src)] + "\n")
-PY
+input_lines "$lines" "$work/input.txt"
 echo "input: $(wc -l <"$work/input.txt") lines, $(du -h "$work/input.txt" | cut -f1)"
 
 # Warm the build so both sides start from the same binaries.

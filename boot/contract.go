@@ -162,11 +162,18 @@ func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error)
 		"RUNNER_CAPABILITIES":   strings.Join(info.GetRunnerCapabilities(), " "),
 		"STATUS_ENDPOINT":       info.GetStatusEndpoint().GetUrl(),
 	}
-	switch goos, goarch, err := binaryPlatform(bin); {
+	var goos, goarch string
+	if file != nil {
+		// The platform of the file that was checked and will run.
+		goos, goarch, err = platformOf(file)
+	} else {
+		goos, goarch, err = binaryPlatform(bin)
+	}
+	switch {
 	case errors.Is(err, errNotELF):
 		// Scripts and binaries of this platform's own format run as they are.
 	case err != nil:
-		return nil, fmt.Errorf("inspect worker binary: %w", err)
+		return nil, fmt.Errorf("inspect worker binary %s: %w", bin, err)
 	default:
 		l.OS, l.Arch = goos, goarch
 	}

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,7 +94,17 @@ var errNotELF = errors.New("not an ELF binary")
 
 // binaryPlatform reads which platform an ELF executable is built for.
 func binaryPlatform(path string) (goos, goarch string, err error) {
-	f, err := elf.Open(path)
+	file, err := os.Open(path)
+	if err != nil {
+		return "", "", err
+	}
+	defer file.Close()
+	return platformOf(file)
+}
+
+// platformOf reads which platform the ELF executable r is built for.
+func platformOf(r io.ReaderAt) (goos, goarch string, err error) {
+	f, err := elf.NewFile(r)
 	if err != nil {
 		var fe *elf.FormatError
 		if errors.As(err, &fe) {
@@ -101,7 +112,6 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 		}
 		return "", "", err
 	}
-	defer f.Close()
 
 	switch f.OSABI {
 	case elf.ELFOSABI_FREEBSD:
@@ -131,7 +141,7 @@ func binaryPlatform(path string) (goos, goarch string, err error) {
 	default:
 		a, ok := elfArch[f.Machine]
 		if !ok {
-			return "", "", fmt.Errorf("%s is built for an unknown machine (%v)", path, f.Machine)
+			return "", "", fmt.Errorf("built for an unknown machine (%v)", f.Machine)
 		}
 		goarch = a
 	}

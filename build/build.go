@@ -4,6 +4,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -123,6 +124,23 @@ type job struct {
 	cacheOut string
 }
 
+// OutPath is the absolute directory Build publishes to: OutDir (default
+// "dist") resolved against WorkDir (default the current directory).
+func (o Options) OutPath() (string, error) {
+	dir := cmp.Or(o.OutDir, "dist")
+	if filepath.IsAbs(dir) {
+		return dir, nil
+	}
+	wd := o.WorkDir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(wd, dir), nil
+}
+
 // Build builds the pipeline and publishes it to OutDir. On any error,
 // OutDir is left as it was.
 func Build(ctx context.Context, o Options) (*Manifest, error) {
@@ -149,9 +167,9 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		}
 		o.WorkDir = wd
 	}
-	outDir := o.OutDir
-	if !filepath.IsAbs(outDir) {
-		outDir = filepath.Join(o.WorkDir, outDir)
+	outDir, err := o.OutPath()
+	if err != nil {
+		return nil, err
 	}
 	if err := checkWritable(o.OutDir, outDir); err != nil {
 		return nil, err

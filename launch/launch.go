@@ -257,12 +257,9 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 		if err != nil {
 			return nil, err
 		}
-		outDir := o.OutDir
-		if outDir == "" {
-			outDir = "dist"
-		}
-		if !filepath.IsAbs(outDir) {
-			outDir = filepath.Join(cmp.Or(o.WorkDir, s.Dir), outDir)
+		outDir, err := o.OutPath()
+		if err != nil {
+			return nil, err
 		}
 		launcher, ok := m.Launcher(build.HostPlatform())
 		if !ok {

@@ -100,9 +100,6 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 	} else {
 		slog.SetDefault(slog.New(slog.DiscardHandler))
 	}
-	if err := s.Validate(); err != nil {
-		return err
-	}
 	var bp *buildProgress
 	if s.Build != nil {
 		bp = a.newBuildProgress()

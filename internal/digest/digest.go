@@ -159,18 +159,6 @@ func (c *Cache) sumOpen(ctx context.Context, path string, f *os.File) (Sum, erro
 	return s, nil
 }
 
-// Verify checks that the file at path has the digest want.
-func (c *Cache) Verify(ctx context.Context, path, want string) error {
-	s, err := c.Sum(ctx, path)
-	if err != nil {
-		return err
-	}
-	if s.SHA256 != want {
-		return &MismatchError{Path: path, Want: want, Got: s.SHA256}
-	}
-	return nil
-}
-
 // VerifyOpen checks that the open file f, found at path, has the digest
 // want. Checking the open file, not the path, is what lets a caller run
 // exactly what was checked.

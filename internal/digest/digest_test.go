@@ -116,8 +116,13 @@ func TestCacheRecord(t *testing.T) {
 	if s, err := c.Sum(context.Background(), link); err != nil || s != want {
 		t.Errorf("Sum(link) = %+v, %v; want %+v", s, err, want)
 	}
-	if err := c.Verify(context.Background(), link, sumOf([]byte("other"))); err == nil {
-		t.Error("Verify accepted a wrong digest")
+	f, err := os.Open(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := c.VerifyOpen(context.Background(), link, f, sumOf([]byte("other"))); err == nil {
+		t.Error("VerifyOpen accepted a wrong digest")
 	}
 	if got := c.Hashed(link); got != 0 {
 		t.Errorf("recorded file hashed %d bytes, want 0", got)

@@ -108,16 +108,6 @@ func As(err error) (*Error, bool) {
 	return p, ok
 }
 
-// Settings lists the settings a message names, for tests that check every
-// one has a wording.
-func Settings(s string) []string {
-	var out []string
-	for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
-		out = append(out, m[1])
-	}
-	return out
-}
-
 func stringsReplaceOnce(s, old, new string) string {
 	if old == "" {
 		return s
