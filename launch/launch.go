@@ -160,7 +160,6 @@ const cancelWait = 30 * time.Second
 type binaries struct {
 	manifest         *build.Manifest
 	launcher, worker string
-	platform         build.Platform
 }
 
 // Run performs the launch. An error means no job ran (bad spec, build or
@@ -194,9 +193,6 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 	// the likelier mistake, and the cheaper one to report.
 	var conn *grpc.ClientConn
 	if s.Endpoint != "" {
-		if !s.Dial.TLS && s.Dial.CAFile == "" && s.Dial.ServerName == "" && !netaddr.Local(s.Endpoint) {
-			d.Logger.Warn("connecting to the job server without TLS: the pipeline and worker binary cross the network in plaintext", "endpoint", s.Endpoint)
-		}
 		if s.Dial.Logger == nil {
 			s.Dial.Logger = d.Logger
 		}
@@ -270,7 +266,7 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 			return nil, fmt.Errorf("the build made no worker for %s", o.Targets[0])
 		}
 		return &binaries{manifest: m, launcher: filepath.Join(outDir, launcher.File),
-			worker: filepath.Join(outDir, m.Workers()[i].File), platform: o.Targets[0]}, nil
+			worker: filepath.Join(outDir, m.Workers()[i].File)}, nil
 	}
 	return s.distBinaries(ctx, d)
 }
@@ -330,7 +326,7 @@ func (s *Spec) distBinaries(ctx context.Context, d Deps) (*binaries, error) {
 				Fix: "build the pipeline into " + s.Dist + " again", Usage: true, Err: &BinaryError{Dist: s.Dist, Path: path}}
 		}
 	}
-	return &binaries{manifest: m, launcher: filepath.Join(dist, launcher.File), worker: filepath.Join(dist, worker.File), platform: worker.Platform}, nil
+	return &binaries{manifest: m, launcher: filepath.Join(dist, launcher.File), worker: filepath.Join(dist, worker.File)}, nil
 }
 
 // BinaryError is a binary of an output directory that is missing or

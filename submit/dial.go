@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
 )
 
@@ -67,7 +68,8 @@ type DialOptions struct {
 	Logger *slog.Logger
 }
 
-func (o DialOptions) useTLS() bool { return o.TLS || o.CAFile != "" || o.ServerName != "" }
+// UseTLS reports whether the options make the connection use TLS.
+func (o DialOptions) UseTLS() bool { return o.TLS || o.CAFile != "" || o.ServerName != "" }
 
 // DialError is an error of Dial. It matches its Kind, one of the Err
 // sentinels of this package, and its Cause with errors.Is and errors.As.
@@ -107,7 +109,7 @@ var jobServerKeepalive = keepalive.ClientParameters{Time: 5*time.Minute + 10*tim
 // artifact staging endpoint (SubmitOptions.DialOptions).
 func (o DialOptions) GRPCOptions() ([]grpc.DialOption, error) {
 	creds := insecure.NewCredentials()
-	if o.useTLS() {
+	if o.UseTLS() {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName}
 		if o.CAFile != "" {
 			pem, err := os.ReadFile(o.CAFile)
@@ -167,8 +169,8 @@ func ParseEndpoint(endpoint string) (host string, port int, err error) {
 // within the connect timeout, that a Job API answers there. Its errors say
 // what is wrong and how to fix it, and match ErrInvalidEndpoint,
 // ErrUnreachable, ErrNotJobServer, ErrTLSMismatch, ErrTLSConfig or
-// ErrRejected. Plaintext to another machine is allowed; callers warn about
-// it (netaddr.Local tells). Close the connection when done.
+// ErrRejected. Plaintext to another machine is allowed, with a warning.
+// Close the connection when done.
 func Dial(ctx context.Context, endpoint string, o DialOptions) (*grpc.ClientConn, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -192,7 +194,10 @@ func Dial(ctx context.Context, endpoint string, o DialOptions) (*grpc.ClientConn
 	if err != nil {
 		return nil, dialError(endpoint, ErrInvalidEndpoint, err, "invalid endpoint %q: %v", endpoint, err)
 	}
-	o.Logger.Debug("connecting to job server", "endpoint", endpoint, "tls", o.useTLS(), "timeout", o.ConnectTimeout)
+	if !o.UseTLS() && !netaddr.Local(endpoint) {
+		o.Logger.Warn("connecting to the job server without TLS: pipelines, worker binaries and job details cross the network in plaintext", "endpoint", endpoint)
+	}
+	o.Logger.Debug("connecting to job server", "endpoint", endpoint, "tls", o.UseTLS(), "timeout", o.ConnectTimeout)
 	if err := checkJobServer(ctx, conn, endpoint, host, o); err != nil {
 		conn.Close()
 		return nil, err
@@ -228,7 +233,7 @@ func checkJobServer(ctx context.Context, conn *grpc.ClientConn, endpoint, host s
 		last = err
 		// A server that hangs up before the HTTP/2 preface may be a TLS
 		// server spoken to in plaintext: find out once, so the error can say so.
-		if !o.useTLS() && !probed && strings.Contains(grpcMessage(err), "server preface") {
+		if !o.UseTLS() && !probed && strings.Contains(grpcMessage(err), "server preface") {
 			probed = true
 			if speaksTLS(cctx, endpoint, host) {
 				return dialError(endpoint, ErrTLSMismatch, err, "job server at %s expects TLS: turn on {TLS}", endpoint)

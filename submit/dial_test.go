@@ -1,6 +1,7 @@
 package submit_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -260,5 +261,29 @@ func TestDialCancelled(t *testing.T) {
 	_, err := submit.Dial(ctx, addr, submit.DialOptions{Logger: logger})
 	if !errors.Is(err, context.Canceled) || time.Since(start) > 10*time.Second {
 		t.Errorf("Dial = %v after %v; want context.Canceled at once", err, time.Since(start))
+	}
+}
+
+// TestDialWarnsOfPlaintext checks that only plaintext to another machine
+// is warned about; the warning comes before any connection is tried.
+func TestDialWarnsOfPlaintext(t *testing.T) {
+	for _, tt := range []struct {
+		endpoint string
+		opts     submit.DialOptions
+		warn     bool
+	}{
+		{"192.0.2.1:8099", submit.DialOptions{}, true}, // TEST-NET-1: nothing answers
+		{"192.0.2.1:8099", submit.DialOptions{TLS: true}, false},
+		{"127.0.0.1:1", submit.DialOptions{}, false},
+	} {
+		var logs bytes.Buffer
+		tt.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		tt.opts.ConnectTimeout = 100 * time.Millisecond
+		if conn, err := submit.Dial(context.Background(), tt.endpoint, tt.opts); err == nil {
+			conn.Close()
+		}
+		if got := strings.Contains(logs.String(), "without TLS"); got != tt.warn {
+			t.Errorf("Dial(%s, TLS %v) warned %v, want %v:\n%s", tt.endpoint, tt.opts.TLS, got, tt.warn, logs.String())
+		}
 	}
 }
