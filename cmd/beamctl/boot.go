@@ -1,25 +1,27 @@
 package main
 
 import (
-	"log/slog"
-
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
 )
 
 func newBootCmd(a *app) *cobra.Command {
-	return bootcmd.New(bootcmd.Config{
-		Use:    "boot --id ID --provision_endpoint HOST:PORT [flags]",
-		Self:   []string{"boot"},
-		Stdout: a.stdout,
-		Stderr: a.stderr,
-		Setup: func(cmd *cobra.Command) (*slog.Logger, error) {
+	var f bootcmd.Flags
+	cmd := &cobra.Command{
+		Use:     "boot --id ID --provision_endpoint HOST:PORT [flags]",
+		Short:   bootcmd.Short,
+		Long:    bootcmd.Long,
+		Example: bootcmd.Example,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := a.setup(cmd, ""); err != nil {
-				return nil, err
+				return err
 			}
-			return a.log, nil
+			c := bootcmd.Config{Self: []string{"boot"}, Stdout: a.stdout, Stderr: a.stderr, Verbose: a.v.GetBool("verbose")}
+			return c.Run(cmd.Context(), f, cmd.Flags().Changed, a.log)
 		},
-		Verbose: func() bool { return a.v.GetBool("verbose") },
-	})
+	}
+	bootcmd.Register(cmd.Flags(), &f)
+	return cmd
 }

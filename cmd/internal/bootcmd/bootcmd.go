@@ -1,6 +1,8 @@
 // Package bootcmd is the boot command of beamctl and of beamctl-boot, the
 // image entrypoint: the same flags, help and behaviour in both, over the boot
-// package.
+// package. It does not depend on a command-line library: beamctl-boot is
+// also built inside a pipeline's own module graph (for worker images), which
+// need not contain one.
 package bootcmd
 
 import (
@@ -15,9 +17,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/cmd/internal/words"
@@ -57,21 +56,24 @@ missing flags or an unusable --address.`
 // contractFlags are the container contract's flags, as runners pass them.
 var contractFlags = []string{"id", "provision_endpoint", "logging_endpoint", "artifact_endpoint", "control_endpoint", "semi_persist_dir", "worker_pool"}
 
+// Short is the boot command's one-line summary.
+const Short = "Start a pipeline worker as Beam's container contract says (a runner's entrypoint)"
+
+// Example is the boot command's usage example.
+const Example = `  beamctl boot --id=worker-1 --provision_endpoint=localhost:8098
+  beamctl boot --worker_pool --address=:50000`
+
 // Config is how the command fits its program.
 type Config struct {
-	// Use is the command line the help shows.
-	Use string
 	// Self is the argv prefix that runs this command again, for the pool's
 	// per-worker boots; os.Executable is put before it.
 	Self []string
-	// Setup prepares the invocation's logger once flags are parsed.
-	Setup func(cmd *cobra.Command) (*slog.Logger, error)
 	// Stdout and Stderr receive the worker's output and the command's
 	// messages.
 	Stdout, Stderr io.Writer
-	// Verbose reports whether debug logging was asked for, to pass it on to
+	// Verbose is whether debug logging was asked for, to pass it on to
 	// per-worker boots.
-	Verbose func() bool
+	Verbose bool
 }
 
 // ExitError ends the program with Code; the worker already said why.
@@ -89,8 +91,16 @@ func (e *UsageError) Invalid() bool { return true }
 
 func usagef(format string, a ...any) error { return &UsageError{fmt.Sprintf(format, a...)} }
 
-type flags struct {
-	boot.Contract
+// FlagSet is what both programs' flag libraries offer to define flags.
+type FlagSet interface {
+	StringVar(p *string, name, value, usage string)
+	BoolVar(p *bool, name string, value bool, usage string)
+	Int64Var(p *int64, name string, value int64, usage string)
+}
+
+// Flags are the boot command's flag values.
+type Flags struct {
+	contract       boot.Contract
 	semiPersistDir string
 	workerPool     bool
 	address        string
@@ -106,7 +116,7 @@ type PoolFlags struct {
 }
 
 // AddPoolFlags registers them, with the digest check's opt-out.
-func AddPoolFlags(f *pflag.FlagSet, p *PoolFlags) {
+func AddPoolFlags(f FlagSet, p *PoolFlags) {
 	f.BoolVar(&p.AllowOtherUsers, "allow-other-users", false, "start workers for processes of any user of this machine, not only this one's and root's (see SECURITY)")
 	f.BoolVar(&p.Expose, "expose", false, "allow an --address beyond loopback: anyone who can reach it can run programs as this user (see SECURITY)")
 	f.BoolVar(&p.AllowUnverified, "allow-unverified-worker", false, "run a worker binary that declares no sha256 (with a warning); by default it is refused")
@@ -127,56 +137,44 @@ func (p PoolFlags) Apply(o *boot.PoolOptions) {
 	o.MaxArtifactBytes = p.MaxArtifactBytes
 }
 
-// New returns the boot command.
-func New(c Config) *cobra.Command {
-	var f flags
-	cmd := &cobra.Command{
-		Use:   c.Use,
-		Short: "Start a pipeline worker as Beam's container contract says (a runner's entrypoint)",
-		Long:  Long,
-		Example: `  beamctl boot --id=worker-1 --provision_endpoint=localhost:8098
-  beamctl boot --worker_pool --address=:50000`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := c.Setup(cmd)
-			if err != nil {
-				return err
-			}
-			if err := f.pool.Check(); err != nil {
-				return err
-			}
-			f.Contract.Unquote()
-			f.semiPersistDir = boot.Unquote(f.semiPersistDir)
-			f.address = boot.Unquote(f.address)
-			if f.workerPool {
-				return c.pool(cmd.Context(), f, log)
-			}
-			for _, name := range []string{"address", "allow-other-users", "expose"} {
-				if cmd.Flags().Changed(name) {
-					return usagef("--%s is the worker pool's: use it with --worker_pool", name)
-				}
-			}
-			return c.boot(cmd.Context(), f, log)
-		},
-	}
-	fl := cmd.Flags()
-	fl.StringVar(&f.ID, "id", "", "the worker's id, as the runner knows it")
-	fl.StringVar(&f.ProvisionEndpoint, "provision_endpoint", "", "the runner's provision service HOST:PORT")
-	fl.StringVar(&f.LoggingEndpoint, "logging_endpoint", "", "the runner's logging service (provision info overrides it)")
-	fl.StringVar(&f.ArtifactEndpoint, "artifact_endpoint", "", "the runner's artifact retrieval service (provision info overrides it)")
-	fl.StringVar(&f.ControlEndpoint, "control_endpoint", "", "the runner's control service (provision info overrides it)")
+// Register defines the boot command's flags on fs, to be parsed into f.
+func Register(fl FlagSet, f *Flags) {
+	fl.StringVar(&f.contract.ID, "id", "", "the worker's id, as the runner knows it")
+	fl.StringVar(&f.contract.ProvisionEndpoint, "provision_endpoint", "", "the runner's provision service HOST:PORT")
+	fl.StringVar(&f.contract.LoggingEndpoint, "logging_endpoint", "", "the runner's logging service (provision info overrides it)")
+	fl.StringVar(&f.contract.ArtifactEndpoint, "artifact_endpoint", "", "the runner's artifact retrieval service (provision info overrides it)")
+	fl.StringVar(&f.contract.ControlEndpoint, "control_endpoint", "", "the runner's control service (provision info overrides it)")
 	fl.StringVar(&f.semiPersistDir, "semi_persist_dir", "", "the worker's semi-persistent directory (default: a temporary directory, removed when the worker exits)")
 	fl.BoolVar(&f.workerPool, "worker_pool", false, "serve the external worker pool service instead of starting a worker")
 	fl.StringVar(&f.address, "address", "127.0.0.1:50000", "with --worker_pool: HOST:PORT to serve on; beyond loopback only with --expose")
 	AddPoolFlags(fl, &f.pool)
-	return cmd
 }
 
-func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
+// Run runs the boot command with parsed flags; changed reports whether a
+// flag was given on the command line.
+func (c Config) Run(ctx context.Context, f Flags, changed func(name string) bool, log *slog.Logger) error {
+	if err := f.pool.Check(); err != nil {
+		return err
+	}
+	f.contract.Unquote()
+	f.semiPersistDir = boot.Unquote(f.semiPersistDir)
+	f.address = boot.Unquote(f.address)
+	if f.workerPool {
+		return c.pool(ctx, f, log)
+	}
+	for _, name := range []string{"address", "allow-other-users", "expose"} {
+		if changed(name) {
+			return usagef("--%s is the worker pool's: use it with --worker_pool", name)
+		}
+	}
+	return c.boot(ctx, f, log)
+}
+
+func (c Config) boot(ctx context.Context, f Flags, log *slog.Logger) error {
 	switch {
-	case f.ID == "":
+	case f.contract.ID == "":
 		return usagef("boot needs --id: it is run by a runner, which passes the worker's id and endpoints")
-	case f.ProvisionEndpoint == "":
+	case f.contract.ProvisionEndpoint == "":
 		return usagef("boot needs --provision_endpoint: it is run by a runner, which passes the worker's id and endpoints")
 	}
 	// Signals go to the worker, which decides how to end; boot ends with it.
@@ -184,7 +182,7 @@ func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	code, err := boot.Boot(context.WithoutCancel(ctx), boot.BootOptions{
-		Contract:       f.Contract,
+		Contract:       f.contract,
 		SemiPersistDir: f.semiPersistDir,
 		Logger:         log,
 		Stdout:         c.Stdout,
@@ -195,9 +193,9 @@ func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
 		MaxArtifactBytes: f.pool.MaxArtifactBytes,
 	})
 	if err != nil {
-		return fmt.Errorf("boot worker %s: %w", f.ID, err)
+		return fmt.Errorf("boot worker %s: %w", f.contract.ID, err)
 	}
-	log.Debug("worker exited", "id", f.ID, "code", code)
+	log.Debug("worker exited", "id", f.contract.ID, "code", code)
 	if code != 0 {
 		return &ExitError{Code: code}
 	}
@@ -206,13 +204,13 @@ func (c Config) boot(ctx context.Context, f flags, log *slog.Logger) error {
 
 // pool serves the worker pool of a worker container: each worker is booted
 // by a boot process of its own.
-func (c Config) pool(ctx context.Context, f flags, log *slog.Logger) error {
+func (c Config) pool(ctx context.Context, f Flags, log *slog.Logger) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the program's own path to boot workers: %w", err)
 	}
 	command := append([]string{self}, c.Self...)
-	if c.Verbose != nil && c.Verbose() {
+	if c.Verbose {
 		command = append(command, "--verbose")
 	}
 	if f.pool.AllowUnverified {
