@@ -18,9 +18,12 @@ import (
 // BootOptions configure Boot.
 type BootOptions struct {
 	// Contract is what the runner passed: the worker id and at least the
-	// provision endpoint. Params are not used: a booted worker always
-	// retrieves its binary from the runner.
+	// provision endpoint. Of Params, only ParamWorkerSHA256 is used: the
+	// worker the job expects.
 	Contract
+	// Baked is the worker binary of the image boot runs in, if any: it runs
+	// unless the job stages another worker.
+	Baked *Baked
 	// SemiPersistDir is the worker's semi-persistent directory; artifacts
 	// are retrieved into its "staged" directory. Default: a new temporary
 	// directory, removed when boot ends, even when it is killed.
@@ -126,6 +129,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 
 		allowUnverified:  opts.AllowUnverified,
 		maxArtifactBytes: opts.MaxArtifactBytes,
+		baked:            opts.Baked,
 	})
 	if err != nil {
 		return 0, err

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // Contract is what a runner hands a worker's boot under Beam's container
@@ -55,9 +56,10 @@ func contractOf(req *fnpb.StartWorkerRequest) Contract {
 }
 
 // Args are the contract as the arguments of a boot command such as
-// beamctl boot.
+// beamctl boot. The worker digest the job expects travels as
+// --worker-sha256.
 func (c Contract) Args(semiPersistDir string) []string {
-	return []string{
+	args := []string{
 		"--id=" + c.ID,
 		"--provision_endpoint=" + c.ProvisionEndpoint,
 		"--artifact_endpoint=" + c.ArtifactEndpoint,
@@ -65,6 +67,10 @@ func (c Contract) Args(semiPersistDir string) []string {
 		"--logging_endpoint=" + c.LoggingEndpoint,
 		"--semi_persist_dir=" + semiPersistDir,
 	}
+	if want := c.Params[ParamWorkerSHA256]; want != "" && c.Params[ParamWorkerBinary] == "" {
+		args = append(args, "--worker-sha256="+want)
+	}
+	return args
 }
 
 // Unquote strips one pair of quotes around each value: prism's PROCESS
@@ -107,6 +113,8 @@ type config struct {
 	// maxArtifactBytes bounds the bytes of the artifacts retrieved; 0 is no
 	// bound.
 	maxArtifactBytes int64
+	// baked, if set, is the worker binary of the image boot runs in.
+	baked *Baked
 }
 
 // prepare performs the container contract up to the worker's command line:
@@ -184,8 +192,9 @@ func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error)
 }
 
 // workerBinary returns the path of the worker binary to execute: the
-// local one, where the caller allows it; otherwise the one retrieved from
-// the runner with the other artifacts.
+// local one, where the caller allows it; the image's, unless the job stages
+// another; otherwise the one retrieved from the runner with the other
+// artifacts. A returned file is the verified binary to execute.
 func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation, endpoint string) (string, *os.File, error) {
 	if cfg.local != nil {
 		f, err := cfg.local(ctx, c, deps)
@@ -196,16 +205,48 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 			return f.Name(), f, nil
 		}
 	}
+	want := c.Params[ParamWorkerSHA256]
+	if c.Params[ParamWorkerBinary] != "" {
+		// A binary on the submitter's machine: not this one's.
+		want = ""
+	}
+	if cfg.baked != nil {
+		f, rest, err := cfg.bakedWorker(ctx, want, deps)
+		if err != nil {
+			return "", nil, err
+		}
+		if f != nil {
+			if len(rest) > 0 {
+				if endpoint == "" {
+					f.Close()
+					return "", nil, errors.New("the runner gave no artifact endpoint to fetch the job's artifacts from")
+				}
+				if _, err := retrieveAll(ctx, endpoint, c.ID, rest, false, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.maxArtifactBytes, cfg.logger); err != nil {
+					f.Close()
+					return "", nil, err
+				}
+			}
+			return f.Name(), f, nil
+		}
+	}
 	if len(deps) == 0 {
 		return "", nil, errors.New("the pipeline has no artifacts, so no Go worker binary: submit the pipeline with its worker binary")
 	}
-	if _, err := beam.WorkerArtifact(deps); err != nil {
+	i, err := beam.WorkerArtifact(deps)
+	if err != nil {
 		return "", nil, err
+	}
+	if want != "" {
+		if got, err := beam.DeclaredSHA256(deps[i]); err != nil {
+			return "", nil, err
+		} else if got != want {
+			return "", nil, fmt.Errorf("the job stages a worker binary with sha256 %s but its environment expects %s: submit the pipeline again", digest.Short(got), digest.Short(want))
+		}
 	}
 	if endpoint == "" {
 		return "", nil, errors.New("the runner gave no artifact endpoint to fetch the worker binary from")
 	}
-	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.maxArtifactBytes, cfg.logger)
+	staged, err := retrieveAll(ctx, endpoint, c.ID, deps, true, filepath.Join(cfg.dir, "staged"), cfg.allowUnverified, cfg.maxArtifactBytes, cfg.logger)
 	if err != nil {
 		return "", nil, err
 	}
@@ -213,7 +254,7 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	for i, s := range staged {
 		infos[i] = s.info
 	}
-	i, err := beam.WorkerArtifact(infos)
+	i, err = beam.WorkerArtifact(infos)
 	if err != nil {
 		return "", nil, err
 	}

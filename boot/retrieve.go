@@ -36,9 +36,10 @@ type stagedArtifact struct {
 // into dir, each checked against the sha256 its payload declares. Each file
 // is written under a fresh temporary name and renamed into place once
 // checked, so a file or hard link already in dir is never written through
-// and no partial file is left under a staged name. The worker binary must
-// declare a sha256 unless allowUnverified.
-func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, dir string, allowUnverified bool, maxBytes int64, logger *slog.Logger) ([]stagedArtifact, error) {
+// and no partial file is left under a staged name. With withWorker, one of
+// the artifacts is the worker binary, which must declare a sha256 unless
+// allowUnverified.
+func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, withWorker bool, dir string, allowUnverified bool, maxBytes int64, logger *slog.Logger) ([]stagedArtifact, error) {
 	conn, err := dial(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to artifact service %s: %w", endpoint, err)
@@ -61,18 +62,20 @@ func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.Artifa
 	if err != nil {
 		return nil, err
 	}
-	worker, err := beam.WorkerArtifact(arts)
-	if err != nil {
-		return nil, err
-	}
-	if want, err := beam.DeclaredSHA256(arts[worker]); err != nil {
-		return nil, err
-	} else if want == "" {
-		if !allowUnverified {
-			return nil, problem.Usagef("submit the pipeline with the worker's digest, or set {AllowUnverified} to run it unchecked",
-				"the worker binary %s declares no sha256, so what would run cannot be checked", names[worker])
+	if withWorker {
+		worker, err := beam.WorkerArtifact(arts)
+		if err != nil {
+			return nil, err
 		}
-		logger.Warn("running a worker binary that declares no sha256: its content is not checked", "artifact", names[worker])
+		if want, err := beam.DeclaredSHA256(arts[worker]); err != nil {
+			return nil, err
+		} else if want == "" {
+			if !allowUnverified {
+				return nil, problem.Usagef("submit the pipeline with the worker's digest, or set {AllowUnverified} to run it unchecked",
+					"the worker binary %s declares no sha256, so what would run cannot be checked", names[worker])
+			}
+			logger.Warn("running a worker binary that declares no sha256: its content is not checked", "artifact", names[worker])
+		}
 	}
 
 	if err := os.MkdirAll(dir, 0o700); err != nil {

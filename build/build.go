@@ -53,6 +53,10 @@ type Options struct {
 	// DWARF, as go run does, unless Debug asks for a debugger. Release
 	// builds leave it off.
 	Local bool
+	// Boot also builds beamctl-boot, the entrypoint of worker images, for
+	// each target, from beamctl's own source inside the pipeline's module
+	// graph.
+	Boot bool
 	// Jobs bounds concurrent go builds. Default: the number of CPUs.
 	Jobs int
 	// CacheDir holds the reusable outputs. Default: the user cache dir.
@@ -229,6 +233,15 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		}
 		jobs = append(jobs, o.plan(pkg, RoleWorker, t, tmp))
 	}
+	if o.Boot {
+		ov, err := layBootSource(pkg.Module, o.CacheDir)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range o.Targets {
+			jobs = append(jobs, o.planBoot(pkg, ov, t, tmp))
+		}
+	}
 
 	var mu sync.Mutex
 	emit := func(e Event) {
@@ -313,6 +326,23 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 	} else if o.GCFlags != "" {
 		args = append(args, "-gcflags", o.GCFlags)
 	}
+	return o.job(pkg, Binary{Role: role, Platform: p, File: name}, args, pkg.arg, tmp)
+}
+
+// planBoot plans beamctl-boot for p, built in the pipeline's module from
+// the overlay: stripped, as an image entrypoint needs no debugger.
+func (o *Options) planBoot(pkg *Package, ov *bootOverlay, p Platform, tmp string) *job {
+	name := "beamctl-boot-" + p.Suffix()
+	if p.OS == "windows" {
+		name += ".exe"
+	}
+	args := []string{"build", "-trimpath", "-overlay", ov.file, "-ldflags", "-s -w"}
+	return o.job(pkg, Binary{Role: RoleBoot, Platform: p, File: name}, args, ov.importPath, tmp)
+}
+
+// job completes a go build of target for bin.Platform.
+func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
+	p := bin.Platform
 	env := append(p.Env(), "CGO_ENABLED=0", "GOTMPDIR="+tmp)
 	if p.Arch != "arm" {
 		env = append(env, "GOARM=")
@@ -326,12 +356,12 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 	// The key names a stable output path per (package, platform, flags):
 	// go build skips the link only when -o names an existing, current file.
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q", pkg.Module.Dir, pkg.ImportPath, pkg.Dir, role, p, args, env)
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00%s\x00%q\x00%q\x00%s", pkg.Module.Dir, pkg.ImportPath, pkg.Dir, bin.Role, p, args, env, target)
 	key := hex.EncodeToString(h.Sum(nil))[:24]
-	cacheOut := filepath.Join(o.CacheDir, key, name)
-	args = append(args, "-o", cacheOut, pkg.arg)
+	cacheOut := filepath.Join(o.CacheDir, key, bin.File)
+	args = append(args, "-o", cacheOut, target)
 	return &job{
-		bin:      Binary{Role: role, Platform: p, File: name},
+		bin:      bin,
 		args:     args,
 		env:      env,
 		cacheOut: cacheOut,

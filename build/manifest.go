@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
+
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 // ManifestFile is the name of the manifest inside an output directory.
@@ -25,6 +26,9 @@ const (
 	RoleLauncher Role = "launcher"
 	// RoleWorker runs the pipeline's DoFns on the runner's machines.
 	RoleWorker Role = "worker"
+	// RoleBoot is beamctl-boot, the entrypoint of worker images, for a
+	// worker's platform.
+	RoleBoot Role = "boot"
 )
 
 // Manifest describes the contents of an output directory.
@@ -75,6 +79,16 @@ func (m *Manifest) Launcher(p Platform) (Binary, bool) {
 	return Binary{}, false
 }
 
+// Boot returns beamctl-boot for p, if the manifest has it.
+func (m *Manifest) Boot(p Platform) (Binary, bool) {
+	for _, b := range m.Binaries {
+		if b.Role == RoleBoot && b.Platform == p {
+			return b, true
+		}
+	}
+	return Binary{}, false
+}
+
 // Workers returns the manifest's workers in build order.
 func (m *Manifest) Workers() []Binary {
 	var out []Binary
@@ -85,8 +99,6 @@ func (m *Manifest) Workers() []Binary {
 	}
 	return out
 }
-
-var shaRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
 // ReadManifest reads and checks DIR/manifest.json. It does not hash the
 // binaries; callers verify the ones they use.
@@ -112,7 +124,7 @@ func ReadManifest(dir string) (*Manifest, error) {
 		if b.File == "" || filepath.Base(b.File) != b.File || strings.HasPrefix(b.File, ".") {
 			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("names an invalid file %q", b.File), Dir: dir, Fix: "build the pipeline into " + dir + " again"}
 		}
-		if !shaRE.MatchString(b.SHA256) || (b.Role != RoleLauncher && b.Role != RoleWorker) {
+		if !digest.Valid(b.SHA256) || (b.Role != RoleLauncher && b.Role != RoleWorker && b.Role != RoleBoot) {
 			return nil, &ManifestError{Path: p, Reason: fmt.Sprintf("has an invalid entry for %s", b.File), Dir: dir, Fix: "build the pipeline into " + dir + " again"}
 		}
 	}

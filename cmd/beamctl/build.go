@@ -22,9 +22,13 @@ relinked. The output directory receives
 
   NAME-launcher-OS-ARCH          the launcher, for this machine
   NAME-worker-OS-ARCH[-VARIANT]  one worker per target (symbols stripped)
+  beamctl-boot-OS-ARCH[-VARIANT] with --boot: the worker image entrypoint
   manifest.json                  roles, platforms, sizes and sha256 sums
 
-and is replaced only when every binary built.`
+and is replaced only when every binary built. beamctl-boot is built from
+beamctl's own source inside the pipeline's module graph, with its toolchain,
+so beamctl stage --image DIST can later make images from the directory
+without a Go toolchain.`
 
 // addBuildFlags registers the flags shared by build and run.
 func addBuildFlags(f *pflag.FlagSet) {
@@ -103,6 +107,7 @@ func newBuildCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			o.Boot = a.v.GetBool("boot")
 			m, err := a.runBuild(cmd, o)
 			if err != nil {
 				return err
@@ -115,6 +120,7 @@ func newBuildCmd(a *app) *cobra.Command {
 		},
 	}
 	addBuildFlags(cmd.Flags())
+	cmd.Flags().Bool("boot", false, "also build beamctl-boot, the entrypoint of worker images, for each target")
 	return cmd
 }
 

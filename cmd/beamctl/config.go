@@ -48,6 +48,7 @@ var settings = map[string]kind{
 	"strip":     kBool,
 	"force":     kBool,
 	"cache-dir": kString,
+	"boot":      kBool,
 
 	"job-name":           kString,
 	"capture-timeout":    kDuration,

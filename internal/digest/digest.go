@@ -77,6 +77,20 @@ func (e *MismatchError) Error() string {
 	return fmt.Sprintf("%s has sha256 %s, not the expected %s", e.Path, Short(e.Got), Short(e.Want))
 }
 
+// Valid reports whether sum is a sha256 as beamctl writes them: 64
+// lower-case hex digits.
+func Valid(sum string) bool {
+	if len(sum) != 64 {
+		return false
+	}
+	for _, c := range []byte(sum) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Short abbreviates a digest for messages.
 func Short(sum string) string {
 	if len(sum) > 12 {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/cmd/internal/words"
+	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
 )
@@ -104,6 +105,7 @@ type Flags struct {
 	semiPersistDir string
 	workerPool     bool
 	address        string
+	workerSHA256   string
 	pool           PoolFlags
 }
 
@@ -147,6 +149,7 @@ func Register(fl FlagSet, f *Flags) {
 	fl.StringVar(&f.semiPersistDir, "semi_persist_dir", "", "the worker's semi-persistent directory (default: a temporary directory, removed when the worker exits)")
 	fl.BoolVar(&f.workerPool, "worker_pool", false, "serve the external worker pool service instead of starting a worker")
 	fl.StringVar(&f.address, "address", "127.0.0.1:50000", "with --worker_pool: HOST:PORT to serve on; beyond loopback only with --expose")
+	fl.StringVar(&f.workerSHA256, "worker-sha256", "", "the sha256 the job's worker binary must have (a worker pool passes the job's); an image's worker that differs is refused")
 	AddPoolFlags(fl, &f.pool)
 }
 
@@ -159,6 +162,12 @@ func (c Config) Run(ctx context.Context, f Flags, changed func(name string) bool
 	f.contract.Unquote()
 	f.semiPersistDir = boot.Unquote(f.semiPersistDir)
 	f.address = boot.Unquote(f.address)
+	if f.workerSHA256 != "" {
+		if !digest.Valid(f.workerSHA256) {
+			return usagef("--worker-sha256 %q is not a sha256: give 64 lower-case hex digits", f.workerSHA256)
+		}
+		f.contract.Params = map[string]string{boot.ParamWorkerSHA256: f.workerSHA256}
+	}
 	if f.workerPool {
 		return c.pool(ctx, f, log)
 	}
@@ -181,8 +190,13 @@ func (c Config) boot(ctx context.Context, f Flags, log *slog.Logger) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	baked, err := boot.BakedFromEnv(os.Environ())
+	if err != nil {
+		return err
+	}
 	code, err := boot.Boot(context.WithoutCancel(ctx), boot.BootOptions{
 		Contract:       f.contract,
+		Baked:          baked,
 		SemiPersistDir: f.semiPersistDir,
 		Logger:         log,
 		Stdout:         c.Stdout,
