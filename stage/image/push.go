@@ -1,0 +1,304 @@
+package image
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/match"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/beamctl/beamctl/internal/netaddr"
+	"github.com/beamctl/beamctl/internal/problem"
+)
+
+// Push makes the images and writes them: to the registry of o.Ref, or to
+// o.OCILayout or o.Tarball. A registry receives every blob and manifest by
+// digest first and the tag last, so an interrupted push leaves no tag
+// pointing at a partial image.
+func Push(ctx context.Context, o Options) (*Result, error) {
+	if err := o.defaults(); err != nil {
+		return nil, err
+	}
+	tag, err := ParseTag(o.Ref, o.Insecure)
+	if err != nil {
+		return nil, err
+	}
+	if o.OCILayout != "" && o.Tarball != "" {
+		return nil, problem.Usagef("choose one of them", "{OCILayout} and {Tarball} both given")
+	}
+	if o.Tarball != "" && len(o.Platforms) > 1 {
+		return nil, problem.Usagef("write several platforms to {OCILayout}, or give one {Target}", "a tarball holds one platform's image, not %d", len(o.Platforms))
+	}
+	if o.OCILayout != "" {
+		if err := checkLayoutDir(o.OCILayout); err != nil {
+			return nil, err
+		}
+	}
+	rt := &countingTransport{base: o.Transport, insecure: o.Insecure}
+	if rt.base == nil {
+		rt.base = remote.DefaultTransport
+	}
+	ropts := []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(o.Keychain),
+		remote.WithTransport(rt),
+		remote.WithUserAgent("beamctl"),
+	}
+	var base *baseImage
+	if o.Base != "" {
+		if base, err = fetchBase(ctx, o.Base, o.Insecure, ropts); err != nil {
+			return nil, err
+		}
+	}
+	images, err := o.makeImages(ctx, base)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	var top partial.Describable
+	var idx v1.ImageIndex
+	for _, m := range images {
+		d, err := m.img.Digest()
+		if err != nil {
+			return nil, err
+		}
+		size, err := imageSize(m.img)
+		if err != nil {
+			return nil, err
+		}
+		res.Platforms = append(res.Platforms, PlatformResult{Platform: m.p.Platform.String(), Digest: d.String(), WorkerSHA256: m.p.WorkerSHA256, Size: size})
+	}
+	if len(images) == 1 {
+		top = images[0].img
+	} else {
+		idx = mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+		for _, m := range images {
+			p := m.p.Platform
+			idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: m.img, Descriptor: v1.Descriptor{
+				Platform: &v1.Platform{OS: p.OS, Architecture: p.Arch, Variant: p.Variant},
+			}})
+		}
+		top = idx
+	}
+	d, err := top.Digest()
+	if err != nil {
+		return nil, err
+	}
+	res.Digest = d.String()
+	res.Image = tag.Context().Name() + "@" + res.Digest
+	switch {
+	case o.OCILayout != "":
+		err = writeLayout(o.OCILayout, tag, images, idx)
+	case o.Tarball != "":
+		err = writeTarball(o.Tarball, tag, images[0].img)
+	default:
+		err = push(ctx, tag, images, idx, ropts)
+		res.BytesUploaded, res.BlobsUploaded = rt.bytes.Load(), int(rt.blobs.Load())
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+	o.Logger.Debug("image written", "image", res.Image, "bytes_uploaded", res.BytesUploaded, "blobs_uploaded", res.BlobsUploaded)
+	return res, nil
+}
+
+func imageSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	n := m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n, nil
+}
+
+func push(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex, opts []remote.Option) error {
+	reg := tag.Context().RegistryStr()
+	var taggable remote.Taggable
+	var d v1.Hash
+	var err error
+	if idx != nil {
+		if d, err = idx.Digest(); err == nil {
+			err = remote.WriteIndex(tag.Context().Digest(d.String()), idx, opts...)
+		}
+		taggable = idx
+	} else {
+		img := images[0].img
+		if d, err = img.Digest(); err == nil {
+			err = remote.Write(tag.Context().Digest(d.String()), img, opts...)
+		}
+		taggable = img
+	}
+	if err == nil {
+		err = remote.Tag(tag, taggable, opts...)
+	}
+	if err != nil {
+		return registryError(reg, "pushing "+tag.String(), err)
+	}
+	return nil
+}
+
+// countingTransport counts what is uploaded and keeps plain HTTP to this
+// machine's registries unless insecure registries are allowed.
+type countingTransport struct {
+	base     http.RoundTripper
+	insecure bool
+	bytes    atomic.Int64
+	blobs    atomic.Int64
+}
+
+// PlainHTTPError is a registry beyond this machine reached without TLS.
+type PlainHTTPError struct{ Host string }
+
+func (e *PlainHTTPError) Error() string {
+	return "registry " + e.Host + " would be reached over plain HTTP"
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !t.insecure && !netaddr.LoopbackHost(req.URL.Hostname()) {
+		return nil, &PlainHTTPError{Host: req.URL.Host}
+	}
+	upload := strings.Contains(req.URL.Path, "/blobs/uploads/") && req.Method != http.MethodGet && req.Method != http.MethodDelete
+	if upload && req.Body != nil && req.Body != http.NoBody {
+		req.Body = &countingBody{ReadCloser: req.Body, n: &t.bytes}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err == nil && upload && resp.StatusCode == http.StatusCreated && !req.URL.Query().Has("mount") {
+		t.blobs.Add(1)
+	}
+	return resp, err
+}
+
+type countingBody struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+// registryError words what went wrong with a registry as one line with
+// the fix.
+func registryError(reg, doing string, err error) error {
+	var terr *transport.Error
+	var plain *PlainHTTPError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var rerr tls.RecordHeaderError
+	var oerr *net.OpError
+	var reason, fix string
+	switch {
+	case errors.As(err, &plain):
+		reason, fix = "would be reached over plain HTTP", "plain HTTP is used only for registries on this machine; set {InsecureRegistry} to allow it for this one"
+	case errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden):
+		reason = fmt.Sprintf("refused access (%d %s)", terr.StatusCode, http.StatusText(terr.StatusCode))
+		fix = fmt.Sprintf("log in with `docker login %s` (or `crane auth login %s`), or check push permission to the repository", reg, reg)
+	case errors.As(err, &terr):
+		reason, fix = "answered "+firstLine(terr.Error()), "check the repository name and the registry"
+	case errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &rerr):
+		reason, fix = "failed TLS ("+firstLine(err.Error())+")", "trust its certificate authority (SSL_CERT_FILE), or set {InsecureRegistry} for a plain-HTTP registry"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &oerr):
+		reason, fix = "is unreachable ("+firstLine(err.Error())+")", "check the registry address and that it is running"
+	default:
+		reason, fix = "failed ("+firstLine(err.Error())+")", "check the registry and try again"
+	}
+	return problem.Failf(fix, "%s: registry %s %s", doing, reg, reason).Wrap(err)
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(s, "\n")
+	return s
+}
+
+func layoutError(dir, reason string) error {
+	return problem.Usagef("give {OCILayout} an empty directory or an existing OCI layout", "OCI layout directory %s %s", dir, reason)
+}
+
+// checkLayoutDir refuses a directory that holds something other than an
+// OCI layout, which writing into would mix with.
+func checkLayoutDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
+		return layoutError(dir, "cannot be read ("+err.Error()+")")
+	case len(ents) == 0:
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+		return layoutError(dir, "is not empty and not an OCI layout")
+	}
+	return nil
+}
+
+// writeLayout adds the image to an OCI layout, replacing one of the same
+// name.
+func writeLayout(dir string, tag name.Tag, images []made, idx v1.ImageIndex) error {
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		if p, err = layout.Write(dir, empty.Index); err != nil {
+			return fmt.Errorf("creating OCI layout %s: %w", dir, err)
+		}
+	}
+	ann := map[string]string{"org.opencontainers.image.ref.name": tag.String()}
+	matcher := match.Annotation("org.opencontainers.image.ref.name", tag.String())
+	if idx != nil {
+		err = p.ReplaceIndex(idx, matcher, layout.WithAnnotations(ann))
+	} else {
+		err = p.ReplaceImage(images[0].img, matcher, layout.WithAnnotations(ann))
+	}
+	if err != nil {
+		return fmt.Errorf("writing OCI layout %s: %w", dir, err)
+	}
+	return nil
+}
+
+// writeTarball writes a docker-load tarball under a temporary name and
+// renames it into place, so no half-written file is left at name.
+func writeTarball(file string, tag name.Tag, img v1.Image) error {
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := tarball.Write(tag, img, tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
+}
