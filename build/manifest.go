@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/digest"
 )
 
@@ -43,6 +44,22 @@ type Manifest struct {
 	GoVersion   string     `json:"goVersion"`
 	Flags       BuildFlags `json:"flags"`
 	Binaries    []Binary   `json:"binaries"`
+	// Image is the worker image last staged from these binaries.
+	Image *ImageRecord `json:"image,omitempty"`
+}
+
+// ImageRecord is a worker image made from an output directory.
+type ImageRecord struct {
+	// Image is REPO@sha256:...; Digest its manifest's (or index's) digest.
+	Image     string          `json:"image"`
+	Digest    string          `json:"digest"`
+	Platforms []ImagePlatform `json:"platforms"`
+}
+
+// ImagePlatform is one platform's image within an ImageRecord.
+type ImagePlatform struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
 }
 
 // BuildFlags are the settings the binaries were built with.
@@ -142,6 +159,15 @@ func (e *ManifestError) Error() string { return e.Path + " " + e.Reason + ": " +
 
 // Invalid marks the error as a problem with the user's input.
 func (e *ManifestError) Invalid() bool { return true }
+
+// Write replaces dir's manifest with m, atomically.
+func (m *Manifest) Write(dir string) error {
+	data, err := m.marshal()
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644)
+}
 
 func (m *Manifest) marshal() ([]byte, error) {
 	b, err := json.MarshalIndent(m, "", "  ")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/digest"
 )
 
@@ -32,7 +33,7 @@ func publish(dir string, m *Manifest, jobs []*job, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
 		return err
 	}
 	// Binaries of targets no longer built would otherwise linger beside a
@@ -109,32 +110,6 @@ func copyFile(src, dst string, perm os.FileMode) error {
 	return out.Close()
 }
 
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(perm)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
-}
-
 // sumRecord remembers a binary's sha256 by its Go build ID, which changes
 // whenever its content does, so an up-to-date binary is not re-hashed.
 type sumRecord struct {
@@ -166,7 +141,7 @@ func binaryDigest(path string, digests *digest.Cache) (string, int64, error) {
 	sum, size := ds.SHA256, ds.Size
 	if id != "" {
 		if data, err := json.Marshal(sumRecord{BuildID: id, Size: size, SHA256: sum}); err == nil {
-			_ = writeFileAtomic(rec, data, 0o644)
+			_ = atomicfile.WriteFile(rec, data, 0o644)
 		}
 	}
 	return sum, size, nil

@@ -62,6 +62,13 @@ var settings = map[string]kind{
 	"loopback-address":   kString,
 	"expose":             kBool,
 	"detach":             kBool,
+
+	"image":             kString,
+	"base":              kString,
+	"label":             kStrings,
+	"insecure-registry": kBool,
+	"oci-layout":        kString,
+	"tarball":           kString,
 }
 
 // ConfigError is a configuration value beamctl cannot use.

@@ -52,7 +52,7 @@ stages the worker, submits the job and follows it.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error() + ": see --help"}
 	})
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a))
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {

@@ -55,22 +55,34 @@ func (a *app) submitDist(cmd *cobra.Command, dist string, pipelineArgs []string)
 	case len(targets) > 1:
 		return usagef("submit takes one --target, got %s", strings.Join(targets, ", "))
 	case len(targets) == 1:
-		// The manifest's own platforms decide what is valid: no toolchain
-		// is needed to submit.
-		m, err := build.ReadManifest(dist)
+		ps, err := distTargets(dist, targets)
 		if err != nil {
 			return err
 		}
-		var known []build.Platform
-		for _, w := range m.Workers() {
-			known = append(known, w.Platform)
-		}
-		p, err := build.ParseTarget(targets[0], known)
-		if err != nil {
-			return usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, targets[0], launch.PlatformList(known), targets[0])
-		}
-		s.Target = p
+		s.Target = ps[0]
 	}
 	s.Args = pipelineArgs
 	return a.launch(cmd.Context(), s)
+}
+
+// distTargets parses targets against the workers DIST has: no toolchain is
+// needed to use an output directory.
+func distTargets(dist string, targets []string) ([]build.Platform, error) {
+	m, err := build.ReadManifest(dist)
+	if err != nil {
+		return nil, err
+	}
+	var known []build.Platform
+	for _, w := range m.Workers() {
+		known = append(known, w.Platform)
+	}
+	var out []build.Platform
+	for _, t := range targets {
+		p, err := build.ParseTarget(t, known)
+		if err != nil {
+			return nil, usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, t, launch.PlatformList(known), t)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

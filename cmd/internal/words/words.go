@@ -16,6 +16,7 @@ var flags = map[string]string{
 	"Dist":              "DIST",
 	"Target":            "--target",
 	"Image":             "--image",
+	"Boot":              "beamctl build --boot",
 	"Base":              "--base",
 	"InsecureRegistry":  "--insecure-registry",
 	"OCILayout":         "--oci-layout",

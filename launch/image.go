@@ -1,0 +1,165 @@
+package launch
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/internal/atomicfile"
+	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/internal/sbom"
+	"github.com/beamctl/beamctl/stage/image"
+)
+
+// ImageSpec is a worker image to make, or one made before.
+type ImageSpec struct {
+	// Ref is REPO[:TAG] to push to, or REPO@sha256:... of an image made
+	// before, which is checked against the build instead.
+	Ref string
+	// Base, Labels, Insecure, OCILayout and Tarball: see image.Options.
+	Base               string
+	Labels             map[string]string
+	Insecure           bool
+	OCILayout, Tarball string
+	// Created is the images' creation time; zero takes SOURCE_DATE_EPOCH
+	// from the environment, else the Unix epoch.
+	Created time.Time
+}
+
+// StageSpec is one staging of worker images.
+type StageSpec struct {
+	// Build builds the pipeline (with beamctl-boot for every target); or
+	// Dist is the output of an earlier `build` with boots, used as it is.
+	Build *build.Options
+	Dist  string
+	// Targets picks Dist's workers; none takes them all.
+	Targets []build.Platform
+	Image   ImageSpec
+}
+
+// Staged is what Stage made.
+type Staged struct {
+	*image.Result
+	// Manifest is the build's, now recording the image.
+	Manifest *build.Manifest `json:"-"`
+	// SBOM are the SPDX documents written beside the workers.
+	SBOM []string `json:"sbom"`
+}
+
+// Stage builds the pipeline (or takes Dist), makes a worker image per
+// target and pushes or writes it, and records it in the output
+// directory's manifest.
+func Stage(ctx context.Context, s StageSpec, d Deps, obs Observer) (*Staged, error) {
+	d.defaults()
+	if (s.Build == nil) == (s.Dist == "") {
+		return nil, problem.Usagef("set exactly one of them", "staging needs either {Build} or {Dist}")
+	}
+	m, dir, err := s.binaries(ctx, d, obs)
+	if err != nil {
+		return nil, err
+	}
+	o, err := s.Image.options(m, dir, s.Targets, d)
+	if err != nil {
+		return nil, err
+	}
+	// The SBOMs describe the workers whatever becomes of the push.
+	var sboms []string
+	for _, p := range o.Platforms {
+		f := p.Worker + ".spdx.json"
+		doc, err := sbom.FromFile(p.Worker, sbom.Options{Created: o.Created, Name: filepath.Base(p.Worker)})
+		if err != nil {
+			return nil, err
+		}
+		if err := atomicfile.WriteFile(f, doc, 0o644); err != nil {
+			return nil, err
+		}
+		sboms = append(sboms, f)
+	}
+	res, err := image.Push(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	st := &Staged{Result: res, Manifest: m, SBOM: sboms}
+	m.Image = &build.ImageRecord{Image: res.Image, Digest: res.Digest}
+	for _, p := range res.Platforms {
+		m.Image.Platforms = append(m.Image.Platforms, build.ImagePlatform{Platform: p.Platform, Digest: p.Digest})
+	}
+	if err := m.Write(dir); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// binaries builds with boots, or reads Dist.
+func (s *StageSpec) binaries(ctx context.Context, d Deps, obs Observer) (*build.Manifest, string, error) {
+	if s.Build == nil {
+		m, err := build.ReadManifest(s.Dist)
+		return m, s.Dist, err
+	}
+	o := *s.Build
+	o.Boot = true
+	o.Local = false
+	o.OnEvent = obs.Build
+	o.Digests = d.Digests
+	if o.Logger == nil {
+		o.Logger = d.Logger
+	}
+	m, err := d.Build(ctx, o)
+	if err != nil {
+		return nil, "", err
+	}
+	dir, err := o.OutPath()
+	return m, dir, err
+}
+
+// options are the image options for m's workers of targets (all when
+// none), each with its boot.
+func (s ImageSpec) options(m *build.Manifest, dir string, targets []build.Platform, d Deps) (image.Options, error) {
+	o := image.Options{
+		Ref: s.Ref, Base: s.Base, Labels: s.Labels, Insecure: s.Insecure,
+		OCILayout: s.OCILayout, Tarball: s.Tarball, Created: s.Created,
+		Digests: d.Digests, Logger: d.Logger,
+	}
+	if o.Created.IsZero() {
+		if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
+			sec, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return o, problem.Usagef("set it to seconds since 1970, or unset it", "SOURCE_DATE_EPOCH=%q is not a number of seconds", v)
+			}
+			o.Created = time.Unix(sec, 0).UTC()
+		} else {
+			o.Created = time.Unix(0, 0).UTC()
+		}
+	}
+	var have []build.Platform
+	for _, w := range m.Workers() {
+		have = append(have, w.Platform)
+	}
+	if len(targets) == 0 {
+		targets = have
+	}
+	for _, t := range targets {
+		i := slices.Index(have, t)
+		if i < 0 {
+			return o, problem.Usagef(fmt.Sprintf("build one for {Target} %s into %s", t, dir),
+				"%s has no worker for %s: it has %s", dir, t, PlatformList(have))
+		}
+		w := m.Workers()[i]
+		b, ok := m.Boot(t)
+		if !ok {
+			return o, problem.Usagef("build the pipeline with {Boot}, which adds the image entrypoint for each target",
+				"%s has no beamctl-boot for %s", dir, t)
+		}
+		o.Platforms = append(o.Platforms, image.Platform{
+			Platform: t,
+			Worker:   filepath.Join(dir, w.File), WorkerSHA256: w.SHA256,
+			Boot: filepath.Join(dir, b.File), BootSHA256: b.SHA256,
+		})
+	}
+	return o, nil
+}
