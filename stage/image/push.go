@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -54,16 +55,7 @@ func Push(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 	}
-	rt := &countingTransport{base: o.Transport, insecure: o.Insecure}
-	if rt.base == nil {
-		rt.base = remote.DefaultTransport
-	}
-	ropts := []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithAuthFromKeychain(o.Keychain),
-		remote.WithTransport(rt),
-		remote.WithUserAgent("beamctl"),
-	}
+	ropts, rt := o.remoteOptions(ctx)
 	var base *baseImage
 	if o.Base != "" {
 		if base, err = fetchBase(ctx, o.Base, o.Insecure, ropts); err != nil {
@@ -123,6 +115,25 @@ func Push(ctx context.Context, o Options) (*Result, error) {
 	}
 	o.Logger.Debug("image written", "image", res.Image, "bytes_uploaded", res.BytesUploaded, "blobs_uploaded", res.BlobsUploaded)
 	return res, nil
+}
+
+// remoteOptions are the options of every registry request, with the
+// transport that keeps the plain-HTTP rule and counts uploads.
+func (o *Options) remoteOptions(ctx context.Context) ([]remote.Option, *countingTransport) {
+	keys := o.Keychain
+	if keys == nil {
+		keys = authn.DefaultKeychain
+	}
+	rt := &countingTransport{base: o.Transport, insecure: o.Insecure}
+	if rt.base == nil {
+		rt.base = remote.DefaultTransport
+	}
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithAuthFromKeychain(keys),
+		remote.WithTransport(rt),
+		remote.WithUserAgent("beamctl"),
+	}, rt
 }
 
 func imageSize(img v1.Image) (int64, error) {
