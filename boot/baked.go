@@ -43,7 +43,7 @@ func BakedFromEnv(env []string) (*Baked, error) {
 	case b.Path == "" && b.SHA256 == "":
 		return nil, nil
 	case b.Path == "" || !digest.Valid(b.SHA256):
-		return nil, fmt.Errorf("the image names its worker binary incompletely (%s=%q, %s=%q): build the image again with beamctl stage --image",
+		return nil, fmt.Errorf("the image names its worker binary incompletely (%s=%q, %s=%q): build the image again with beamctl stage",
 			EnvBakedWorker, b.Path, EnvBakedWorkerSHA256, b.SHA256)
 	}
 	return &b, nil

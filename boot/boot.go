@@ -134,11 +134,19 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	defer func() {
+		for _, f := range l.Files {
+			f.Close()
+		}
+	}()
+	// The image's worker runs from the file that was checked, which Argv
+	// names as descriptor 3.
 	res, err := proc.Run(ctx, proc.Cmd{
-		Argv:   l.Argv,
-		Env:    workerEnv(os.Environ(), l.Env),
-		Stdout: opts.Stdout,
-		Stderr: opts.Stderr,
+		Argv:       l.Argv,
+		Env:        workerEnv(os.Environ(), l.Env),
+		Stdout:     opts.Stdout,
+		Stderr:     opts.Stderr,
+		ExtraFiles: l.Files,
 	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard})
 	if err != nil {
 		return 0, fmt.Errorf("worker: %w", err)

@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,6 +44,17 @@ type fakeRunner struct {
 	resolve func([]*pipepb.ArtifactInformation) []*pipepb.ArtifactInformation
 	// block makes GetProvisionInfo wait for the caller to give up.
 	block bool
+
+	mu sync.Mutex
+	// fetched are the paths of the artifacts served, in order.
+	fetched []string
+}
+
+// served returns the paths of the artifacts retrieved so far.
+func (f *fakeRunner) served() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.fetched)
 }
 
 func (f *fakeRunner) ResolveArtifacts(_ context.Context, req *jobpb.ResolveArtifactsRequest) (*jobpb.ResolveArtifactsResponse, error) {
@@ -73,7 +86,12 @@ func (f *fakeRunner) GetProvisionInfo(ctx context.Context, _ *fnpb.GetProvisionI
 	}}, nil
 }
 
-func (f *fakeRunner) GetArtifact(_ *jobpb.GetArtifactRequest, stream jobpb.ArtifactRetrievalService_GetArtifactServer) error {
+func (f *fakeRunner) GetArtifact(req *jobpb.GetArtifactRequest, stream jobpb.ArtifactRetrievalService_GetArtifactServer) error {
+	if a, err := beam.FilePayload(req.GetArtifact()); err == nil {
+		f.mu.Lock()
+		f.fetched = append(f.fetched, a.Path)
+		f.mu.Unlock()
+	}
 	if f.artifact == nil {
 		return status.Error(codes.NotFound, "no such artifact")
 	}
@@ -110,9 +128,13 @@ func fileArtifact(t *testing.T, path string, content []byte, role string) *pipep
 	return a
 }
 
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 func fileArtifactInfo(path string, content []byte, role string) (*pipepb.ArtifactInformation, error) {
-	sum := sha256.Sum256(content)
-	payload, err := proto.Marshal(&pipepb.ArtifactFilePayload{Path: path, Sha256: hex.EncodeToString(sum[:])})
+	payload, err := proto.Marshal(&pipepb.ArtifactFilePayload{Path: path, Sha256: sha256Hex(content)})
 	if err != nil {
 		return nil, err
 	}

@@ -10,14 +10,18 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/beamctl/beamctl"
 )
 
 const module = "github.com/beamctl/beamctl"
@@ -308,5 +312,68 @@ func TestBootEntrypointSize(t *testing.T) {
 				t.Errorf("beamctl-boot for linux/%s is %d bytes, over %d", arch, fi.Size(), limit)
 			}
 		})
+	}
+}
+
+// bootModules are the modules, besides beamctl's own, that beamctl-boot
+// may use: build --boot compiles its embedded source inside the pipeline's
+// module, whose go.sum always has these, as the Beam SDK needs them.
+// Another would make that build fail offline for every user.
+var bootModules = []string{
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/model",
+	"google.golang.org/grpc",
+	"google.golang.org/protobuf",
+	"google.golang.org/genproto/googleapis/rpc",
+	"golang.org/x/sys",
+	"golang.org/x/net",
+	"golang.org/x/text",
+}
+
+// TestBootSourceIsComplete checks beamctl.BootSource against what
+// beamctl-boot is built from, on each platform a worker may target: a
+// package missing from it breaks build --boot, and one embedded for nothing
+// only grows beamctl.
+func TestBootSourceIsComplete(t *testing.T) {
+	own := map[string]bool{}
+	for _, target := range []string{"linux/amd64", "linux/arm64", "darwin/arm64", "windows/amd64"} {
+		goos, goarch, _ := strings.Cut(target, "/")
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "./"+beamctl.BootMain)
+		cmd.Dir = root(t)
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=0")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list for %s: %v", target, err)
+		}
+		for _, p := range strings.Fields(string(out)) {
+			switch {
+			case p == module || strings.HasPrefix(p, module+"/"):
+				own[rel(p)] = true
+			case !hasPrefixAny(p, bootModules...):
+				t.Errorf("beamctl-boot for %s depends on %s, which a pipeline's module need not have", target, p)
+			}
+		}
+	}
+	embedded := map[string]bool{}
+	err := fs.WalkDir(beamctl.BootSource, ".", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && path.Ext(p) == ".go" && !strings.HasSuffix(p, "_test.go") {
+			embedded[path.Dir(p)] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !own[beamctl.BootMain] {
+		t.Fatalf("go list did not list %s itself: %v", beamctl.BootMain, own)
+	}
+	for p := range own {
+		if !embedded[p] {
+			t.Errorf("beamctl-boot imports %s, which beamctl.BootSource does not embed", p)
+		}
+	}
+	for p := range embedded {
+		if !own[p] {
+			t.Errorf("beamctl.BootSource embeds %s, which beamctl-boot does not import", p)
+		}
 	}
 }
