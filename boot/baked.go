@@ -60,8 +60,9 @@ func (cfg config) bakedWorker(ctx context.Context, want string, deps []*pipepb.A
 	b := cfg.baked
 	rest := deps
 	if len(deps) > 0 {
-		i, err := beam.WorkerArtifact(deps)
-		if err == nil {
+		// Only an artifact declared as the Go worker displaces the image's:
+		// a lone artifact without a role is some other file of the job.
+		if i := slices.IndexFunc(deps, beam.IsGoWorker); i >= 0 {
 			staged, err := beam.DeclaredSHA256(deps[i])
 			if err != nil {
 				return nil, nil, err

@@ -1,18 +1,22 @@
 package launch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/internal/sbom"
+	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/stage/image"
 )
 
@@ -162,4 +166,79 @@ func (s ImageSpec) options(m *build.Manifest, dir string, targets []build.Platfo
 		})
 	}
 	return o, nil
+}
+
+// workerImage stages the image of the worker the job runs, or checks an
+// image given by digest against it, and returns the image by digest and
+// the worker's sha256.
+func (s *Spec) workerImage(ctx context.Context, d Deps, bins *binaries) (ref, sha string, err error) {
+	var w build.Binary
+	for _, b := range bins.manifest.Workers() {
+		if filepath.Join(bins.dir, b.File) == bins.worker {
+			w = b
+		}
+	}
+	if w.File == "" {
+		return "", "", fmt.Errorf("the worker %s is not in its manifest", bins.worker)
+	}
+	if strings.Contains(s.Image.Ref, "@") {
+		res, err := image.Inspect(ctx, s.Image.Ref, image.Options{Insecure: s.Image.Insecure, Logger: d.Logger})
+		if err != nil {
+			return "", "", err
+		}
+		i := slices.IndexFunc(res.Platforms, func(p image.PlatformResult) bool { return p.Platform == w.Platform.String() })
+		switch {
+		case i < 0:
+			var have []string
+			for _, p := range res.Platforms {
+				have = append(have, p.Platform)
+			}
+			return "", "", problem.Usagef("stage an image for "+w.Platform.String()+" with beamctl stage, or choose another {Target}",
+				"image %s has no %s image (it has %s)", s.Image.Ref, w.Platform, strings.Join(have, ", "))
+		case res.Platforms[i].WorkerSHA256 != w.SHA256:
+			return "", "", problem.Usagef("stage the image again from this build, or use the build the image was made from",
+				"image %s holds worker sha256 %s, but this build's %s worker is sha256 %s", s.Image.Ref, cmp.Or(res.Platforms[i].WorkerSHA256, "(none)"), w.Platform, w.SHA256)
+		}
+		return res.Image, w.SHA256, nil
+	}
+	o, err := s.Image.options(bins.manifest, bins.dir, []build.Platform{w.Platform}, d)
+	if err != nil {
+		return "", "", err
+	}
+	res, err := image.Push(ctx, o)
+	if err != nil {
+		return "", "", err
+	}
+	d.Logger.Info("worker image staged", "image", res.Image, "bytes_uploaded", res.BytesUploaded)
+	return res.Image, w.SHA256, nil
+}
+
+// stagedBytes adds up what staging sent.
+type stagedBytes struct {
+	mu   sync.Mutex
+	sent map[string]int64
+}
+
+func (b *stagedBytes) observe(next func(stage.Progress)) func(stage.Progress) {
+	return func(p stage.Progress) {
+		b.mu.Lock()
+		if b.sent == nil {
+			b.sent = map[string]int64{}
+		}
+		b.sent[p.Path] = p.Sent
+		b.mu.Unlock()
+		if next != nil {
+			next(p)
+		}
+	}
+}
+
+func (b *stagedBytes) total() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var n int64
+	for _, v := range b.sent {
+		n += v
+	}
+	return n
 }

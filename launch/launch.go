@@ -150,6 +150,12 @@ type Result struct {
 	Metrics      []submit.Metric
 	// Duration runs from submission to the job's end.
 	Duration time.Duration
+	// StagedBytes is what was staged to the job server: 0 when the worker
+	// comes in an image.
+	StagedBytes int64
+	// Image is the worker image by digest, when the job's workers start
+	// from one.
+	Image string
 }
 
 // cancelWait bounds how long an interrupted run waits for the runner to
@@ -160,6 +166,8 @@ const cancelWait = 30 * time.Second
 type binaries struct {
 	manifest         *build.Manifest
 	launcher, worker string
+	// dir is the output directory the binaries are in.
+	dir string
 }
 
 // Run performs the launch. An error means no job ran (bad spec, build or
@@ -243,6 +251,8 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 		}
 		o.OnEvent = obs.Build
 		o.Digests = d.Digests
+		// An image needs its entrypoint.
+		o.Boot = s.Image != nil
 		// The workers run here: a host worker is the launcher itself, one
 		// binary to link instead of two.
 		o.Local = s.LocalWorkers()
@@ -266,7 +276,7 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 			return nil, fmt.Errorf("the build made no worker for %s", o.Targets[0])
 		}
 		return &binaries{manifest: m, launcher: filepath.Join(outDir, launcher.File),
-			worker: filepath.Join(outDir, m.Workers()[i].File)}, nil
+			worker: filepath.Join(outDir, m.Workers()[i].File), dir: outDir}, nil
 	}
 	return s.distBinaries(ctx, d)
 }
@@ -326,7 +336,7 @@ func (s *Spec) distBinaries(ctx context.Context, d Deps) (*binaries, error) {
 				Fix: "build the pipeline into " + s.Dist + " again", Usage: true, Err: &BinaryError{Dist: s.Dist, Path: path}}
 		}
 	}
-	return &binaries{manifest: m, launcher: filepath.Join(dist, launcher.File), worker: filepath.Join(dist, worker.File)}, nil
+	return &binaries{manifest: m, launcher: filepath.Join(dist, launcher.File), worker: filepath.Join(dist, worker.File), dir: dist}, nil
 }
 
 // BinaryError is a binary of an output directory that is missing or
@@ -435,6 +445,22 @@ func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localR
 func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.ClientConn, bins *binaries, captured *capture.Captured) (*Result, error) {
 	var failures <-chan error
 	p := captured.Pipeline
+	var params map[string]string
+	if s.Image != nil {
+		image, sha, err := s.workerImage(ctx, d, bins)
+		if err != nil {
+			return nil, err
+		}
+		if s.environment() == Docker {
+			s.EnvironmentConfig = image
+		}
+		// The worker is in the image: nothing to stage. An External pool
+		// is told which worker the job expects, so a stale image is refused.
+		params = map[string]string{boot.ParamWorkerSHA256: sha}
+		if err := beam.DropWorkerArtifacts(p); err != nil {
+			return nil, err
+		}
+	}
 	switch env := s.environment(); env {
 	case Docker:
 		image := s.EnvironmentConfig
@@ -466,7 +492,7 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 			return nil, err
 		}
 	case External:
-		if err := beam.UseExternal(p, s.EnvironmentConfig, nil); err != nil {
+		if err := beam.UseExternal(p, s.EnvironmentConfig, params); err != nil {
 			return nil, err
 		}
 	case Loopback:
@@ -490,10 +516,11 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 		return nil, err
 	}
 	start := time.Now()
+	var staged stagedBytes
 	job, err := submit.Submit(ctx, conn, captured, submit.SubmitOptions{
 		Endpoint:    s.Endpoint,
 		DialOptions: grpcOpts,
-		Progress:    obs.Staging,
+		Progress:    staged.observe(obs.Staging),
 		Logger:      d.Logger,
 		Digests:     d.Digests,
 	})
@@ -507,9 +534,14 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 		obs.Submitted(Submission{Job: job})
 	}
 	if s.Detach {
-		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING}, nil
+		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING, StagedBytes: staged.total(), Image: s.EnvironmentConfig}, nil
 	}
-	return follow(ctx, d, obs, conn, job, failures, start), nil
+	res := follow(ctx, d, obs, conn, job, failures, start)
+	res.StagedBytes = staged.total()
+	if s.Image != nil && s.environment() == Docker {
+		res.Image = s.EnvironmentConfig
+	}
+	return res, nil
 }
 
 // follow follows the job until it ends, cancelling it when ctx ends or a

@@ -76,6 +76,11 @@ type Spec struct {
 	Expose bool
 	// Detach returns once the job runs, without following it.
 	Detach bool
+	// Image, if set, is the worker image the job's workers start from:
+	// staged first (or, given by digest, checked against the worker), then
+	// named by digest in the Docker environment, or expected of the
+	// External environment's pool. No worker artifact is staged.
+	Image *ImageSpec
 
 	// Dir is the directory the user runs from: workers on this machine run
 	// there, so relative paths in Args mean to them what they meant to the
@@ -135,6 +140,12 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}")
 	case env == Loopback && s.EnvironmentConfig != "":
 		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback")
+	case s.Image != nil && env == Loopback:
+		return problem.Usagef("use {Environment} docker (the runner starts the image), external (a pool runs the image) or process (a command runs the image's boot)", "{Image} has no meaning for {Environment} loopback")
+	case s.Image != nil && s.Image.Ref == "":
+		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty")
+	case s.Image != nil && env == Docker && s.EnvironmentConfig != "":
+		return problem.Usagef("drop one of them", "{Image} and {EnvironmentConfig} both name the docker image")
 	case env == Loopback && s.LoopbackAddress != "" && !s.Expose && !netaddr.LoopbackHost(s.LoopbackAddress):
 		return problem.Usagef("give a loopback address, or set {Expose} to let the job server's machine (and anyone who can reach the address) start workers as this user",
 			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress)

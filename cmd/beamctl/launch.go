@@ -42,6 +42,7 @@ func addLaunchFlags(f *pflag.FlagSet) {
 	f.String("job-name", "", "job name (default: the one the pipeline chooses)")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline")
 	f.Bool("detach", false, "print the job id once the job runs, and return")
+	addImageFlags(f)
 }
 
 // dialOptions are the settings of the dial flags.
@@ -87,6 +88,13 @@ func (a *app) launchSpec() (launch.Spec, error) {
 	}
 	if a.v.GetBool("verbose") {
 		s.LauncherOutput = a.stderr
+	}
+	if a.v.GetString("image") != "" {
+		img, err := a.imageSpec()
+		if err != nil {
+			return s, err
+		}
+		s.Image = &img
 	}
 	return s, nil
 }
@@ -155,6 +163,10 @@ type jobResult struct {
 	Metrics  []submit.Metric `json:"metrics"`
 	Duration string          `json:"duration"`
 	Seconds  float64         `json:"durationSeconds"`
+	// StagedBytes is what was staged to the job server: 0 when the worker
+	// comes in an image.
+	StagedBytes int64  `json:"staged_bytes"`
+	Image       string `json:"image,omitempty"`
 }
 
 // result prints how the job ended and maps it to the exit code.
@@ -162,13 +174,14 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	job := res.Job
 	if res.Outcome == launch.Detached {
 		if a.json {
-			return a.printJSONLine(map[string]string{"jobId": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING"})
+			return a.printJSONLine(map[string]any{"jobId": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING", "staged_bytes": res.StagedBytes, "image": res.Image})
 		}
 		fmt.Fprintln(a.stdout, job.ID)
 		return nil
 	}
 	out := jobResult{JobID: job.ID, Name: job.Name, State: res.State.String(), Metrics: res.Metrics,
-		Duration: res.Duration.Round(time.Millisecond).String(), Seconds: res.Duration.Seconds()}
+		Duration: res.Duration.Round(time.Millisecond).String(), Seconds: res.Duration.Seconds(),
+		StagedBytes: res.StagedBytes, Image: res.Image}
 	switch {
 	case res.WorkerFailed:
 		out.Error = "a worker failed: " + res.Err.Error()

@@ -28,6 +28,41 @@ type poolProcess struct {
 	stderr  bytes.Buffer
 	exited  chan struct{}
 	waitErr error
+	grew    chan struct{} // closed when output is added
+}
+
+// notify wakes waitFor callers: the output grew.
+func (p *poolProcess) notify() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.grew != nil {
+		close(p.grew)
+		p.grew = nil
+	}
+}
+
+// waitFor reports whether the pool's output comes to contain s within d.
+func (p *poolProcess) waitFor(s string, d time.Duration) bool {
+	deadline := time.After(d)
+	for {
+		p.mu.Lock()
+		if strings.Contains(p.stderr.String(), s) {
+			p.mu.Unlock()
+			return true
+		}
+		if p.grew == nil {
+			p.grew = make(chan struct{})
+		}
+		grew := p.grew
+		p.mu.Unlock()
+		select {
+		case <-grew:
+		case <-p.exited:
+			return strings.Contains(p.output(), s)
+		case <-deadline:
+			return false
+		}
+	}
 }
 
 func (p *poolProcess) output() string {
@@ -40,6 +75,13 @@ func (p *poolProcess) output() string {
 // returns once it says it listens.
 func startPoolProcess(t *testing.T, bin string, args ...string) (*poolProcess, string) {
 	t.Helper()
+	return startPoolCommand(t, nil, bin, args...)
+}
+
+// startPoolCommand is startPoolProcess with env as the command's whole
+// environment; nil is this process's, with a TMPDIR of the pool's own.
+func startPoolCommand(t *testing.T, env []string, bin string, args ...string) (*poolProcess, string) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +92,10 @@ func startPoolProcess(t *testing.T, bin string, args ...string) (*poolProcess, s
 	p := &poolProcess{tmp: t.TempDir(), exited: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cmd = exec.CommandContext(ctx, bin, append(args, "--address", addr)...)
-	p.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
+	p.cmd.Env = env
+	if env == nil {
+		p.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
+	}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +114,7 @@ func startPoolProcess(t *testing.T, bin string, args ...string) (*poolProcess, s
 			if strings.HasPrefix(sc.Text(), "worker pool listening on ") {
 				once.Do(func() { close(listening) })
 			}
+			p.notify()
 		}
 		p.waitErr = p.cmd.Wait()
 		close(p.exited)

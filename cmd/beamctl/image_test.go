@@ -1,0 +1,303 @@
+package main
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sys/unix"
+
+	"github.com/beamctl/beamctl/internal/registrytest"
+	"github.com/beamctl/beamctl/stage/image"
+	"github.com/beamctl/beamctl/stage/stagetest"
+)
+
+// stageJSON is what stage --output json prints.
+type stageJSON struct {
+	Image     string `json:"image"`
+	Digest    string `json:"digest"`
+	Platforms []struct {
+		Platform, Digest string
+		WorkerSHA256     string `json:"worker_sha256"`
+	} `json:"platforms"`
+	BytesUploaded int64    `json:"bytes_uploaded"`
+	SBOM          []string `json:"sbom"`
+}
+
+func stageImage(t *testing.T, args ...string) stageJSON {
+	t.Helper()
+	r := beamctl(t, append([]string{"stage", "--output", "json"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("stage %v: exit %d\n%s", args, r.code, r.stderr)
+	}
+	var s stageJSON
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("stage output %q: %v", r.stdout, err)
+	}
+	return s
+}
+
+// TestWorkerImage pushes worker images of wordcount for this machine and
+// linux/arm64 to a real registry, reads them back, and runs the amd64 one
+// as prism's worker pool and as its process environment: its entrypoint
+// and baked worker, from the image's own filesystem, with nothing staged.
+func TestWorkerImage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wordcount for two platforms")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("runs the image's filesystem with chroot, which needs root")
+	}
+	reg := registrytest.Start(t)
+	dist := filepath.Join(t.TempDir(), "dist")
+	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64,linux/arm64", "--out", dist); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	repo := reg.Host + "/team/wordcount"
+	first := stageImage(t, dist, "--image", repo+":v1", "--label", "team=data")
+	if !strings.HasPrefix(first.Image, repo+"@sha256:") || len(first.Platforms) != 2 || first.BytesUploaded == 0 || len(first.SBOM) != 2 {
+		t.Fatalf("stage result %+v", first)
+	}
+
+	// Read back from the registry: an index, one image per platform, each
+	// with the entrypoint, the user, the worker's digest and the labels.
+	idx, err := remote.Index(mustParse(t, repo+":v1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := map[string]v1.Image{}
+	for i, m := range im.Manifests {
+		p := m.Platform.OS + "/" + m.Platform.Architecture
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := first.Platforms[i]
+		if p != want.Platform || cf.OS+"/"+cf.Architecture != p || m.Digest.String() != want.Digest {
+			t.Errorf("index entry %d is %s %s (config %s/%s), want %s %s", i, p, m.Digest, cf.OS, cf.Architecture, want.Platform, want.Digest)
+		}
+		c := cf.Config
+		if !slices.Equal(c.Entrypoint, []string{image.BootPath}) || c.User == "" || c.User == "0" ||
+			c.Labels[image.LabelWorkerSHA256] != want.WorkerSHA256 || c.Labels["team"] != "data" || c.Labels[image.LabelBeamVersion] == "" {
+			t.Errorf("%s config: entrypoint %q, user %q, labels %v", p, c.Entrypoint, c.User, c.Labels)
+		}
+		images[p] = img
+	}
+
+	// The same build from another directory gives the same image, and the
+	// registry is sent nothing.
+	before := reg.BlobUploads()
+	again := stageImage(t, copyDist(t, dist), "--image", repo+":v1", "--label", "team=data")
+	if again.Digest != first.Digest || again.BytesUploaded != 0 || reg.BlobUploads() != before {
+		t.Errorf("second stage: digest %s (first %s), %d bytes and %d blobs uploaded", again.Digest, first.Digest, again.BytesUploaded, reg.BlobUploads()-before)
+	}
+
+	root := imageRoot(t, images["linux/amd64"])
+	cf, err := images["linux/amd64"].ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prism := startPrism(t)
+	byDigest := first.Image
+
+	t.Run("worker pool", func(t *testing.T) {
+		_, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool")
+		submitImageJob(t, prism, root, dist, "--environment", "external", "--environment-config", addr, "--image", byDigest)
+	})
+	t.Run("process", func(t *testing.T) {
+		chroot, err := exec.LookPath("chroot")
+		if err != nil {
+			t.Fatal(err)
+		}
+		script := filepath.Join(t.TempDir(), "boot-in-image")
+		body := fmt.Sprintf("#!/bin/sh\nexec env -i %s %s --userspec=%s:%s %s %s \"$@\"\n",
+			strings.Join(quoteAll(cf.Config.Env), " "), chroot, cf.Config.User, cf.Config.User, root, image.BootPath)
+		if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		submitImageJob(t, prism, root, dist, "--environment", "process", "--environment-config", script, "--image", byDigest)
+	})
+	t.Run("another build", func(t *testing.T) {
+		// A build whose worker differs from the image's.
+		other := filepath.Join(t.TempDir(), "dist")
+		if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64", "--ldflags", "-X=main.imageTest=1", "--out", other); r.code != 0 {
+			t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+		}
+		// Given the image by digest, submit checks it first.
+		r := beamctl(t, "submit", other, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", "127.0.0.1:1", "--image", byDigest, "--", "--input=x", "--output=y")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "holds worker sha256 "+first.Platforms[0].WorkerSHA256) {
+			t.Errorf("submit with another build's image: exit %d, stderr %q", r.code, r.stderr)
+		}
+		// A pool still running the old image refuses the new job's worker.
+		pool, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool")
+		v2 := stageImage(t, other, "--image", repo+":v2")
+		dir := t.TempDir()
+		r = beamctl(t, "submit", other, "--endpoint", prism.Endpoint, "--environment", "external", "--environment-config", addr,
+			"--image", v2.Image, "--detach", "--", "--input="+filepath.Join(dir, "in"), "--output="+filepath.Join(dir, "out"))
+		if r.code != 0 {
+			t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
+		}
+		job := strings.TrimSpace(r.stdout)
+		defer beamctl(t, "jobs", "cancel", job, "--endpoint", prism.Endpoint)
+		want := fmt.Sprintf("the image's worker binary (sha256 %s) is not the job's (sha256 %s)", first.Platforms[0].WorkerSHA256, v2.Platforms[0].WorkerSHA256)
+		if !pool.waitFor(want, 2*time.Minute) {
+			t.Errorf("the pool did not refuse the worker with %q:\n%s", want, pool.output())
+		}
+	})
+}
+
+func mustParse(t *testing.T, ref string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func quoteAll(env []string) []string {
+	out := make([]string, len(env))
+	for i, kv := range env {
+		out[i] = "'" + strings.ReplaceAll(kv, "'", `'\''`) + "'"
+	}
+	return out
+}
+
+// submitImageJob runs wordcount on prism with workers from the image
+// unpacked at root, and checks the counts and that nothing was staged.
+func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dist string, args ...string) {
+	t.Helper()
+	// Workers see the image's filesystem: the job's files live at the same
+	// path inside it as outside.
+	dir := t.TempDir()
+	in := filepath.Join(dir, "input.txt")
+	data, err := os.ReadFile(wordcountInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(root, dir)} {
+		if err := os.MkdirAll(filepath.Join(d, "out"), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(filepath.Join(d, "out"), 0o777)
+		if err := os.WriteFile(filepath.Join(d, "input.txt"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out", "counts.txt")
+	full := append(append([]string{"submit", dist, "--target", "linux/amd64", "--endpoint", prism.Endpoint, "--output", "json"}, args...), "--", "--input="+in, "--output="+out)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, beamctlBinary(t), full...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdout, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("beamctl %v: %v\n%s\nprism:\n%s", full, err, stderr.String(), prism.Output())
+	}
+	lines := strings.Split(strings.TrimSpace(string(stdout)), "\n")
+	var res struct {
+		State       string `json:"state"`
+		StagedBytes *int64 `json:"staged_bytes"`
+		Image       string `json:"image"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	if res.State != "DONE" || res.StagedBytes == nil || *res.StagedBytes != 0 {
+		t.Errorf("job ended %s with staged_bytes %v", res.State, res.StagedBytes)
+	}
+	if got, want := readSorted(t, filepath.Join(root, out)), countWords(t, wordcountInput); !slices.Equal(got, want) {
+		t.Errorf("counts differ:\n got %v\nwant %v", got, want)
+	}
+}
+
+// imageRoot unpacks img's filesystem as a container runtime would: with
+// /proc, /dev and /etc/hosts of its own, removed when the test ends.
+func imageRoot(t *testing.T, img v1.Image) string {
+	t.Helper()
+	root := t.TempDir()
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(root, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		case tar.TypeReg:
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(f, tr); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		default:
+			continue
+		}
+		if err := os.Chown(p, h.Uid, h.Gid); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, os.FileMode(h.Mode).Perm()|modeBits(h.Mode)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"proc", "dev"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc", "hosts"), []byte("127.0.0.1 localhost\n::1 localhost\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("proc", filepath.Join(root, "proc"), "proc", 0, ""); err != nil {
+		t.Skipf("cannot mount /proc for the image's root: %v", err)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(root, "proc"), unix.MNT_DETACH) })
+	if err := unix.Mount("/dev", filepath.Join(root, "dev"), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Unmount(filepath.Join(root, "dev"), unix.MNT_DETACH) })
+	return root
+}
+
+func modeBits(m int64) os.FileMode {
+	var out os.FileMode
+	if m&0o1000 != 0 {
+		out |= os.ModeSticky
+	}
+	return out
+}
