@@ -2,6 +2,7 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,20 +125,23 @@ func TestWorkerImage(t *testing.T) {
 
 	t.Run("worker pool", func(t *testing.T) {
 		_, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool")
-		submitImageJob(t, prism, root, dist, "--environment", "external", "--environment-config", addr, "--image", byDigest)
+		submitImageJob(t, prism, root, dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", byDigest)
 	})
 	t.Run("process", func(t *testing.T) {
-		chroot, err := exec.LookPath("chroot")
+		script := bootInImage(t, root, cf)
+		submitImageJob(t, prism, root, dist, "linux/amd64", "--environment", "process", "--environment-config", script, "--image", byDigest)
+	})
+	t.Run("arm64 process", func(t *testing.T) {
+		// The kernel runs the arm64 boot, and the worker it starts, through
+		// qemu-user, as in a container on an amd64 machine.
+		arm64Binfmt(t)
+		img := images["linux/arm64"]
+		root := imageRoot(t, img)
+		cf, err := img.ConfigFile()
 		if err != nil {
 			t.Fatal(err)
 		}
-		script := filepath.Join(t.TempDir(), "boot-in-image")
-		body := fmt.Sprintf("#!/bin/sh\nexec env -i %s %s --userspec=%s:%s %s %s \"$@\"\n",
-			strings.Join(quoteAll(cf.Config.Env), " "), chroot, cf.Config.User, cf.Config.User, root, image.BootPath)
-		if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		submitImageJob(t, prism, root, dist, "--environment", "process", "--environment-config", script, "--image", byDigest)
+		submitImageJob(t, prism, root, dist, "linux/arm64", "--environment", "process", "--environment-config", bootInImage(t, root, cf), "--image", byDigest)
 	})
 	t.Run("another build", func(t *testing.T) {
 		// A build whose worker differs from the image's.
@@ -185,9 +189,51 @@ func quoteAll(env []string) []string {
 	return out
 }
 
+// bootInImage writes a script that runs the image's entrypoint in root
+// with the image's environment and user, as a container would: prism's
+// process environment executes it.
+func bootInImage(t *testing.T, root string, cf *v1.ConfigFile) string {
+	t.Helper()
+	chroot, err := exec.LookPath("chroot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(t.TempDir(), "boot-in-image")
+	body := fmt.Sprintf("#!/bin/sh\nexec env -i %s %s --userspec=%s:%s %s %s \"$@\"\n",
+		strings.Join(quoteAll(cf.Config.Env), " "), chroot, cf.Config.User, cf.Config.User, root, image.BootPath)
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return script
+}
+
+// arm64Binfmt has the kernel run arm64 binaries through qemu-user, even in
+// a chroot (the interpreter is opened at registration), for the test.
+func arm64Binfmt(t *testing.T) {
+	t.Helper()
+	const dir = "/proc/sys/fs/binfmt_misc"
+	if _, err := os.Stat(filepath.Join(dir, "qemu-aarch64")); err == nil {
+		return
+	}
+	if _, err := os.Stat(filepath.Join(dir, "register")); err != nil {
+		if err := unix.Mount("binfmt_misc", dir, "binfmt_misc", 0, ""); err != nil {
+			t.Skipf("cannot mount binfmt_misc to run arm64 binaries: %v", err)
+		}
+	}
+	conf, err := os.ReadFile("/usr/lib/binfmt.d/qemu-aarch64.conf")
+	if err != nil {
+		t.Skipf("qemu-user-static's binfmt entry is not installed: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "register"), bytes.TrimSpace(conf), 0); err != nil {
+		t.Skipf("cannot register qemu-user with binfmt_misc: %v", err)
+	}
+	// Other tests check what happens where no emulator is registered.
+	t.Cleanup(func() { os.WriteFile(filepath.Join(dir, "qemu-aarch64"), []byte("-1"), 0) })
+}
+
 // submitImageJob runs wordcount on prism with workers from the image
 // unpacked at root, and checks the counts and that nothing was staged.
-func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dist string, args ...string) {
+func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dist, target string, args ...string) {
 	t.Helper()
 	// Workers see the image's filesystem: the job's files live at the same
 	// path inside it as outside.
@@ -207,7 +253,7 @@ func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dist string, arg
 		}
 	}
 	out := filepath.Join(dir, "out", "counts.txt")
-	full := append(append([]string{"submit", dist, "--target", "linux/amd64", "--endpoint", prism.Endpoint, "--output", "json"}, args...), "--", "--input="+in, "--output="+out)
+	full := append(append([]string{"submit", dist, "--target", target, "--endpoint", prism.Endpoint, "--output", "json"}, args...), "--", "--input="+in, "--output="+out)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, beamctlBinary(t), full...)
