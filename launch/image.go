@@ -3,6 +3,7 @@ package launch
 import (
 	"cmp"
 	"context"
+	"debug/buildinfo"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,9 +74,15 @@ func Stage(ctx context.Context, s StageSpec, d Deps, obs Observer) (*Staged, err
 	}
 	// The SBOMs describe the workers whatever becomes of the push.
 	var sboms []string
-	for _, p := range o.Platforms {
+	for i, p := range o.Platforms {
 		f := p.Worker + ".spdx.json"
-		doc, err := sbom.FromFile(p.Worker, sbom.Options{Created: o.Created, Name: filepath.Base(p.Worker)})
+		// The worker's digest is the manifest's, checked when the image is
+		// made: the SBOM need not hash the file again.
+		bi, err := buildinfo.ReadFile(p.Worker)
+		if err != nil {
+			return nil, fmt.Errorf("reading build info of %s: %w", p.Worker, err)
+		}
+		doc, err := sbom.FromBuildInfo(bi, p.WorkerSHA256, sbom.Options{Created: o.Created, Name: filepath.Base(p.Worker)})
 		if err != nil {
 			return nil, err
 		}
@@ -83,6 +90,7 @@ func Stage(ctx context.Context, s StageSpec, d Deps, obs Observer) (*Staged, err
 			return nil, err
 		}
 		sboms = append(sboms, f)
+		o.Platforms[i].SBOM = doc
 	}
 	res, err := image.Push(ctx, o)
 	if err != nil {

@@ -48,6 +48,9 @@ type Platform struct {
 	// beamctl-boot for the platform, with the sha256 each must have.
 	Worker, WorkerSHA256 string
 	Boot, BootSHA256     string
+	// SBOM, if set, is the worker's SPDX document, attached to the image as
+	// an artifact that refers to it.
+	SBOM []byte
 }
 
 // Options say what image to make and where it goes.
@@ -102,6 +105,8 @@ type PlatformResult struct {
 	WorkerSHA256 string `json:"worker_sha256"`
 	// Size is the sum of the compressed layers and the config.
 	Size int64 `json:"size"`
+	// SBOM is the digest of the SBOM artifact that refers to the image.
+	SBOM string `json:"sbom,omitempty"`
 }
 
 func refError(ref, reason string) error {

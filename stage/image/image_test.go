@@ -53,6 +53,9 @@ func TestPushIndex(t *testing.T) {
 	dir := t.TempDir()
 	ps := platforms(t, dir, amd64, arm64)
 	ctx := context.Background()
+	for i := range ps {
+		ps[i].SBOM = []byte(`{"spdxVersion":"SPDX-2.3","name":"` + ps[i].Platform.String() + `"}`)
+	}
 	o := Options{Ref: host + "/team/wc:v1", Platforms: ps, CacheDir: t.TempDir(), Labels: map[string]string{"team": "data"}}
 	res, err := Push(ctx, o)
 	if err != nil {
@@ -104,6 +107,18 @@ func TestPushIndex(t *testing.T) {
 		}
 		if res.Platforms[i].Digest != m.Digest.String() {
 			t.Errorf("result platform %d digest %s, index %s", i, res.Platforms[i].Digest, m.Digest)
+		}
+		// The SBOM refers to the platform's image.
+		refs, err := remote.Referrers(mustRef(t, host+"/team/wc@"+m.Digest.String()).(name.Digest))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rm, err := refs.IndexManifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rm.Manifests) != 1 || rm.Manifests[0].Digest.String() != res.Platforms[i].SBOM || rm.Manifests[0].ArtifactType != "application/spdx+json" {
+			t.Errorf("referrers of %s: %+v, want the SBOM %s", m.Digest, rm.Manifests, res.Platforms[i].SBOM)
 		}
 	}
 	if tag, err := remote.Head(mustRef(t, host+"/team/wc:v1")); err != nil || tag.Digest.String() != res.Digest {

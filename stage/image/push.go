@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,11 +26,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/partial"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/internal/sbom"
 )
 
 // Push makes the images and writes them: to the registry of o.Ref, or to
@@ -98,13 +101,43 @@ func Push(ctx context.Context, o Options) (*Result, error) {
 	}
 	res.Digest = d.String()
 	res.Image = tag.Context().Name() + "@" + res.Digest
+	var sboms []v1.Image
+	for i, m := range images {
+		if m.p.SBOM == nil {
+			continue
+		}
+		a, err := sbomArtifact(m.img, m.p.SBOM, o.Created)
+		if err != nil {
+			return nil, err
+		}
+		d, err := a.Digest()
+		if err != nil {
+			return nil, err
+		}
+		res.Platforms[i].SBOM = d.String()
+		sboms = append(sboms, a)
+	}
 	switch {
 	case o.OCILayout != "":
 		err = writeLayout(o.OCILayout, tag, images, idx)
+		if err == nil {
+			err = appendLayout(o.OCILayout, sboms)
+		}
 	case o.Tarball != "":
 		err = writeTarball(o.Tarball, tag, images[0].img)
 	default:
 		err = push(ctx, tag, images, idx, ropts)
+		for _, a := range sboms {
+			if err != nil {
+				break
+			}
+			var d v1.Hash
+			if d, err = a.Digest(); err == nil {
+				if err = remote.Write(tag.Context().Digest(d.String()), a, ropts...); err != nil {
+					err = registryError(tag.Context().RegistryStr(), "attaching an SBOM to "+tag.String(), err)
+				}
+			}
+		}
 		res.BytesUploaded, res.BlobsUploaded = rt.bytes.Load(), int(rt.blobs.Load())
 	}
 	if err != nil {
@@ -289,6 +322,48 @@ func writeLayout(dir string, tag name.Tag, images []made, idx v1.ImageIndex) err
 	}
 	if err != nil {
 		return fmt.Errorf("writing OCI layout %s: %w", dir, err)
+	}
+	return nil
+}
+
+// sbomArtifact is doc as an OCI artifact whose subject is img, so that
+// registries (or their referrers tag) list it with the image.
+func sbomArtifact(img v1.Image, doc []byte, created time.Time) (v1.Image, error) {
+	subject, err := partial.Descriptor(img)
+	if err != nil {
+		return nil, err
+	}
+	a := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.MediaType(sbom.MediaType))
+	a, err = mutate.Append(a, mutate.Addendum{Layer: static.NewLayer(doc, types.MediaType(sbom.MediaType))})
+	if err != nil {
+		return nil, err
+	}
+	a, err = mutate.CreatedAt(a, v1.Time{Time: created})
+	if err != nil {
+		return nil, err
+	}
+	// The subject goes last: mutating annotations drops it.
+	a = mutate.Annotations(a, map[string]string{"org.opencontainers.image.created": created.UTC().Format(time.RFC3339)}).(v1.Image)
+	return mutate.Subject(a, v1.Descriptor{MediaType: subject.MediaType, Size: subject.Size, Digest: subject.Digest}).(v1.Image), nil
+}
+
+// appendLayout adds artifacts to an OCI layout, by digest.
+func appendLayout(dir string, arts []v1.Image) error {
+	if len(arts) == 0 {
+		return nil
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return err
+	}
+	for _, a := range arts {
+		d, err := a.Digest()
+		if err != nil {
+			return err
+		}
+		if err := p.ReplaceImage(a, match.Digests(d)); err != nil {
+			return fmt.Errorf("writing OCI layout %s: %w", dir, err)
+		}
 	}
 	return nil
 }
