@@ -138,6 +138,5 @@ func newStageCmd(a *app) *cobra.Command {
 	addImageFlags(cmd.Flags())
 	cmd.Flags().String("oci-layout", "", "write the image into this OCI layout directory instead of pushing it")
 	cmd.Flags().String("tarball", "", "write the image (one --target) to this docker-load tarball instead of pushing it")
-	cmd.MarkFlagsMutuallyExclusive("oci-layout", "tarball")
 	return cmd
 }

@@ -125,10 +125,7 @@ func ParseTag(ref string, insecure bool) (name.Tag, error) {
 	if insecure {
 		opts = append(opts, name.Insecure)
 	}
-	t, err := name.NewTag(ref, append(opts, name.StrictValidation)...)
-	if err != nil && !strings.Contains(ref[strings.LastIndex(ref, "/")+1:], ":") {
-		t, err = name.NewTag(ref+":latest", append(opts, name.StrictValidation)...)
-	}
+	t, err := name.NewTag(ref, opts...)
 	if err != nil {
 		return name.Tag{}, refError(ref, "is malformed ("+err.Error()+")")
 	}
