@@ -57,6 +57,9 @@ type Options struct {
 	// each target, from beamctl's own source inside the pipeline's module
 	// graph.
 	Boot bool
+	// NoLauncher builds no launcher: for worker images, which hold none,
+	// a link the size of a worker's saved.
+	NoLauncher bool
 	// Jobs bounds concurrent go builds. Default: the number of CPUs.
 	Jobs int
 	// CacheDir holds the reusable outputs. Default: the user cache dir.
@@ -224,10 +227,13 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		Flags: BuildFlags{Tags: o.Tags, LDFlags: o.LDFlags, GCFlags: o.GCFlags, Debug: o.Debug,
 			Strip: !o.NoStrip && !o.Debug, Local: o.Local, Trimpath: true},
 	}
-	jobs := []*job{o.plan(pkg, RoleLauncher, HostPlatform(), tmp)}
+	var jobs []*job
+	if !o.NoLauncher {
+		jobs = append(jobs, o.plan(pkg, RoleLauncher, HostPlatform(), tmp))
+	}
 	var alsoWorker []Platform
 	for _, t := range o.Targets {
-		if o.Local && t == HostPlatform() {
+		if o.Local && t == HostPlatform() && !o.NoLauncher {
 			alsoWorker = append(alsoWorker, t)
 			continue
 		}

@@ -115,6 +115,7 @@ func (s *StageSpec) binaries(ctx context.Context, d Deps, obs Observer) (*build.
 	}
 	o := *s.Build
 	o.Boot = true
+	o.NoLauncher = true
 	o.Local = false
 	o.OnEvent = obs.Build
 	o.Digests = d.Digests

@@ -19,9 +19,10 @@ which holds the pipeline's worker, so a runner's DOCKER environment, a
 worker-pool sidecar (boot --worker_pool) or Dataflow starts the worker with
 nothing staged. Several targets make one multi-platform image index.
 
-PKG is built as by 'beamctl build --boot'; a DIST directory (one with a
-manifest.json, from 'beamctl build --boot') is used as it is, without a Go
-toolchain. The image is reproducible: the same worker and flags give the same
+PKG is built as by 'beamctl build --boot', without the launcher, which an
+image does not hold (build with 'beamctl build --boot' and stage the DIST to
+also submit from it); a DIST directory (one with a manifest.json, from
+'beamctl build --boot') is used as it is, without a Go toolchain. The image is reproducible: the same worker and flags give the same
 digest on any machine (times from SOURCE_DATE_EPOCH, else 1970). Layers
 are cached by content and the registry is sent only what it lacks; the tag
 is written last.

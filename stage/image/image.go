@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
@@ -164,26 +165,31 @@ func (o *Options) defaults() error {
 	return nil
 }
 
-// makeImages makes each platform's image.
+// makeImages makes each platform's image, concurrently: compressing a
+// new worker layer is the longest step.
 func (o *Options) makeImages(ctx context.Context, base *baseImage) ([]made, error) {
 	cache := layerCache{dir: filepath.Join(o.CacheDir, "layers")}
-	var out []made
-	for _, p := range o.Platforms {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		for _, f := range []struct{ path, sum string }{{p.Worker, p.WorkerSHA256}, {p.Boot, p.BootSHA256}} {
-			if err := o.verify(ctx, f.path, f.sum); err != nil {
-				return nil, err
+	out := make([]made, len(o.Platforms))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range o.Platforms {
+		g.Go(func() error {
+			for _, f := range []struct{ path, sum string }{{p.Worker, p.WorkerSHA256}, {p.Boot, p.BootSHA256}} {
+				if err := o.verify(gctx, f.path, f.sum); err != nil {
+					return err
+				}
 			}
-		}
-		img, err := o.platformImage(ctx, cache, base, p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, made{p: p, img: img})
+			img, err := o.platformImage(gctx, cache, base, p)
+			if err != nil {
+				return err
+			}
+			out[i] = made{p: p, img: img}
+			return nil
+		})
 	}
-	return out, nil
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, ctx.Err()
 }
 
 func (o *Options) verify(ctx context.Context, path, want string) error {

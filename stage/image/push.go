@@ -199,7 +199,10 @@ func push(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex, o
 		taggable = img
 	}
 	if err == nil {
-		err = remote.Tag(tag, taggable, opts...)
+		// A tag already on this digest is left alone: nothing to send.
+		if cur, herr := remote.Head(tag, opts...); herr != nil || cur.Digest != d {
+			err = remote.Tag(tag, taggable, opts...)
+		}
 	}
 	if err != nil {
 		return registryError(reg, "pushing "+tag.String(), err)
