@@ -35,6 +35,13 @@ func TestValidate(t *testing.T) {
 		{"external without address", launch.Spec{Build: b, Endpoint: "localhost:1", Environment: launch.External}, "give {EnvironmentConfig} HOST:PORT"},
 		{"detach on the embedded runner", launch.Spec{Build: b, Detach: true}, "{Detach} needs {Endpoint}"},
 		{"loopback with a config", launch.Spec{Build: b, EnvironmentConfig: "x"}, "{EnvironmentConfig} has no meaning"},
+		{"image, docker", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Image: &launch.ImageSpec{Ref: "r/wc"}}, ""},
+		{"image, external", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Environment: launch.External, EnvironmentConfig: "localhost:50000", Image: &launch.ImageSpec{Ref: "r/wc"}}, ""},
+		{"image, process", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Environment: launch.Process, Image: &launch.ImageSpec{Ref: "r/wc"}}, ""},
+		{"image on the embedded runner", launch.Spec{Build: b, Image: &launch.ImageSpec{Ref: "r/wc"}}, "{Image} needs a job server"},
+		{"image, loopback", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Environment: launch.Loopback, Image: &launch.ImageSpec{Ref: "r/wc"}}, "{Image} has no meaning for {Environment} loopback"},
+		{"image and docker config", launch.Spec{Dist: "dist", Endpoint: "localhost:1", EnvironmentConfig: "other:1", Image: &launch.ImageSpec{Ref: "r/wc"}}, "{Image} and {EnvironmentConfig} both name"},
+		{"empty image", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Image: &launch.ImageSpec{}}, "{Image} is empty"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.spec.Validate()

@@ -140,6 +140,8 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}")
 	case env == Loopback && s.EnvironmentConfig != "":
 		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback")
+	case s.Image != nil && s.Endpoint == "":
+		return problem.Usagef("give {Endpoint} HOST:PORT of a job server that starts images, or drop {Image} to run the worker here", "{Image} needs a job server: the embedded runner runs the worker binary on this machine")
 	case s.Image != nil && env == Loopback:
 		return problem.Usagef("use {Environment} docker (the runner starts the image), external (a pool runs the image) or process (a command runs the image's boot)", "{Image} has no meaning for {Environment} loopback")
 	case s.Image != nil && s.Image.Ref == "":
