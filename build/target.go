@@ -56,6 +56,9 @@ var variants = map[string][]string{
 	"arm64": {"v8"},
 }
 
+// Variants are the variants a target of arch may name, e.g. v7 for arm.
+func Variants(arch string) []string { return slices.Clone(variants[arch]) }
+
 // ParseTargets parses --target values; each may hold several targets
 // separated by commas. "host" names this machine. Duplicates are dropped,
 // keeping the first occurrence's order. known is the toolchain's platform

@@ -54,6 +54,7 @@ stages the worker, submits the job and follows it.`,
 	})
 	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a))
 	root.InitDefaultCompletionCmd()
+	registerCompletions(a, root)
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
 			c.Short = "Generate the shell completion script for bash, zsh, fish or powershell"
