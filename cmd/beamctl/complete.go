@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -35,6 +37,7 @@ func registerCompletions(a *app, root *cobra.Command) {
 		}
 		if c.Name() == "beamctl" {
 			c.RegisterFlagCompletionFunc("output", fixedValues("text", "json"))
+			c.RegisterFlagCompletionFunc("profile", a.completeProfiles)
 		}
 		switch c.Name() {
 		case "build", "run", "stage":
@@ -146,4 +149,29 @@ func (a *app) completeJobs(cmd *cobra.Command, args []string, prefix string) ([]
 		}
 	}
 	return out, cobra.ShellCompDirectiveNoFileComp
+}
+
+// completeProfiles offers the profiles the config files define.
+func (a *app) completeProfiles(_ *cobra.Command, _ []string, prefix string) ([]string, cobra.ShellCompDirective) {
+	var files []string
+	if a.configFile != "" {
+		files = []string{a.configFile}
+	} else {
+		if dir, err := os.UserConfigDir(); err == nil {
+			files = appendIfExists(files, filepath.Join(dir, "beamctl", ConfigFile))
+		}
+		files = appendIfExists(files, filepath.Join(pipelineDir("."), ConfigFile))
+	}
+	var names []string
+	for _, f := range files {
+		cf, err := readConfigFile(f)
+		if err != nil {
+			continue
+		}
+		for n := range cf.profiles {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	return withPrefix(slices.Compact(names), prefix), cobra.ShellCompDirectiveNoFileComp
 }

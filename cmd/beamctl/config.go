@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -81,51 +82,131 @@ func (e *ConfigError) Invalid() bool { return true }
 
 func configErr(format string, a ...any) error { return &ConfigError{fmt.Sprintf(format, a...)} }
 
+// config is one invocation's settings and where each came from.
+type config struct {
+	v     *viper.Viper
+	files []string
+	// from says where each key set in a file came from: "FILE:LINE", with
+	// the profile when one set it.
+	from map[string]string
+	// profile is the chosen profile, if any.
+	profile string
+	// values are the files' settings, merged.
+	values map[string]any
+}
+
 // loadConfig builds the settings for one command: flags, then BEAMCTL_*
-// variables, then config files, then flag defaults. explicit, if set,
-// replaces the config file search; otherwise the user config directory's
-// file is read, then the pipeline directory's file over it.
-func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir string) (*viper.Viper, []string, error) {
-	v := viper.New()
-	var files []string
+// variables, then the chosen profile, then the config files' top-level
+// settings, then flag defaults. explicit, if set, replaces the config file
+// search; otherwise the user config directory's file is read, then the
+// pipeline directory's file over it. profile (or BEAMCTL_PROFILE) chooses
+// a profile that some file defines.
+func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir, profile string) (*config, error) {
+	c := &config{v: viper.New(), from: map[string]string{}, values: map[string]any{}}
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
-			return nil, nil, configErr("config file %s cannot be read: %v: check the --config path", explicit, errors.Unwrap(err))
+			return nil, configErr("config file %s cannot be read: %v: check the --config path", explicit, errors.Unwrap(err))
 		}
-		files = append(files, explicit)
+		c.files = append(c.files, explicit)
 	} else {
 		if dir, err := os.UserConfigDir(); err == nil {
-			files = appendIfExists(files, filepath.Join(dir, "beamctl", ConfigFile))
+			c.files = appendIfExists(c.files, filepath.Join(dir, "beamctl", ConfigFile))
 		}
 		if pipelineDir != "" {
-			files = appendIfExists(files, filepath.Join(pipelineDir, ConfigFile))
+			c.files = appendIfExists(c.files, filepath.Join(pipelineDir, ConfigFile))
 		}
 	}
-	for _, f := range files {
-		m, err := readConfigFile(f)
+	if profile == "" {
+		profile = os.Getenv("BEAMCTL_PROFILE")
+	}
+	c.profile = profile
+	var parsed []*configFile
+	for _, f := range c.files {
+		cf, err := readConfigFile(f)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if err := v.MergeConfigMap(m); err != nil {
-			return nil, nil, configErr("%s: %v", f, err)
-		}
+		parsed = append(parsed, cf)
+		c.merge(cf.settings, f)
 	}
-	for key, k := range settings {
-		env := "BEAMCTL_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
-		if val, ok := os.LookupEnv(env); ok {
-			if err := checkScalar(k, val); err != nil {
-				return nil, nil, configErr("%s=%q is not %s: fix or unset %s", env, val, k, env)
+	if profile != "" {
+		found := false
+		var defined []string
+		for i, cf := range parsed {
+			if p, ok := cf.profiles[profile]; ok {
+				found = true
+				c.merge(p, c.files[i])
+			}
+			for name := range cf.profiles {
+				defined = append(defined, name)
 			}
 		}
-		_ = v.BindEnv(key, env)
+		if !found {
+			slices.Sort(defined)
+			defined = slices.Compact(defined)
+			if len(defined) == 0 {
+				return nil, configErr("profile %q is not defined: no config file defines profiles (%s): add profiles: {%s: {...}} to beamctl.yaml", profile, fileList(c.files), profile)
+			}
+			return nil, configErr("profile %q is not defined: choose one of %s with --profile (or BEAMCTL_PROFILE)", profile, strings.Join(defined, ", "))
+		}
+	}
+	if err := c.v.MergeConfigMap(c.values); err != nil {
+		return nil, configErr("%s: %v", fileList(c.files), err)
+	}
+	for key, k := range settings {
+		env := envName(key)
+		if val, ok := os.LookupEnv(env); ok {
+			if err := checkScalar(k, val); err != nil {
+				return nil, configErr("%s=%q is not %s: fix or unset %s", env, val, k, env)
+			}
+		}
+		_ = c.v.BindEnv(key, env)
 	}
 	var bindErr error
 	flags.VisitAll(func(f *pflag.Flag) {
 		if _, ok := settings[f.Name]; ok && bindErr == nil {
-			bindErr = v.BindPFlag(f.Name, f)
+			bindErr = c.v.BindPFlag(f.Name, f)
 		}
 	})
-	return v, files, bindErr
+	return c, bindErr
+}
+
+// merge takes values from one file's settings (top level or a profile)
+// over those taken before; they rank below variables and flags.
+func (c *config) merge(s *fileSettings, file string) {
+	for k, v := range s.values {
+		c.values[k] = v
+		where := fmt.Sprintf("%s:%d", file, s.lines[k])
+		if s.profile != "" {
+			where += " (profile " + s.profile + ")"
+		}
+		c.from[k] = where
+	}
+}
+
+// source says where the value of key comes from.
+func (c *config) source(flags *pflag.FlagSet, key string) string {
+	if f := flags.Lookup(key); f != nil && f.Changed {
+		return "flag --" + key
+	}
+	if _, ok := os.LookupEnv(envName(key)); ok {
+		return "env " + envName(key)
+	}
+	if w, ok := c.from[key]; ok {
+		return w
+	}
+	return "default"
+}
+
+func envName(key string) string {
+	return "BEAMCTL_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
+}
+
+func fileList(files []string) string {
+	if len(files) == 0 {
+		return "none found"
+	}
+	return strings.Join(files, ", ")
 }
 
 func appendIfExists(files []string, p string) []string {
@@ -135,9 +216,22 @@ func appendIfExists(files []string, p string) []string {
 	return files
 }
 
+// fileSettings are the settings of one level of a config file.
+type fileSettings struct {
+	values  map[string]any
+	lines   map[string]int
+	profile string
+}
+
+// configFile is one parsed beamctl.yaml.
+type configFile struct {
+	settings *fileSettings
+	profiles map[string]*fileSettings
+}
+
 // readConfigFile parses a beamctl.yaml, checking every key and value so a
 // typo is reported with its line instead of being silently ignored.
-func readConfigFile(path string) (map[string]any, error) {
+func readConfigFile(path string) (*configFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, configErr("config file %s cannot be read: %v", path, errors.Unwrap(err))
@@ -150,7 +244,7 @@ func readConfigFile(path string) (map[string]any, error) {
 		}
 		return nil, configErr("%s: malformed YAML: %s", path, msg)
 	}
-	out := map[string]any{}
+	out := &configFile{settings: &fileSettings{values: map[string]any{}, lines: map[string]int{}}, profiles: map[string]*fileSettings{}}
 	if len(doc.Content) == 0 {
 		return out, nil
 	}
@@ -160,23 +254,54 @@ func readConfigFile(path string) (map[string]any, error) {
 	}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		kn, vn := root.Content[i], root.Content[i+1]
-		k, ok := settings[kn.Value]
-		if !ok {
-			hint := ""
-			if s := nearestKey(kn.Value); s != "" {
-				hint = fmt.Sprintf(": did you mean %q?", s)
-			} else {
-				hint = ": remove it"
+		if kn.Value != "profiles" {
+			if err := readSetting(path, kn, vn, out.settings); err != nil {
+				return nil, err
 			}
-			return nil, configErr("%s:%d: unknown key %q%s", path, kn.Line, kn.Value, hint)
+			continue
 		}
-		val, err := decodeValue(k, vn)
-		if err != nil {
-			return nil, configErr("%s:%d: key %q must be %s, not %s", path, vn.Line, kn.Value, k, err)
+		if vn.Kind != yaml.MappingNode {
+			return nil, configErr("%s:%d: profiles must map names to settings, e.g. profiles: {prod: {endpoint: host:8099}}", path, vn.Line)
 		}
-		out[kn.Value] = val
+		for j := 0; j+1 < len(vn.Content); j += 2 {
+			name, body := vn.Content[j], vn.Content[j+1]
+			if body.Kind != yaml.MappingNode {
+				return nil, configErr("%s:%d: profile %q must map keys to values", path, body.Line, name.Value)
+			}
+			ps := &fileSettings{values: map[string]any{}, lines: map[string]int{}, profile: name.Value}
+			for k := 0; k+1 < len(body.Content); k += 2 {
+				if body.Content[k].Value == "profiles" {
+					return nil, configErr("%s:%d: profiles cannot be nested", path, body.Content[k].Line)
+				}
+				if err := readSetting(path, body.Content[k], body.Content[k+1], ps); err != nil {
+					return nil, err
+				}
+			}
+			out.profiles[name.Value] = ps
+		}
 	}
 	return out, nil
+}
+
+// readSetting checks and records one key: value.
+func readSetting(path string, kn, vn *yaml.Node, into *fileSettings) error {
+	k, ok := settings[kn.Value]
+	if !ok {
+		hint := ""
+		if s := nearestKey(kn.Value); s != "" {
+			hint = fmt.Sprintf(": did you mean %q?", s)
+		} else {
+			hint = ": remove it"
+		}
+		return configErr("%s:%d: unknown key %q%s", path, kn.Line, kn.Value, hint)
+	}
+	val, err := decodeValue(k, vn)
+	if err != nil {
+		return configErr("%s:%d: key %q must be %s, not %s", path, vn.Line, kn.Value, k, err)
+	}
+	into.values[kn.Value] = val
+	into.lines[kn.Value] = kn.Line
+	return nil
 }
 
 func decodeValue(k kind, n *yaml.Node) (any, error) {

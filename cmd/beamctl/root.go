@@ -22,6 +22,8 @@ type app struct {
 	stdout, stderr io.Writer
 
 	configFile string
+	profile    string
+	cfg        *config
 	v          *viper.Viper
 	log        *slog.Logger
 	json       bool
@@ -47,12 +49,13 @@ stages the worker, submits the job and follows it.`,
 	root.SetIn(a.stdin)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.configFile, "config", "", "configuration file (default: beamctl.yaml in the pipeline's directory, then in the user config directory)")
+	pf.StringVar(&a.profile, "profile", "", "settings profile of beamctl.yaml to use (or BEAMCTL_PROFILE)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error() + ": see --help"}
 	})
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)
 	for _, c := range root.Commands() {
@@ -66,10 +69,12 @@ stages the worker, submits the job and follows it.`,
 // setup loads the configuration for cmd, looking for beamctl.yaml in
 // pipelineDir, and prepares the logger and output format.
 func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
-	v, files, err := loadConfig(cmd.Flags(), a.configFile, pipelineDir)
+	c, err := loadConfig(cmd.Flags(), a.configFile, pipelineDir, a.profile)
 	if err != nil {
 		return err
 	}
+	a.cfg = c
+	v, files := c.v, c.files
 	a.v = v
 	switch out := v.GetString("output"); out {
 	case "text":
