@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -9,15 +10,21 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set at release time with -ldflags "-X main.version=…".
-var version = "dev"
+// version, commit and date are set at release time with -ldflags
+// "-X main.version=…"; otherwise they come from the build's VCS info.
+var version, commit, date = "dev", "", ""
 
 type versionInfo struct {
 	Version string `json:"version"`
-	Go      string `json:"go"`
-	Beam    string `json:"beamSDK"`
-	OS      string `json:"os"`
-	Arch    string `json:"arch"`
+	Commit  string `json:"commit,omitempty"`
+	Date    string `json:"date,omitempty"`
+	// Modified is true for a build from a work tree with uncommitted
+	// changes.
+	Modified bool   `json:"modified,omitempty"`
+	Go       string `json:"go"`
+	Beam     string `json:"beamSDK"`
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
 }
 
 func newVersionCmd(a *app) *cobra.Command {
@@ -29,16 +36,34 @@ func newVersionCmd(a *app) *cobra.Command {
 			if err := a.setup(cmd, ""); err != nil {
 				return err
 			}
-			info := versionInfo{Version: version, Go: runtime.Version(), Beam: "v" + core.SdkVersion, OS: runtime.GOOS, Arch: runtime.GOARCH}
+			info := versionInfo{Version: version, Commit: commit, Date: date, Go: runtime.Version(), Beam: "v" + core.SdkVersion, OS: runtime.GOOS, Arch: runtime.GOARCH}
 			if bi, ok := debug.ReadBuildInfo(); ok {
 				if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 					info.Version = bi.Main.Version
+				}
+				for _, s := range bi.Settings {
+					switch s.Key {
+					case "vcs.revision":
+						info.Commit = cmp.Or(info.Commit, s.Value)
+					case "vcs.time":
+						info.Date = cmp.Or(info.Date, s.Value)
+					case "vcs.modified":
+						info.Modified = s.Value == "true"
+					}
 				}
 			}
 			if a.json {
 				return a.printJSON(info)
 			}
-			fmt.Fprintf(a.stdout, "beamctl %s\ngo %s %s/%s\nbeam sdk %s\n", info.Version, info.Go, info.OS, info.Arch, info.Beam)
+			fmt.Fprintf(a.stdout, "beamctl %s\n", info.Version)
+			if info.Commit != "" {
+				dirty := ""
+				if info.Modified {
+					dirty = " (modified)"
+				}
+				fmt.Fprintf(a.stdout, "commit %s%s %s\n", info.Commit, dirty, info.Date)
+			}
+			fmt.Fprintf(a.stdout, "go %s %s/%s\nbeam sdk %s\n", info.Go, info.OS, info.Arch, info.Beam)
 			return nil
 		},
 	}
