@@ -56,6 +56,7 @@ stages the worker, submits the job and follows it.`,
 		return &usageError{err.Error() + ": see --help"}
 	})
 	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a))
+	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)
 	for _, c := range root.Commands() {
