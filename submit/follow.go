@@ -23,16 +23,16 @@ const (
 
 // Event is a job state change or a job message.
 type Event struct {
-	Time time.Time
+	Time time.Time `json:"time"`
 	// Kind is EventState or EventMessage.
-	Kind string
+	Kind string `json:"kind"`
 	// State is the new state for state events, e.g. "RUNNING".
-	State string
+	State string `json:"state,omitempty"`
 	// Severity is the message importance: "debug", "detailed", "info",
 	// "warning" or "error".
-	Severity string
+	Severity string `json:"severity,omitempty"`
 	// Text is the message text.
-	Text string
+	Text string `json:"text,omitempty"`
 }
 
 // messageDrainTimeout bounds the wait for the last job messages after the

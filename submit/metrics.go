@@ -30,25 +30,28 @@ const (
 
 // Metric is one user metric of one transform.
 type Metric struct {
-	Kind      MetricKind
-	Namespace string
-	Name      string
+	Kind      MetricKind `json:"kind"`
+	Namespace string     `json:"namespace"`
+	Name      string     `json:"name"`
 	// Transform is the unique name of the transform that reported it (its
 	// id when the job server cannot tell the name).
-	Transform string
+	Transform string `json:"transform"`
 	// Committed is false when the runner reported only attempted values,
 	// which may count retried work twice.
-	Committed bool
+	Committed bool `json:"committed"`
 
-	Counter      int64
-	Distribution DistributionValue
-	Gauge        GaugeValue
-	StringSet    []string
+	Counter      int64             `json:"counter,omitempty"`
+	Distribution DistributionValue `json:"distribution,omitzero"`
+	Gauge        GaugeValue        `json:"gauge,omitzero"`
+	StringSet    []string          `json:"string_set,omitempty"`
 }
 
 // DistributionValue summarises the values a distribution saw.
 type DistributionValue struct {
-	Count, Sum, Min, Max int64
+	Count int64 `json:"count"`
+	Sum   int64 `json:"sum"`
+	Min   int64 `json:"min"`
+	Max   int64 `json:"max"`
 }
 
 // Mean is the average value, 0 when there were none.
@@ -61,8 +64,8 @@ func (d DistributionValue) Mean() float64 {
 
 // GaugeValue is the latest value a gauge was set to.
 type GaugeValue struct {
-	Value int64
-	Time  time.Time
+	Value int64     `json:"value"`
+	Time  time.Time `json:"time"`
 }
 
 const userMetricPrefix = "beam:metric:user:"

@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/cobra/doc"
 )
 
+// handWritten are the reference's pages that are not generated.
+var handWritten = map[string]bool{"json.md": true}
+
 // TestCommandReference keeps docs/reference in step with the commands.
 // BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl
 // rewrites it.
@@ -21,7 +24,12 @@ func TestCommandReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	if os.Getenv("BEAMCTL_UPDATE_DOCS") == "1" {
-		os.RemoveAll(want)
+		old, _ := os.ReadDir(want)
+		for _, e := range old {
+			if !handWritten[e.Name()] {
+				os.Remove(filepath.Join(want, e.Name()))
+			}
+		}
 		if err := os.CopyFS(want, os.DirFS(got)); err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +40,7 @@ func TestCommandReference(t *testing.T) {
 		t.Fatal(err)
 	}
 	existing, _ := os.ReadDir(want)
-	if len(existing) != len(entries) {
+	if len(existing) != len(entries)+len(handWritten) {
 		t.Errorf("docs/reference has %d files, the commands make %d: run BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl", len(existing), len(entries))
 	}
 	for _, e := range entries {

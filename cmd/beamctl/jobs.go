@@ -94,7 +94,7 @@ func newJobsCmd(a *app) *cobra.Command {
 				return fmt.Errorf("job %s: cancel requested, but its end was not seen: %w", args[0], err)
 			}
 			if a.json {
-				return a.printJSON(map[string]string{"jobId": args[0], "state": state.String()})
+				return a.printJSON(map[string]string{"job_id": args[0], "state": state.String()})
 			}
 			fmt.Fprintf(a.stdout, "job %s %s\n", args[0], state)
 			return nil
@@ -151,7 +151,7 @@ func firstLine(s string) string {
 }
 
 type jobInfoJSON struct {
-	ID    string `json:"id"`
+	ID    string `json:"job_id"`
 	Name  string `json:"name"`
 	State string `json:"state"`
 	Since string `json:"since,omitempty"`

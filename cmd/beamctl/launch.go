@@ -156,13 +156,13 @@ func launchError(err error) error {
 
 // jobResult is the last line of `run --output json`.
 type jobResult struct {
-	JobID    string          `json:"jobId"`
+	JobID    string          `json:"job_id"`
 	Name     string          `json:"name"`
 	State    string          `json:"state"`
 	Error    string          `json:"error,omitempty"`
 	Metrics  []submit.Metric `json:"metrics"`
 	Duration string          `json:"duration"`
-	Seconds  float64         `json:"durationSeconds"`
+	Seconds  float64         `json:"duration_seconds"`
 	// StagedBytes is what was staged to the job server: 0 when the worker
 	// comes in an image.
 	StagedBytes int64  `json:"staged_bytes"`
@@ -174,7 +174,7 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	job := res.Job
 	if res.Outcome == launch.Detached {
 		if a.json {
-			return a.printJSONLine(map[string]any{"jobId": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING", "staged_bytes": res.StagedBytes, "image": res.Image})
+			return a.printJSONLine(map[string]any{"job_id": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING", "staged_bytes": res.StagedBytes, "image": res.Image})
 		}
 		fmt.Fprintln(a.stdout, job.ID)
 		return nil

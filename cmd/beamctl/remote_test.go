@@ -82,7 +82,10 @@ func TestDetachAndJobs(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	var detached struct{ JobID, Endpoint, State string }
+	var detached struct {
+		JobID           string `json:"job_id"`
+		Endpoint, State string
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &detached); err != nil || detached.JobID == "" || detached.Endpoint != prism.Endpoint {
 		t.Fatalf("--detach printed %q: %v", r.stdout, err)
 	}
@@ -103,7 +106,10 @@ func TestDetachAndJobs(t *testing.T) {
 		t.Errorf("jobs list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = beamctl(t, "jobs", "status", id, "--endpoint", prism.Endpoint, "--output", "json")
-	var st struct{ ID, State string }
+	var st struct {
+		ID    string `json:"job_id"`
+		State string
+	}
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &st) != nil || st.ID != id || st.State == "" {
 		t.Errorf("jobs status: exit %d %+v\n%s%s", r.code, st, r.stdout, r.stderr)
 	}

@@ -40,7 +40,18 @@ func newRootCmd(a *app) *cobra.Command {
 		Long: `beamctl takes an Apache Beam Go pipeline from source to a running job.
 
 It builds a launcher for this machine and a worker for each target platform,
-stages the worker, submits the job and follows it.`,
+stages the worker, submits the job and follows it.
+
+Exit codes:
+  0    success; the job is DONE
+  1    failure: build, job FAILED, worker failed, job server or registry
+       unreachable or refusing
+  2    usage or configuration: bad flag, target, package, config file,
+       profile, missing toolchain or qemu-user
+  3    the job was CANCELLED
+  130  interrupted (Ctrl-C)
+
+With --output json, stdout carries JSON only (docs/reference/json.md).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

@@ -22,7 +22,7 @@ type versionInfo struct {
 	// changes.
 	Modified bool   `json:"modified,omitempty"`
 	Go       string `json:"go"`
-	Beam     string `json:"beamSDK"`
+	Beam     string `json:"beam_sdk"`
 	OS       string `json:"os"`
 	Arch     string `json:"arch"`
 }
