@@ -99,15 +99,21 @@ func (a *app) launchSpec() (launch.Spec, error) {
 	return s, nil
 }
 
-// launch runs the spec and words what happened.
-func (a *app) launch(ctx context.Context, s launch.Spec) error {
-	// prism logs through slog.Default; its chatter belongs under --verbose.
-	defer slog.SetDefault(slog.Default())
+// quietPrism sends what prism logs through slog.Default to the log under
+// --verbose, and nowhere otherwise; the returned func restores the default.
+func (a *app) quietPrism() func() {
+	old := slog.Default()
 	if a.v.GetBool("verbose") {
 		slog.SetDefault(a.log.With("component", "prism"))
 	} else {
 		slog.SetDefault(slog.New(slog.DiscardHandler))
 	}
+	return func() { slog.SetDefault(old) }
+}
+
+// launch runs the spec and words what happened.
+func (a *app) launch(ctx context.Context, s launch.Spec) error {
+	defer a.quietPrism()()
 	var bp *buildProgress
 	if s.Build != nil {
 		bp = a.newBuildProgress()

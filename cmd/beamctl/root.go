@@ -66,7 +66,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &usageError{err.Error() + ": see --help"}
 	})
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a))
 	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)

@@ -60,6 +60,17 @@ func registryHost(t *testing.T, wrap func(http.Handler) http.Handler) string {
 	return strings.TrimPrefix(s.URL, "http://")
 }
 
+// unauthorizedRegistry answers every request as a registry that wants
+// credentials it was not given.
+func unauthorizedRegistry(t *testing.T) string {
+	return registryHost(t, func(http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
+			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
+		})
+	})
+}
+
 // TestStageBadInput checks that each mistake gives one line naming the
 // problem and the fix, the documented exit code, and no image.
 func TestStageBadInput(t *testing.T) {
@@ -72,12 +83,7 @@ func TestStageBadInput(t *testing.T) {
 	if err := remote.Write(mustParse(t, reg+"/base:s390x"), s390x); err != nil {
 		t.Fatal(err)
 	}
-	unauthorized := registryHost(t, func(http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`, http.StatusUnauthorized)
-		})
-	})
+	unauthorized := unauthorizedRegistry(t)
 	notLayout := t.TempDir()
 	os.WriteFile(filepath.Join(notLayout, "notes.txt"), []byte("mine"), 0o644)
 	host := build.HostPlatform().String()

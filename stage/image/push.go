@@ -157,16 +157,23 @@ func (o *Options) remoteOptions(ctx context.Context) ([]remote.Option, *counting
 	if keys == nil {
 		keys = authn.DefaultKeychain
 	}
-	rt := &countingTransport{base: o.Transport, insecure: o.Insecure}
-	if rt.base == nil {
-		rt.base = remote.DefaultTransport
-	}
+	rt := o.transport()
 	return []remote.Option{
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(keys),
 		remote.WithTransport(rt),
 		remote.WithUserAgent("beamctl"),
 	}, rt
+}
+
+// transport is the registry transport that keeps the plain-HTTP rule and
+// counts uploads.
+func (o *Options) transport() *countingTransport {
+	rt := &countingTransport{base: o.Transport, insecure: o.Insecure}
+	if rt.base == nil {
+		rt.base = remote.DefaultTransport
+	}
+	return rt
 }
 
 func imageSize(img v1.Image) (int64, error) {

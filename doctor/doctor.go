@@ -1,0 +1,85 @@
+// Package doctor runs beamctl's health checks up front, each owned by the
+// package whose work it concerns, so a broken toolchain, an unrunnable
+// target, the wrong endpoint or a registry without access shows before a
+// build or a job rather than as a late failure in the layer below.
+package doctor
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core"
+
+	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/embeddedrunner"
+	"github.com/beamctl/beamctl/internal/check"
+	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/stage/image"
+	"github.com/beamctl/beamctl/submit"
+)
+
+// Options say what to check beyond the toolchain and this machine.
+type Options struct {
+	// Package is the pipeline to check, relative to WorkDir; empty skips
+	// the pipeline's checks.
+	Package, WorkDir string
+	// Targets are the worker platforms to check, as given (OS/ARCH, host).
+	Targets []string
+	// Endpoint, if set, is a job server to reach with Dial.
+	Endpoint string
+	Dial     submit.DialOptions
+	// Image, if set, is a repository to check push access to.
+	Image            string
+	InsecureRegistry bool
+	// CacheDir is beamctl's cache directory; default the user cache's.
+	CacheDir string
+	// Env is the environment go runs with; nil is this process's.
+	Env []string
+	// Transport carries registry requests; default go-containerregistry's.
+	Transport http.RoundTripper
+	// Extra are checks of the caller's own (e.g. the debugger).
+	Extra []func(context.Context) check.Result
+}
+
+// Run runs the checks and returns their results in order.
+func Run(ctx context.Context, o Options) []check.Result {
+	var out []check.Result
+	tcRes, tc := build.CheckToolchain(ctx, o.Env)
+	out = append(out, tcRes)
+	if tc != nil && o.Package != "" {
+		out = append(out, build.CheckPipeline(ctx, tc, o.WorkDir, o.Package, "v"+core.SdkVersion)...)
+	}
+	for _, t := range o.Targets {
+		if tc == nil {
+			break
+		}
+		p, err := build.ParseTarget(t, tc.Platforms)
+		if err != nil {
+			out = append(out, check.Failure("target "+t, err.Error(), "give OS/ARCH as go tool dist list names it"))
+			continue
+		}
+		out = append(out, loopback.CheckTarget(p.OS, p.Arch))
+	}
+	out = append(out, build.CheckCacheDir(o.CacheDir))
+	if o.Endpoint != "" {
+		out = append(out, submit.CheckEndpoint(ctx, o.Endpoint, o.Dial))
+	}
+	if o.Image != "" {
+		out = append(out, image.CheckRegistry(ctx, o.Image, o.InsecureRegistry, o.Transport)...)
+	}
+	for _, f := range o.Extra {
+		out = append(out, f(ctx))
+	}
+	out = append(out, embeddedrunner.Check(ctx))
+	return out
+}
+
+// Failed reports whether any check failed; warnings do not fail.
+func Failed(rs []check.Result) bool {
+	for _, r := range rs {
+		if r.Status == check.Fail {
+			return true
+		}
+	}
+	return false
+}
