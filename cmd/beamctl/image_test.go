@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sys/unix"
 
+	"github.com/beamctl/beamctl/internal/enginetest"
 	"github.com/beamctl/beamctl/internal/registrytest"
 	"github.com/beamctl/beamctl/stage/image"
 	"github.com/beamctl/beamctl/stage/stagetest"
@@ -29,14 +30,16 @@ import (
 
 // stageJSON is what stage --output json prints.
 type stageJSON struct {
-	Image     string `json:"image"`
-	Digest    string `json:"digest"`
-	Platforms []struct {
-		Platform, Digest string
-		WorkerSHA256     string `json:"worker_sha256"`
-	} `json:"platforms"`
-	BytesUploaded int64    `json:"bytes_uploaded"`
-	SBOM          []string `json:"sbom"`
+	Image         string          `json:"image"`
+	Digest        string          `json:"digest"`
+	Platforms     []stagePlatform `json:"platforms"`
+	BytesUploaded int64           `json:"bytes_uploaded"`
+	SBOM          []string        `json:"sbom"`
+}
+
+type stagePlatform struct {
+	Platform, Digest string
+	WorkerSHA256     string `json:"worker_sha256"`
 }
 
 func stageImage(t *testing.T, args ...string) stageJSON {
@@ -64,15 +67,7 @@ func TestWorkerImage(t *testing.T) {
 		t.Skip("runs the image's filesystem with chroot, which needs root")
 	}
 	reg := registrytest.Start(t)
-	dist := filepath.Join(t.TempDir(), "dist")
-	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64,linux/arm64", "--out", dist); r.code != 0 {
-		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
-	}
-	repo := reg.Host + "/team/wordcount"
-	first := stageImage(t, dist, "--image", repo+":v1", "--label", "team=data")
-	if !strings.HasPrefix(first.Image, repo+"@sha256:") || len(first.Platforms) != 2 || first.BytesUploaded == 0 || len(first.SBOM) != 2 {
-		t.Fatalf("stage result %+v", first)
-	}
+	dist, repo, first := stageWordcount(t, reg)
 
 	// Read back from the registry: an index, one image per platform, each
 	// with the entrypoint, the user, the worker's digest and the labels.
@@ -125,11 +120,11 @@ func TestWorkerImage(t *testing.T) {
 
 	t.Run("worker pool", func(t *testing.T) {
 		_, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool")
-		submitImageJob(t, prism, root, dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", byDigest)
+		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", byDigest)
 	})
 	t.Run("process", func(t *testing.T) {
 		script := bootInImage(t, root, cf)
-		submitImageJob(t, prism, root, dist, "linux/amd64", "--environment", "process", "--environment-config", script, "--image", byDigest)
+		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "process", "--environment-config", script, "--image", byDigest)
 	})
 	t.Run("arm64 process", func(t *testing.T) {
 		// The kernel runs the arm64 boot, and the worker it starts, through
@@ -141,7 +136,7 @@ func TestWorkerImage(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		submitImageJob(t, prism, root, dist, "linux/arm64", "--environment", "process", "--environment-config", bootInImage(t, root, cf), "--image", byDigest)
+		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/arm64", "--environment", "process", "--environment-config", bootInImage(t, root, cf), "--image", byDigest)
 	})
 	t.Run("another build", func(t *testing.T) {
 		// A build whose worker differs from the image's.
@@ -170,6 +165,79 @@ func TestWorkerImage(t *testing.T) {
 			t.Errorf("the pool did not refuse the worker with %q:\n%s", want, pool.output())
 		}
 	})
+}
+
+// TestWorkerImageDocker runs wordcount's worker image in prism's DOCKER
+// environment, as a runner would in production: prism asks a real
+// container engine, through the Docker API, to pull the image from the
+// registry and start a container per worker, whose entrypoint boots the
+// worker baked into the image.
+func TestWorkerImageDocker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wordcount for two platforms")
+	}
+	reg := registrytest.Start(t)
+	// The containers see this directory, where the jobs' files are, at the
+	// same path.
+	shared := t.TempDir()
+	engine := enginetest.Start(t, enginetest.Options{Insecure: []string{reg.Host}, Volumes: []string{shared}})
+	t.Cleanup(func() {
+		// Where a pull or a container's start failed: prism logs only
+		// that the environment failed.
+		if t.Failed() {
+			t.Logf("container engine:\n%s", engine.Output())
+		}
+	})
+	dist, repo, staged := stageWordcount(t, reg)
+	prism := startPrism(t, "DOCKER_HOST="+engine.Host)
+
+	t.Run("amd64", func(t *testing.T) {
+		// By the index's digest: the engine picks this machine's image.
+		submitImageJob(t, prism, "", jobDir(t, shared), dist, "linux/amd64", "--environment", "docker", "--image", staged.Image)
+	})
+	t.Run("arm64", func(t *testing.T) {
+		// The engine runs the image it is given, whatever its platform;
+		// the kernel runs its boot and worker through qemu-user.
+		arm64Binfmt(t)
+		i := slices.IndexFunc(staged.Platforms, func(p stagePlatform) bool { return p.Platform == "linux/arm64" })
+		if i < 0 {
+			t.Fatalf("no linux/arm64 image in %+v", staged.Platforms)
+		}
+		submitImageJob(t, prism, "", jobDir(t, shared), dist, "linux/arm64", "--environment", "docker", "--image", repo+"@"+staged.Platforms[i].Digest)
+	})
+}
+
+// jobDir makes a directory for a job's files in shared, open to the image's
+// user, which is not root.
+func jobDir(t *testing.T, shared string) string {
+	t.Helper()
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(shared, "job-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// stageWordcount builds wordcount with boots for linux/amd64 and
+// linux/arm64 and stages its worker image to reg as team/wordcount:v1.
+func stageWordcount(t *testing.T, reg *registrytest.Registry) (dist, repo string, staged stageJSON) {
+	t.Helper()
+	dist = filepath.Join(t.TempDir(), "dist")
+	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64,linux/arm64", "--out", dist); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	repo = reg.Host + "/team/wordcount"
+	staged = stageImage(t, dist, "--image", repo+":v1", "--label", "team=data")
+	if !strings.HasPrefix(staged.Image, repo+"@sha256:") || len(staged.Platforms) != 2 || staged.BytesUploaded == 0 || len(staged.SBOM) != 2 {
+		t.Fatalf("stage result %+v", staged)
+	}
+	return dist, repo, staged
 }
 
 func mustParse(t *testing.T, ref string) name.Reference {
@@ -231,19 +299,24 @@ func arm64Binfmt(t *testing.T) {
 	t.Cleanup(func() { os.WriteFile(filepath.Join(dir, "qemu-aarch64"), []byte("-1"), 0) })
 }
 
-// submitImageJob runs wordcount on prism with workers from the image
-// unpacked at root, and checks the counts and that nothing was staged.
-func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dist, target string, args ...string) {
+// submitImageJob runs wordcount on prism with workers from the image, its
+// files in dir, and checks the counts and that nothing was staged. The
+// workers see dir inside root, where the image is unpacked, or, with root
+// "", where it is: a container engine shares it.
+func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dir, dist, target string, args ...string) {
 	t.Helper()
-	// Workers see the image's filesystem: the job's files live at the same
-	// path inside it as outside.
-	dir := t.TempDir()
 	in := filepath.Join(dir, "input.txt")
 	data, err := os.ReadFile(wordcountInput)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{dir, filepath.Join(root, dir)} {
+	dirs := []string{dir}
+	if root != "" {
+		// The job's files live at the same path inside the image's
+		// filesystem as outside.
+		dirs = append(dirs, filepath.Join(root, dir))
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(filepath.Join(d, "out"), 0o777); err != nil {
 			t.Fatal(err)
 		}
