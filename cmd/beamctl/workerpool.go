@@ -59,7 +59,9 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 				MaxWorkers:   maxWorkers,
 				LabelByID:    true,
 			}
-			pool.Apply(&o)
+			if err := pool.Apply(&o, a.log); err != nil {
+				return err
+			}
 			return bootcmd.Serve(cmd.Context(), o, a.log, a.stderr)
 		},
 	}
