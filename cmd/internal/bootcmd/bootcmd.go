@@ -50,6 +50,8 @@ for. It runs whatever worker binary a job stages, so it serves only
 processes of its own user (and root) on this machine: --allow-other-users
 lets a runner of another user in (a sidecar whose runner runs as another
 uid), --expose lets it listen beyond loopback, for anyone who can reach it.
+With --debug, each worker runs under Delve (dlv on PATH, or --dlv) on the
+next free port of --debug-addr, for a debugger reached by port-forward.
 
 Exit codes: the worker's; 1 when the worker cannot be started; 2 for
 missing flags or an unusable --address.`
