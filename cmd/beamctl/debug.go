@@ -26,7 +26,7 @@ func addDebugFlags(f *pflag.FlagSet) {
 // debugSpec reads the debug settings; nil without --debug.
 func (a *app) debugSpec(flags *pflag.FlagSet) (*launch.Debug, error) {
 	if !a.v.GetBool("debug") {
-		for _, name := range []string{"debug-launcher", "debug-addr", "dlv"} {
+		for _, name := range []string{"debug-launcher", "debug-addr", "debug-wait", "dlv"} {
 			if a.changed(flags, name) {
 				return nil, usagef("--%s needs --debug", name)
 			}

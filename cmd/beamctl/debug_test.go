@@ -399,6 +399,7 @@ func TestDebugUsage(t *testing.T) {
 		{"foreign target", []string{"run", "../../examples/wordcount", "--debug", "--target", "linux/arm64"}, "", "--target host"},
 		{"remote workers", []string{"run", "../../examples/wordcount", "--debug", "--endpoint", "127.0.0.1:1", "--environment", "docker"}, "", "--environment docker"},
 		{"launcher without --debug", []string{"run", "../../examples/wordcount", "--debug-launcher"}, "", "--debug-launcher needs --debug"},
+		{"wait without --debug", []string{"run", "../../examples/wordcount", "--debug-wait=false"}, "", "--debug-wait needs --debug"},
 		{"debugger beyond loopback", []string{"run", "../../examples/wordcount", "--debug", "--debug-addr", "0.0.0.0:2345"}, "", "--expose"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
