@@ -41,17 +41,20 @@ func (a *app) debugSpec(flags *pflag.FlagSet) (*launch.Debug, error) {
 	}, nil
 }
 
-// debugEvent is a program under Delve, as `run --output json` reports it.
+// debugEvent is what `run --output json` reports of debugging: a program
+// under Delve ("debugger"), or where to break ("transforms").
 type debugEvent struct {
 	Event   string `json:"event"`
-	Role    string `json:"role"`
+	Role    string `json:"role,omitempty"`
 	ID      string `json:"id,omitempty"`
-	Address string `json:"address"`
-	Wait    bool   `json:"wait"`
+	Address string `json:"address,omitempty"`
+	Wait    bool   `json:"wait,omitempty"`
 	// Connect is the terminal client's command line.
-	Connect string `json:"connect"`
+	Connect string `json:"connect,omitempty"`
 	// VSCode is a launch.json configuration that attaches to the program.
-	VSCode vscodeAttach `json:"vscode"`
+	VSCode *vscodeAttach `json:"vscode,omitempty"`
+	// Transforms are the pipeline's DoFn transforms.
+	Transforms []string `json:"transforms,omitempty"`
 }
 
 // vscodeAttach is a VS Code Go launch.json configuration attaching to a
@@ -77,7 +80,7 @@ func (a *app) printDebugTarget(t launch.DebugTarget) {
 	port, _ := strconv.Atoi(portText)
 	e := debugEvent{Event: "debugger", Role: t.Role, ID: t.ID, Address: t.Address, Wait: t.Wait,
 		Connect: "dlv connect " + t.Address,
-		VSCode:  vscodeAttach{Name: "beamctl " + t.Role + " " + t.Address, Type: "go", Request: "attach", Mode: "remote", Host: host, Port: port}}
+		VSCode:  &vscodeAttach{Name: "beamctl " + t.Role + " " + t.Address, Type: "go", Request: "attach", Mode: "remote", Host: host, Port: port}}
 	// The binaries are built with -trimpath: their files are named by
 	// module path, which the editor must map to the files it has open.
 	if dir := moduleDir(a.pipelineDir); dir != "" && t.Module != "" {
@@ -104,7 +107,7 @@ func (a *app) printDebugTarget(t launch.DebugTarget) {
 // printTransforms lists where a worker's breakpoints can stop.
 func (a *app) printTransforms(names []string) {
 	if a.json {
-		_ = a.printJSONLine(map[string]any{"event": "transforms", "transforms": names})
+		_ = a.printJSONLine(debugEvent{Event: "transforms", Transforms: names})
 		return
 	}
 	fmt.Fprintln(a.stderr, "debug: the pipeline's DoFns run in these transforms (break in their methods, such as ProcessElement):")

@@ -79,8 +79,10 @@ type debugRun struct {
 	out    string // the job's output file
 	stderr syncWriter
 	events chan debugEvent
-	exited chan struct{}
-	err    error
+	// transforms are those the last transforms event listed.
+	transforms []string
+	exited     chan struct{}
+	err        error
 }
 
 // startDebugRun runs wordcount with --debug and the given flags. The first
@@ -140,6 +142,9 @@ func (r *debugRun) waitDebugger(t *testing.T, role string) debugEvent {
 	for {
 		select {
 		case e := <-r.events:
+			if e.Event == "transforms" {
+				r.transforms = e.Transforms
+			}
 			if e.Event != "debugger" {
 				continue
 			}
@@ -297,8 +302,11 @@ func TestDebugRun(t *testing.T) {
 		addr, _ := freePorts(t, 4)
 		r := startDebugRun(t, "--debug-addr", addr)
 		c, e := r.debugger(t, "worker")
-		if !e.Wait || e.Connect != "dlv connect "+e.Address || e.VSCode.Port == 0 || e.VSCode.Mode != "remote" {
+		if !e.Wait || e.Connect != "dlv connect "+e.Address || e.VSCode == nil || e.VSCode.Port == 0 || e.VSCode.Mode != "remote" {
 			t.Errorf("debugger event %+v", e)
+		}
+		if !slices.Contains(r.transforms, "CountWords/main.extractFn") {
+			t.Errorf("the DoFn transforms listed are %q, want CountWords/main.extractFn among them", r.transforms)
 		}
 		bp := breakAt(t, c, "emit(strings.ToLower(w))")
 		state := continueTo(t, c, bp)
