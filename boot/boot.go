@@ -134,11 +134,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer func() {
-		for _, f := range l.Files {
-			f.Close()
-		}
-	}()
+	defer l.Close()
 	// The image's worker runs from the file that was checked, which Argv
 	// names as descriptor 3.
 	res, err := proc.Run(ctx, proc.Cmd{

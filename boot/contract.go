@@ -286,6 +286,9 @@ type Launch struct {
 	Files []*os.File
 	// Env is what the contract adds to the worker's environment.
 	Env map[string]string
+	// Cleanup undoes, last first, what wrappers set up for the worker;
+	// Close runs it once the worker has exited or could not start.
+	Cleanup []func()
 }
 
 // Wrapper decides how a worker process is started on this machine: as it

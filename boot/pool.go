@@ -64,6 +64,10 @@ type PoolOptions struct {
 	// --semi_persist_dir), as "beamctl boot" takes them, instead of
 	// performing the contract in this process.
 	BootCommand []string
+	// BootArgs, if set, gives each worker's boot command more arguments,
+	// such as the address its debugger is to listen on; release, if not
+	// nil, is called once that worker has exited.
+	BootArgs func(c Contract) (args []string, release func(), err error)
 	// AnswerErrors answers a StartWorker the pool cannot take (closed,
 	// duplicate id, no provision endpoint, MaxWorkers reached) with an
 	// error instead of reporting it on Failures. Only for runners that

@@ -87,11 +87,7 @@ func (p *Pool) run(w *worker) *WorkerError {
 		}
 		return w.failure(err)
 	}
-	defer func() {
-		for _, f := range l.Files {
-			f.Close()
-		}
-	}()
+	defer l.Close()
 	res, err := proc.Run(w.ctx, proc.Cmd{
 		Argv:       l.Argv,
 		Env:        workerEnv(os.Environ(), l.Env),
@@ -124,7 +120,18 @@ func (p *Pool) run(w *worker) *WorkerError {
 // the pool's boot command.
 func (p *Pool) launch(w *worker, logger *slog.Logger) (*Launch, error) {
 	if len(p.opts.BootCommand) > 0 {
-		return &Launch{ID: w.c.ID, Argv: append(slices.Clone(p.opts.BootCommand), w.c.Args(w.dir)...)}, nil
+		l := &Launch{ID: w.c.ID, Argv: append(slices.Clone(p.opts.BootCommand), w.c.Args(w.dir)...)}
+		if p.opts.BootArgs != nil {
+			args, release, err := p.opts.BootArgs(w.c)
+			if err != nil {
+				return nil, err
+			}
+			l.Argv = append(l.Argv, args...)
+			if release != nil {
+				l.Cleanup = append(l.Cleanup, release)
+			}
+		}
+		return l, nil
 	}
 	ctx, cancel := context.WithTimeout(w.ctx, p.opts.BootTimeout)
 	defer cancel()

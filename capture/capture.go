@@ -48,6 +48,12 @@ type Options struct {
 	Timeout time.Duration
 	// Env holds extra KEY=VALUE environment entries for the launcher.
 	Env []string
+	// Debugger, if set, runs the launcher under a debugger: it turns the
+	// launcher's command line into the debugger's. A debugged launcher may
+	// stay stopped for as long as someone debugs it, so Timeout does not
+	// apply; capture ends once the launcher has submitted its pipeline,
+	// stopping the debugger and, with it, the launcher.
+	Debugger func(argv []string) []string
 	// Stdout and Stderr receive the launcher's output as it is written; nil
 	// discards it. Its beginning and end are kept either way for error
 	// messages.
@@ -127,14 +133,19 @@ func Capture(ctx context.Context, o Options) (*Captured, error) {
 	o.Logger.Debug("capturing pipeline", "launcher", o.Launcher, "args", args)
 
 	out := newExcerpt(outputHeadBytes, outputTailBytes)
-	res := runLauncher(ctx, launcherRun{
-		path:    o.Launcher,
-		args:    args,
+	run := launcherRun{
+		argv:    append([]string{o.Launcher}, args...),
 		env:     o.Env,
 		stdout:  teeTo(o.Stdout, out),
 		stderr:  teeTo(o.Stderr, out),
 		timeout: o.Timeout,
-	})
+	}
+	if o.Debugger != nil {
+		run.argv = o.Debugger(run.argv)
+		run.timeout = 0
+		run.until = cs.ranOnce
+	}
+	res := runLauncher(ctx, run)
 	subs := cs.submissions()
 	output := out.String()
 	switch {
@@ -152,7 +163,7 @@ func Capture(ctx context.Context, o Options) (*Captured, error) {
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("submitted no pipeline (%v)", res.err), Output: output}
 	case len(subs) == 0:
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: "submitted no pipeline to beamctl: it must call flag.Parse() (or beam.Init after it) and beamx.Run, so that the runner beamctl passes takes effect", Output: output}
-	case res.err != nil:
+	case res.err != nil && !res.stopped:
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("failed after submitting its pipeline (%v)", res.err), Output: output}
 	case len(subs) > 1:
 		return nil, &LauncherError{Launcher: o.Launcher, Problem: fmt.Sprintf("submitted %d pipelines; beamctl runs one pipeline per launcher", len(subs)), Output: output}
@@ -303,10 +314,12 @@ type captureServer struct {
 	mu       sync.Mutex
 	prepared map[string]*Captured
 	ran      []*Captured
+	// ranOnce is closed when the first pipeline is run.
+	ranOnce chan struct{}
 }
 
 func newCaptureServer(addr string, logger *slog.Logger) *captureServer {
-	return &captureServer{addr: addr, logger: logger, prepared: map[string]*Captured{}}
+	return &captureServer{addr: addr, logger: logger, prepared: map[string]*Captured{}, ranOnce: make(chan struct{})}
 }
 
 func (s *captureServer) submissions() []*Captured {
@@ -370,6 +383,9 @@ func (s *captureServer) Run(_ context.Context, req *jobpb.RunJobRequest) (*jobpb
 		return nil, fmt.Errorf("unknown preparation id %q", req.GetPreparationId())
 	}
 	s.ran = append(s.ran, c)
+	if len(s.ran) == 1 {
+		close(s.ranOnce)
+	}
 	return &jobpb.RunJobResponse{JobId: req.GetPreparationId()}, nil
 }
 

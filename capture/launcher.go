@@ -26,35 +26,63 @@ const (
 const waitDelay = 2 * time.Second
 
 type launcherRun struct {
-	path           string
-	args           []string
+	argv           []string
 	env            []string
 	stdout, stderr io.Writer
-	timeout        time.Duration
+	// timeout bounds the run; 0 is no bound.
+	timeout time.Duration
+	// until, if set, stops the launcher when it is closed.
+	until <-chan struct{}
 }
 
 type launcherResult struct {
 	err      error
 	startErr bool
 	timedOut bool
+	// stopped is true when until stopped the launcher.
+	stopped bool
 }
+
+// stopGrace is how long a launcher stopped by until may take to exit after
+// SIGTERM: a debugger uses it to end the program it debugs.
+const stopGrace = 5 * time.Second
 
 // runLauncher runs the launcher to completion and kills it, with whatever
 // it started, when it exits, times out or ctx ends.
 func runLauncher(ctx context.Context, r launcherRun) launcherResult {
-	ctx, cancel := context.WithTimeoutCause(ctx, r.timeout, errLauncherTimeout)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if r.timeout > 0 {
+		var stop context.CancelFunc
+		ctx, stop = context.WithTimeoutCause(ctx, r.timeout, errLauncherTimeout)
+		defer stop()
+	}
+	grace := time.Duration(0)
+	if r.until != nil {
+		grace = stopGrace
+		go func() {
+			select {
+			case <-r.until:
+				cancel(errSubmitted)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	res, err := proc.Run(ctx, proc.Cmd{
-		Argv:   append([]string{r.path}, r.args...),
+		Argv:   r.argv,
 		Env:    append(os.Environ(), r.env...),
 		Stdout: r.stdout,
 		Stderr: r.stderr,
-	}, proc.Options{WaitDelay: waitDelay})
+	}, proc.Options{WaitDelay: waitDelay, Grace: grace})
 	if err != nil {
 		return launcherResult{err: err, startErr: true}
 	}
-	return launcherResult{err: res.Err, timedOut: errors.Is(context.Cause(ctx), errLauncherTimeout)}
+	cause := context.Cause(ctx)
+	return launcherResult{err: res.Err, timedOut: errors.Is(cause, errLauncherTimeout), stopped: errors.Is(cause, errSubmitted)}
 }
+
+// errSubmitted stops a launcher that has handed over its pipeline.
+var errSubmitted = errors.New("launcher submitted its pipeline")
 
 var errLauncherTimeout = errors.New("launcher timed out")
 

@@ -109,6 +109,12 @@ type Observer struct {
 	Submitted func(Submission)
 	// Job is told of the job's state changes and messages.
 	Job func(submit.Event)
+	// Debugging is told of each program that runs under Delve, before it
+	// starts.
+	Debugging func(DebugTarget)
+	// Transforms is told, when the launch debugs, of the captured
+	// pipeline's DoFn transforms (DoFnTransforms): where to break.
+	Transforms func([]string)
 }
 
 // Submission is a job that runs.
@@ -185,6 +191,14 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 		}
 		s.Dir = wd
 	}
+	// Delve must be there before minutes of building.
+	dbg, err := s.debugger(obs)
+	if err != nil {
+		return nil, err
+	}
+	if dbg != nil {
+		d.Wrapper = dbg.wrapper()
+	}
 	// The embedded runner and its pool do not depend on the build: they
 	// start while it runs.
 	var local *localRunner
@@ -195,6 +209,9 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 	bins, err := s.binaries(ctx, d, obs)
 	if err != nil {
 		return nil, err
+	}
+	if dbg != nil {
+		dbg.setModule(bins.manifest.Module)
 	}
 
 	// Reach the job server before running the launcher: a wrong endpoint is
@@ -209,19 +226,28 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 		}
 		defer conn.Close()
 	}
+	underDelve, launcherDone, err := dbg.launcher()
+	if err != nil {
+		return nil, err
+	}
 	captured, err := d.Capture(ctx, capture.Options{
 		Launcher:   bins.launcher,
 		WorkerPath: bins.worker,
 		Args:       s.Args,
 		JobName:    s.JobName,
 		Timeout:    s.captureTimeout(),
+		Debugger:   underDelve,
 		Stdout:     s.LauncherOutput,
 		Stderr:     s.LauncherOutput,
 		Logger:     d.Logger,
 		Digests:    d.Digests,
 	})
+	launcherDone()
 	if err != nil {
 		return nil, err
+	}
+	if dbg != nil && obs.Transforms != nil {
+		obs.Transforms(DoFnTransforms(captured.Pipeline))
 	}
 	var res *Result
 	if conn == nil {
@@ -244,6 +270,12 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 			return nil, problem.Usagef("give one", "a launch needs a worker {Target}")
 		}
 		// Fail before minutes of building if the worker cannot run here.
+		if s.Debug != nil {
+			if err := debuggable(o.Targets[0]); err != nil {
+				return nil, err
+			}
+			o.Debug = true
+		}
 		if s.LocalWorkers() {
 			if err := loopback.Check(o.Targets[0].OS, o.Targets[0].Arch); err != nil {
 				return nil, err
@@ -321,6 +353,11 @@ func (s *Spec) distBinaries(ctx context.Context, d Deps) (*binaries, error) {
 	}
 	if s.LocalWorkers() {
 		if err := loopback.Check(worker.Platform.OS, worker.Platform.Arch); err != nil {
+			return nil, err
+		}
+	}
+	if s.Debug != nil {
+		if err := debuggable(worker.Platform); err != nil {
 			return nil, err
 		}
 	}

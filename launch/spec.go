@@ -11,6 +11,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/netaddr"
@@ -82,6 +83,10 @@ type Spec struct {
 	// External environment's pool. No worker artifact is staged.
 	Image *ImageSpec
 
+	// Debug, if set, runs the workers on this machine under the Delve
+	// debugger, and builds them for it.
+	Debug *Debug
+
 	// Dir is the directory the user runs from: workers on this machine run
 	// there, so relative paths in Args mean to them what they meant to the
 	// launcher. Default: the current directory.
@@ -92,6 +97,34 @@ type Spec struct {
 	// WorkerOutput receives the output of workers on this machine, each line
 	// prefixed with the worker's name; nil discards it.
 	WorkerOutput io.Writer
+}
+
+// Debug says how a launch runs its programs under Delve.
+type Debug struct {
+	// Dlv is the dlv executable; empty finds dlv on PATH.
+	Dlv string
+	// Addr is where debuggers listen: HOST:PORT for consecutive ports from
+	// PORT, one per program, or HOST:FIRST-LAST; default DefaultDebugAddr.
+	// Beyond loopback only with Expose.
+	Addr string
+	// Wait starts each worker stopped until a debugger client continues it.
+	Wait bool
+	// Launcher also runs the launcher under Delve, stopped until a client
+	// continues it, so that breakpoints in main and in the construction of
+	// the pipeline hit. It has no time limit then, and is stopped once it
+	// has submitted its pipeline.
+	Launcher bool
+}
+
+// DefaultDebugAddr is where the first debugger listens: Delve's own
+// default port.
+const DefaultDebugAddr = "127.0.0.1:2345"
+
+func (d *Debug) addr() string {
+	if d.Addr == "" {
+		return DefaultDebugAddr
+	}
+	return d.Addr
 }
 
 // environment is the Environment the spec runs with.
@@ -148,9 +181,16 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty")
 	case s.Image != nil && env == Docker && s.EnvironmentConfig != "":
 		return problem.Usagef("drop one of them", "{Image} and {EnvironmentConfig} both name the docker image")
+	case s.Debug != nil && env != Loopback:
+		return problem.Usagef("run the job on the embedded runner, or with {Environment} loopback", "{Debug} runs the workers on this machine under Delve, but {Environment} %s runs them elsewhere", env)
 	case env == Loopback && s.LoopbackAddress != "" && !s.Expose && !netaddr.LoopbackHost(s.LoopbackAddress):
 		return problem.Usagef("give a loopback address, or set {Expose} to let the job server's machine (and anyone who can reach the address) start workers as this user",
 			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress)
+	}
+	if s.Debug != nil {
+		if _, err := boot.ParsePorts(s.Debug.addr(), s.Expose); err != nil {
+			return err
+		}
 	}
 	return nil
 }

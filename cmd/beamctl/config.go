@@ -64,6 +64,11 @@ var settings = map[string]kind{
 	"expose":             kBool,
 	"detach":             kBool,
 
+	"debug-addr":     kString,
+	"debug-wait":     kBool,
+	"debug-launcher": kBool,
+	"dlv":            kString,
+
 	"image":             kString,
 	"base":              kString,
 	"label":             kStrings,

@@ -123,6 +123,8 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 		Staging:     staging,
 		StagingDone: stopStaging,
 		Job:         a.printEvent,
+		Debugging:   a.printDebugTarget,
+		Transforms:  a.printTransforms,
 		Submitted: func(sub launch.Submission) {
 			a.log.Debug("submitted", "job", sub.Job.ID, "name", sub.Job.Name, "endpoint", sub.Job.Endpoint)
 			switch {

@@ -31,6 +31,8 @@ type app struct {
 	// digests is the invocation's digest cache: each file is hashed at
 	// most once.
 	digests *digest.Cache
+	// pipelineDir is the directory whose beamctl.yaml applies.
+	pipelineDir string
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -88,6 +90,7 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 	a.cfg = c
 	v, files := c.v, c.files
 	a.v = v
+	a.pipelineDir = pipelineDir
 	switch out := v.GetString("output"); out {
 	case "text":
 	case "json":

@@ -21,6 +21,14 @@ worker for the first --target. A worker for another architecture (for
 example linux/arm64 on an amd64 machine) runs under qemu-user, so the
 binary you will ship is the one that runs.
 
+With --debug, the pipeline is built for debuggers and each worker runs
+under Delve's headless server (dlv exec --headless), on --debug-addr and
+the ports after it, stopped until a debugger attaches and continues it
+(--debug-wait=false starts it at once). beamctl prints, for each worker,
+how to attach (dlv connect, a VS Code launch.json configuration) and the
+pipeline's DoFn transforms. --debug-launcher also runs the launcher under
+Delve, so breakpoints in main and in the pipeline's construction hit.
+
 Job state changes and messages are printed as they happen, user metrics at
 the end. Exit codes: 0 when the job is DONE, 1 when it FAILED, 3 when it
 was CANCELLED, 130 when interrupted: Ctrl-C cancels the job and waits for
@@ -36,7 +44,8 @@ func newRunCmd(a *app) *cobra.Command {
 		Short: "Build a pipeline and run it on the embedded runner, with workers on this machine",
 		Long:  runLong,
 		Example: `  beamctl run ./examples/wordcount -- --input=examples/wordcount/testdata/input.txt --output=/tmp/counts.txt
-  beamctl run ./pipeline --target linux/arm64 -- --input=in.txt --output=out.txt`,
+  beamctl run ./pipeline --target linux/arm64 -- --input=in.txt --output=out.txt
+  beamctl run ./pipeline --debug -- --input=in.txt --output=out.txt`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkgArgs, pipelineArgs := args, []string(nil)
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {
@@ -57,6 +66,7 @@ func newRunCmd(a *app) *cobra.Command {
 	}
 	addBuildFlags(cmd.Flags())
 	addLaunchFlags(cmd.Flags())
+	addDebugFlags(cmd.Flags())
 	return cmd
 }
 
@@ -71,6 +81,13 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 	}
 	s.Build = &o
 	s.Args = pipelineArgs
+	if s.Debug, err = a.debugSpec(cmd.Flags()); err != nil {
+		return err
+	}
+	if s.Debug != nil && s.Debug.Launcher {
+		// The launcher is being debugged: its output is part of that.
+		s.LauncherOutput = a.stderr
+	}
 	return a.launch(cmd.Context(), s)
 }
 

@@ -27,6 +27,12 @@ machine (a job server that runs as another user); --expose allows an
 --address beyond loopback, and so anyone who can reach it: restrict who can
 connect (firewall, network policy). Both print a warning at start.
 
+DEBUGGING: --debug starts each worker under Delve's headless server, on the
+next free port of --debug-addr, stopped until a debugger attaches and
+continues it (--debug-wait=false starts it at once); the pool logs where
+each listens. Debuggers stay on loopback unless --expose: reach them with a
+port-forward (kubectl port-forward, ssh -L), then dlv connect 127.0.0.1:PORT.
+
 SIGINT or SIGTERM stops every worker, then beamctl exits 0. Exit code 2:
 the address is in use or unusable.`
 
@@ -59,7 +65,9 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 				MaxWorkers:   maxWorkers,
 				LabelByID:    true,
 			}
-			pool.Apply(&o)
+			if err := pool.Apply(&o, a.log); err != nil {
+				return err
+			}
 			return bootcmd.Serve(cmd.Context(), o, a.log, a.stderr)
 		},
 	}

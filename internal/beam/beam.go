@@ -27,6 +27,9 @@ const (
 	ExternalEnvURN = "beam:env:external:v1"
 )
 
+// ParDoURN is the URN of a transform that runs a DoFn.
+const ParDoURN = "beam:transform:pardo:v1"
+
 // File is a local file a pipeline declares as an artifact.
 type File struct {
 	// Path is the file's path exactly as the artifact's ArtifactFilePayload

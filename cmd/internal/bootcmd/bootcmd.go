@@ -50,6 +50,8 @@ for. It runs whatever worker binary a job stages, so it serves only
 processes of its own user (and root) on this machine: --allow-other-users
 lets a runner of another user in (a sidecar whose runner runs as another
 uid), --expose lets it listen beyond loopback, for anyone who can reach it.
+With --debug, each worker runs under Delve (dlv on PATH, or --dlv) on the
+next free port of --debug-addr, for a debugger reached by port-forward.
 
 Exit codes: the worker's; 1 when the worker cannot be started; 2 for
 missing flags or an unusable --address.`
@@ -115,6 +117,62 @@ type PoolFlags struct {
 	Expose           bool
 	AllowUnverified  bool
 	MaxArtifactBytes int64
+	Debug            DebugFlags
+}
+
+// DebugFlags run workers under Delve.
+type DebugFlags struct {
+	Debug bool
+	Addr  string
+	Dlv   string
+	Wait  bool
+}
+
+// DefaultDebugAddrs are the ports a pool's debuggers listen on: one worker
+// each, on loopback, where a port-forward (kubectl port-forward, ssh -L)
+// reaches them.
+const DefaultDebugAddrs = "127.0.0.1:2345-2364"
+
+// AddDebugFlags registers them.
+func AddDebugFlags(f FlagSet, d *DebugFlags, addr string) {
+	f.BoolVar(&d.Debug, "debug", false, "run each worker under Delve's headless server, for a debugger to attach to (see --debug-addr)")
+	f.StringVar(&d.Addr, "debug-addr", addr, "with --debug: where the workers' debuggers listen, HOST:FIRST-LAST (one port per worker) or HOST:PORT; beyond loopback only with --expose")
+	f.StringVar(&d.Dlv, "dlv", "", "with --debug: the Delve executable (default: dlv on PATH)")
+	f.BoolVar(&d.Wait, "debug-wait", true, "with --debug: start each worker stopped until a debugger continues it")
+}
+
+// wrapper is the Delve wrapper the flags ask for, nil without --debug.
+func (d DebugFlags) wrapper(expose bool, log *slog.Logger) (*boot.Debug, error) {
+	if !d.Debug {
+		return nil, nil
+	}
+	dlv, err := boot.FindDelve(d.Dlv)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := boot.ParsePorts(d.Addr, expose)
+	if err != nil {
+		return nil, err
+	}
+	return &boot.Debug{Delve: dlv, Ports: ports, Wait: d.Wait, OnListen: func(t boot.DebugTarget) {
+		log.Info("worker runs under Delve: attach with dlv connect "+t.Address, "id", t.ID, "address", t.Address, "waits", t.Wait)
+	}}, nil
+}
+
+// bootArgs gives each worker's boot its own debugger address, from the
+// pool's range.
+func (d DebugFlags) bootArgs(w *boot.Debug, expose bool) func(boot.Contract) ([]string, func(), error) {
+	return func(boot.Contract) ([]string, func(), error) {
+		addr, release, err := w.Ports.Take()
+		if err != nil {
+			return nil, nil, err
+		}
+		args := []string{"--debug", "--debug-addr=" + addr, "--dlv=" + w.Delve, fmt.Sprintf("--debug-wait=%t", d.Wait)}
+		if expose {
+			args = append(args, "--expose")
+		}
+		return args, release, nil
+	}
 }
 
 // AddPoolFlags registers them, with the digest check's opt-out.
@@ -123,6 +181,7 @@ func AddPoolFlags(f FlagSet, p *PoolFlags) {
 	f.BoolVar(&p.Expose, "expose", false, "allow an --address beyond loopback: anyone who can reach it can run programs as this user (see SECURITY)")
 	f.BoolVar(&p.AllowUnverified, "allow-unverified-worker", false, "run a worker binary that declares no sha256 (with a warning); by default it is refused")
 	f.Int64Var(&p.MaxArtifactBytes, "max-artifact-bytes", 0, "most bytes of artifacts to retrieve for one worker (0: no limit)")
+	AddDebugFlags(f, &p.Debug, DefaultDebugAddrs)
 }
 
 // Check rejects values that cannot be meant.
@@ -133,10 +192,22 @@ func (p PoolFlags) Check() error {
 	return nil
 }
 
-// Apply sets them on pool options.
-func (p PoolFlags) Apply(o *boot.PoolOptions) {
+// Apply sets them on pool options: a pool that performs the contract
+// itself runs its workers under Delve, one whose workers boot in processes
+// of their own gives each its debugger's address.
+func (p PoolFlags) Apply(o *boot.PoolOptions, log *slog.Logger) error {
 	o.AllowOtherUsers, o.Expose, o.AllowUnverified = p.AllowOtherUsers, p.Expose, p.AllowUnverified
 	o.MaxArtifactBytes = p.MaxArtifactBytes
+	w, err := p.Debug.wrapper(p.Expose, log)
+	if err != nil || w == nil {
+		return err
+	}
+	if len(o.BootCommand) > 0 {
+		o.BootArgs = p.Debug.bootArgs(w, p.Expose)
+	} else {
+		o.Wrapper = w
+	}
+	return nil
 }
 
 // Register defines the boot command's flags on fs, to be parsed into f.
@@ -172,7 +243,8 @@ func (c Config) Run(ctx context.Context, f Flags, changed func(name string) bool
 		return c.pool(ctx, f, log)
 	}
 	for _, name := range []string{"address", "allow-other-users", "expose"} {
-		if changed(name) {
+		// A pool passes --expose on to the boots of its debugged workers.
+		if changed(name) && (name != "expose" || !f.pool.Debug.Debug) {
 			return usagef("--%s is the worker pool's: use it with --worker_pool", name)
 		}
 	}
@@ -194,7 +266,14 @@ func (c Config) boot(ctx context.Context, f Flags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var wrapper boot.Wrapper
+	if w, err := f.pool.Debug.wrapper(f.pool.Expose, log); err != nil {
+		return err
+	} else if w != nil {
+		wrapper = w
+	}
 	code, err := boot.Boot(context.WithoutCancel(ctx), boot.BootOptions{
+		Wrapper:        wrapper,
 		Contract:       f.contract,
 		Baked:          baked,
 		SemiPersistDir: f.semiPersistDir,
@@ -239,7 +318,9 @@ func (c Config) pool(ctx context.Context, f Flags, log *slog.Logger) error {
 		AnswerErrors: true,
 		LabelByID:    true,
 	}
-	f.pool.Apply(&o)
+	if err := f.pool.Apply(&o, log); err != nil {
+		return err
+	}
 	return Serve(ctx, o, log, c.Stderr)
 }
 

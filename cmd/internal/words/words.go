@@ -34,6 +34,9 @@ var flags = map[string]string{
 	"EnvironmentConfig": "--environment-config",
 	"LoopbackAddress":   "--loopback-address",
 	"Detach":            "--detach",
+	"Debug":             "--debug",
+	"DebugAddr":         "--debug-addr",
+	"Dlv":               "--dlv",
 }
 
 // Flag words setting as the flag that sets it.

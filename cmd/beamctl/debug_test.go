@@ -1,0 +1,487 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-delve/delve/service/api"
+	"github.com/go-delve/delve/service/rpc2"
+	"golang.org/x/mod/modfile"
+
+	"github.com/beamctl/beamctl/boot"
+)
+
+var dlvCmd builtCommand
+
+// dlvBinary builds the Delve that go.mod pins as a tool of this module,
+// once per test binary: a bare machine has none.
+func dlvBinary(t *testing.T) string { return dlvCmd.build(t, "dlv", boot.DelvePackage) }
+
+// TestDebugDelvePinned keeps the install line beamctl prints at the version
+// the tests run.
+func TestDebugDelvePinned(t *testing.T) {
+	data, err := os.ReadFile("../../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := modfile.Parse("go.mod", data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range f.Require {
+		if r.Mod.Path == "github.com/go-delve/delve" {
+			if r.Mod.Version != boot.DelveVersion {
+				t.Errorf("go.mod pins Delve %s, but beamctl tells users to install %s", r.Mod.Version, boot.DelveVersion)
+			}
+			return
+		}
+	}
+	t.Error("go.mod does not pin Delve")
+}
+
+// freePorts returns a range of n ports that were free a moment ago, as
+// --debug-addr takes it.
+func freePorts(t *testing.T, n int) (string, string) {
+	t.Helper()
+	for range 20 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := lis.Addr().(*net.TCPAddr).Port
+		lis.Close()
+		if port+n <= 65535 {
+			first := "127.0.0.1:" + strconv.Itoa(port)
+			return first, first + "-" + strconv.Itoa(port+n-1)
+		}
+	}
+	t.Fatal("no free port range")
+	return "", ""
+}
+
+// debugRun is beamctl run --debug --output json, as a process.
+type debugRun struct {
+	cmd    *exec.Cmd
+	tmp    string
+	out    string // the job's output file
+	stderr syncWriter
+	events chan debugEvent
+	// transforms are those the last transforms event listed.
+	transforms []string
+	exited     chan struct{}
+	err        error
+}
+
+// startDebugRun runs wordcount with --debug and the given flags. The first
+// run of a test binary builds wordcount for debuggers.
+func startDebugRun(t *testing.T, args ...string) *debugRun {
+	t.Helper()
+	r := &debugRun{tmp: t.TempDir(), events: make(chan debugEvent, 16), exited: make(chan struct{})}
+	r.out = filepath.Join(t.TempDir(), "counts.txt")
+	args = append(append([]string{"run", "../../examples/wordcount", "--target", "host", "--out", t.TempDir(),
+		"--debug", "--dlv", dlvBinary(t), "--output", "json"}, args...),
+		"--", "--input="+abs(t, wordcountInput), "--output="+r.out)
+	r.cmd = exec.Command(beamctlBinary(t), args...)
+	r.cmd.Env = append(os.Environ(), "TMPDIR="+r.tmp)
+	r.cmd.Stderr = &r.stderr
+	stdout, err := r.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var read sync.WaitGroup
+	read.Go(func() {
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var e debugEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event != "" {
+				r.events <- e
+			}
+		}
+	})
+	go func() {
+		read.Wait()
+		r.err = r.cmd.Wait()
+		close(r.exited)
+	}()
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.exited
+	})
+	return r
+}
+
+// debugger waits for the next program under Delve and connects to it.
+func (r *debugRun) debugger(t *testing.T, role string) (*rpc2.RPCClient, debugEvent) {
+	t.Helper()
+	e := r.waitDebugger(t, role)
+	return connectDelve(t, r.stderr.String, e.Address), e
+}
+
+// waitDebugger waits for the next program under Delve.
+func (r *debugRun) waitDebugger(t *testing.T, role string) debugEvent {
+	t.Helper()
+	// The first run builds wordcount without optimisation: minutes.
+	deadline := time.After(10 * time.Minute)
+	for {
+		select {
+		case e := <-r.events:
+			if e.Event == "transforms" {
+				r.transforms = e.Transforms
+			}
+			if e.Event != "debugger" {
+				continue
+			}
+			if e.Role != role {
+				t.Fatalf("debugger for %s, want %s", e.Role, role)
+			}
+			return e
+		case <-r.exited:
+			t.Fatalf("beamctl exited (%v) before a %s ran under Delve:\n%s", r.err, role, r.stderr.String())
+		case <-deadline:
+			t.Fatalf("no %s under Delve after 10 minutes:\n%s", role, r.stderr.String())
+		}
+	}
+}
+
+// connectDelve connects to Delve at addr once it says it listens.
+func connectDelve(t *testing.T, output func() string, addr string) *rpc2.RPCClient {
+	t.Helper()
+	waitOutput(t, output, "API server listening at: "+addr)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rpc2.NewClientFromConn(conn)
+	t.Cleanup(func() { conn.Close() })
+	return c
+}
+
+// wait waits for beamctl to exit and returns its exit code.
+func (r *debugRun) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-r.exited:
+	case <-time.After(3 * time.Minute):
+		t.Fatalf("beamctl still runs after 3 minutes:\n%s", r.stderr.String())
+	}
+	var ee *exec.ExitError
+	switch {
+	case r.err == nil:
+		return 0
+	case errors.As(r.err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatal(r.err)
+	return -1
+}
+
+// checkDone checks that the job ended DONE with wordcount's right counts.
+func (r *debugRun) checkDone(t *testing.T) {
+	t.Helper()
+	if code := r.wait(t); code != 0 {
+		t.Fatalf("exit %d\n%s", code, r.stderr.String())
+	}
+	if got, want := readSorted(t, r.out), countWords(t, wordcountInput); !slices.Equal(got, want) {
+		t.Errorf("counts differ:\n got %v\nwant %v", got, want)
+	}
+	waitClean(t, r.tmp)
+}
+
+// leave clears bp, if any, and disconnects, which continues the program;
+// the job must then end DONE with the right counts.
+func (r *debugRun) leave(t *testing.T, c *rpc2.RPCClient, bp *api.Breakpoint) {
+	t.Helper()
+	if bp != nil {
+		if _, err := c.ClearBreakpoint(bp.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Disconnect(true); err != nil {
+		t.Fatal(err)
+	}
+	r.checkDone(t)
+}
+
+// sourceLine is the 1-based line of path that contains text.
+func sourceLine(t *testing.T, path, text string) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range strings.Split(string(data), "\n") {
+		if strings.Contains(l, text) {
+			return i + 1
+		}
+	}
+	t.Fatalf("%s has no line with %q", path, text)
+	return 0
+}
+
+// breakAt sets a breakpoint on the line of wordcount's main.go that holds
+// text.
+func breakAt(t *testing.T, c *rpc2.RPCClient, text string) *api.Breakpoint {
+	t.Helper()
+	line := sourceLine(t, "../../examples/wordcount/main.go", text)
+	locs, _, err := c.FindLocation(api.EvalScope{GoroutineID: -1}, "wordcount/main.go:"+strconv.Itoa(line), false, nil)
+	if err != nil || len(locs) == 0 {
+		t.Fatalf("find wordcount/main.go:%d: %v", line, err)
+	}
+	bp, err := c.CreateBreakpoint(&api.Breakpoint{File: locs[0].File, Line: line})
+	if err != nil {
+		t.Fatalf("break at wordcount/main.go:%d: %v", line, err)
+	}
+	return bp
+}
+
+// continueTo continues and expects bp to be hit.
+func continueTo(t *testing.T, c *rpc2.RPCClient, bp *api.Breakpoint) *api.DebuggerState {
+	t.Helper()
+	state := <-c.Continue()
+	if state == nil || state.Err != nil {
+		t.Fatalf("continue: %+v", state)
+	}
+	if th := state.CurrentThread; th == nil || th.Breakpoint == nil || th.Breakpoint.ID != bp.ID {
+		t.Fatalf("stopped at %+v, not at breakpoint %d (%s:%d)", state.CurrentThread, bp.ID, bp.File, bp.Line)
+	}
+	return state
+}
+
+// local reads a string variable where the program stopped.
+func local(t *testing.T, c *rpc2.RPCClient, state *api.DebuggerState, name string) string {
+	t.Helper()
+	v, err := c.EvalVariable(api.EvalScope{GoroutineID: state.SelectedGoroutine.ID}, name, api.LoadConfig{MaxStringLen: 1 << 10})
+	if err != nil {
+		t.Fatalf("eval %s: %v", name, err)
+	}
+	return v.Value
+}
+
+// inputLines are wordcount's input lines.
+func inputLines(t *testing.T) []string {
+	t.Helper()
+	data, err := os.ReadFile(wordcountInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(string(data), "\n")
+}
+
+// TestDebugRun debugs wordcount's worker with a real Delve client, as a
+// user of dlv connect or an editor would: the worker waits, a breakpoint in
+// the DoFn stops it with the line it splits, and the job ends DONE with the
+// right counts, however long the worker waited or stayed paused.
+func TestDebugRun(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Delve's native backend; qemu and processes found in /proc")
+	}
+	dlvBinary(t)
+	// Build once for all the subtests, which run at the same time.
+	warm := startDebugRun(t, "--debug-wait=false", "--debug-addr", must(freePorts(t, 4)))
+	warm.checkDone(t)
+
+	t.Run("breakpoint in a DoFn", func(t *testing.T) {
+		t.Parallel()
+		addr, _ := freePorts(t, 4)
+		r := startDebugRun(t, "--debug-addr", addr)
+		c, e := r.debugger(t, "worker")
+		if !e.Wait || e.Connect != "dlv connect "+e.Address || e.VSCode == nil || e.VSCode.Port == 0 || e.VSCode.Mode != "remote" {
+			t.Errorf("debugger event %+v", e)
+		}
+		if !slices.Contains(r.transforms, "CountWords/main.extractFn") {
+			t.Errorf("the DoFn transforms listed are %q, want CountWords/main.extractFn among them", r.transforms)
+		}
+		bp := breakAt(t, c, "emit(strings.ToLower(w))")
+		state := continueTo(t, c, bp)
+		line, word := local(t, c, state, "line"), local(t, c, state, "w")
+		if !slices.Contains(inputLines(t), line) || !strings.Contains(strings.ToLower(line), strings.ToLower(word)) || word == "" {
+			t.Errorf("stopped with line %q and word %q, want an input line and a word of it", line, word)
+		}
+		r.leave(t, c, bp)
+	})
+
+	t.Run("attached after prism's connection timeout", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("waits more than a minute")
+		}
+		t.Parallel()
+		addr, _ := freePorts(t, 4)
+		r := startDebugRun(t, "--debug-addr", addr)
+		r.waitDebugger(t, "worker")
+		// prism fails a job whose worker has not connected within a minute;
+		// a worker waiting for its debugger must not count as not connected.
+		time.Sleep(65 * time.Second)
+		r.leave(t, connectDelve(t, r.stderr.String, addr), nil)
+	})
+
+	t.Run("paused 90s at a breakpoint", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("pauses for 90 seconds")
+		}
+		t.Parallel()
+		addr, _ := freePorts(t, 4)
+		r := startDebugRun(t, "--debug-addr", addr)
+		c, _ := r.debugger(t, "worker")
+		bp := breakAt(t, c, "emit(strings.ToLower(w))")
+		continueTo(t, c, bp)
+		// What is tested is that nothing gives up on a paused worker.
+		time.Sleep(90 * time.Second)
+		r.leave(t, c, bp)
+	})
+
+	t.Run("interrupted while paused", func(t *testing.T) {
+		t.Parallel()
+		addr, _ := freePorts(t, 4)
+		r := startDebugRun(t, "--debug-addr", addr)
+		c, _ := r.debugger(t, "worker")
+		continueTo(t, c, breakAt(t, c, "emit(strings.ToLower(w))"))
+		if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+		if code := r.wait(t); code != exitInterrupted {
+			t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, r.stderr.String())
+		}
+		// Delve's command line names its address, the worker's its
+		// directory in TMPDIR: neither may run on.
+		if procs := processesMentioning("--listen=" + addr); len(procs) > 0 {
+			t.Errorf("Delve still runs: %q", procs)
+		}
+		waitClean(t, r.tmp)
+	})
+
+	t.Run("launcher", func(t *testing.T) {
+		t.Parallel()
+		addr, _ := freePorts(t, 4)
+		r := startDebugRun(t, "--debug-addr", addr, "--debug-launcher", "--debug-wait=false")
+		c, _ := r.debugger(t, "launcher")
+		bp := breakAt(t, c, "p, s := beam.NewPipelineWithRoot()")
+		continueTo(t, c, bp)
+		// Stopped in main, before the pipeline exists: nothing captured yet.
+		if strings.Contains(r.stderr.String(), "submitted to the embedded runner") || len(r.events) > 0 {
+			t.Errorf("the pipeline was captured while the launcher was stopped in main:\n%s", r.stderr.String())
+		}
+		r.leave(t, c, bp)
+	})
+}
+
+func must(first, _ string) string { return first }
+
+// TestDebugUsage runs bad debug requests: each fails at once, before
+// anything is built, with exit 2 and one line saying what to do.
+func TestDebugUsage(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noDlv := t.TempDir()
+	if err := os.Symlink(goBin, filepath.Join(noDlv, "go")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		// path, if set, is the whole PATH.
+		path string
+		want string
+	}{
+		{"Delve missing", []string{"run", "../../examples/wordcount", "--debug"}, noDlv, boot.DelveInstall},
+		{"Delve missing for the pool", []string{"worker-pool", "--debug", "--address", "127.0.0.1:0"}, noDlv, boot.DelveInstall},
+		{"Delve not at --dlv", []string{"run", "../../examples/wordcount", "--debug", "--dlv", "/no/such/dlv"}, "", "--dlv /no/such/dlv"},
+		{"foreign target", []string{"run", "../../examples/wordcount", "--debug", "--target", "linux/arm64"}, "", "--target host"},
+		{"remote workers", []string{"run", "../../examples/wordcount", "--debug", "--endpoint", "127.0.0.1:1", "--environment", "docker"}, "", "--environment docker"},
+		{"launcher without --debug", []string{"run", "../../examples/wordcount", "--debug-launcher"}, "", "--debug-launcher needs --debug"},
+		{"wait without --debug", []string{"run", "../../examples/wordcount", "--debug-wait=false"}, "", "--debug-wait needs --debug"},
+		{"debugger beyond loopback", []string{"run", "../../examples/wordcount", "--debug", "--debug-addr", "0.0.0.0:2345"}, "", "--expose"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "foreign target" && runtime.GOARCH == "arm64" {
+				t.Skip("arm64 is this machine's own")
+			}
+			out := t.TempDir()
+			args := append(slices.Clone(tc.args), "--out", out)
+			if tc.args[0] == "worker-pool" {
+				args = tc.args
+			}
+			if tc.path == "" && !slices.Contains(args, "--dlv") {
+				args = append(args, "--dlv", dlvBinary(t))
+			}
+			cmd := exec.Command(beamctlBinary(t), args...)
+			if tc.path != "" {
+				cmd.Env = append(os.Environ(), "PATH="+tc.path)
+			}
+			stderr, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {
+				t.Errorf("exit %v, want %d:\n%s", err, exitUsage, stderr)
+			}
+			msg := strings.TrimSpace(string(stderr))
+			if !strings.Contains(msg, tc.want) || strings.Count(msg, "\n") > 0 {
+				t.Errorf("want one line with %q, got:\n%s", tc.want, msg)
+			}
+			if entries, _ := os.ReadDir(out); len(entries) != 0 {
+				t.Errorf("beamctl built before refusing: %v", entries)
+			}
+		})
+	}
+}
+
+// TestDebugWorkerPool runs wordcount on upstream prism with its workers in
+// a standalone pool under Delve: waiting for a debugger, which attaches on
+// the first port of the pool's range and lets the worker go.
+func TestDebugWorkerPool(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Delve's native backend")
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"worker-pool", []string{"worker-pool"}},
+		{"boot --worker_pool", []string{"boot", "--worker_pool"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			prism := startPrism(t)
+			first, ports := freePorts(t, 4)
+			pool, addr := startPoolProcess(t, beamctlBinary(t), append(tt.args, "--debug", "--debug-addr", ports, "--dlv", dlvBinary(t))...)
+			attached := make(chan error, 1)
+			go func() {
+				// The worker waits for this client, and runs once it leaves.
+				if !pool.waitFor("API server listening at: "+first, 3*time.Minute) {
+					attached <- errors.New("no Delve listened on " + first)
+					return
+				}
+				conn, err := net.Dial("tcp", first)
+				if err != nil {
+					attached <- err
+					return
+				}
+				attached <- rpc2.NewClientFromConn(conn).Disconnect(true)
+			}()
+			submitWordcount(t, prism, "--environment", "external", "--environment-config", addr)
+			if err := <-attached; err != nil {
+				t.Error(err)
+			}
+			pool.stop(t, syscall.SIGTERM)
+			if !strings.Contains(pool.output(), "dlv connect "+first) {
+				t.Errorf("the pool did not say how to attach:\n%s", pool.output())
+			}
+		})
+	}
+}
