@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/beamctl/beamctl/doctor"
 	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/loopback"
 )
 
 func newDoctorCmd(a *app) *cobra.Command {
@@ -22,7 +24,7 @@ version, the pipeline (a Beam main package; its Beam SDK against beamctl's
 embedded runner), each --target (native, qemu-user, or not runnable here),
 the cache directory and free disk, the --endpoint (a Beam job server, not
 for instance Flink's REST port), the --image registry (credentials and push
-access, without pushing), and the embedded runner.
+access, without pushing), Delve with --debug, and the embedded runner.
 
 Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 		Example: `  beamctl doctor ./pipeline --target linux/arm64
@@ -51,6 +53,10 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 				Image:            a.v.GetString("image"),
 				InsecureRegistry: a.v.GetBool("insecure-registry"),
 				CacheDir:         a.v.GetString("cache-dir"),
+			}
+			if debug, _ := cmd.Flags().GetBool("debug"); debug {
+				dlv, _ := cmd.Flags().GetString("dlv")
+				o.Extra = append(o.Extra, func(ctx context.Context) check.Result { return loopback.CheckDelve(ctx, dlv) })
 			}
 			if a.changed(cmd.Flags(), "target") || pkg != "" {
 				o.Targets = a.v.GetStringSlice("target")
@@ -86,5 +92,7 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 	addDialFlags(f)
 	f.String("image", "", "worker image repository to check push access to, REPO[:TAG]")
 	f.Bool("insecure-registry", false, "allow plain HTTP to registries beyond this machine")
+	f.Bool("debug", false, "check Delve, for run --debug")
+	f.String("dlv", "", "path of the dlv to check (default: dlv on PATH)")
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/check"
 )
 
@@ -126,4 +127,39 @@ func mustLook(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// TestDoctorDelve checks the debugger check against the pinned Delve, an
+// old one, and none.
+func TestDoctorDelve(t *testing.T) {
+	old := filepath.Join(t.TempDir(), "dlv")
+	// Only the version answer matters to the check: a stand-in gives an old one.
+	if err := os.WriteFile(old, []byte("#!/bin/sh\necho 'Delve Debugger'\necho 'Version: 1.20.0'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name   string
+		dlv    string
+		path   string
+		status check.Status
+		want   string
+	}{
+		{"pinned", dlvBinary(t), "", check.OK, boot.DelveVersion},
+		{"old", old, "", check.Warn, "older than " + boot.DelveVersion},
+		{"missing", "", t.TempDir(), check.Fail, boot.DelveInstall},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.path != "" {
+				t.Setenv("PATH", tt.path)
+			}
+			args := []string{"--debug"}
+			if tt.dlv != "" {
+				args = append(args, "--dlv", tt.dlv)
+			}
+			rs, _ := doctorJSON(t, args...)
+			if r := rs["delve"]; r.Status != tt.status || !strings.Contains(r.Detail+" "+r.Fix, tt.want) {
+				t.Errorf("delve: %+v; want %s and %q", r, tt.status, tt.want)
+			}
+		})
+	}
 }
