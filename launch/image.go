@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/problem"
@@ -72,6 +73,11 @@ func Stage(ctx context.Context, s StageSpec, d Deps, obs Observer) (*Staged, err
 	if err != nil {
 		return nil, err
 	}
+	if m.Flags.Debug {
+		if err := s.addDebugger(ctx, &o, d); err != nil {
+			return nil, err
+		}
+	}
 	// The SBOMs describe the workers whatever becomes of the push.
 	var sboms []string
 	for i, p := range o.Platforms {
@@ -105,6 +111,45 @@ func Stage(ctx context.Context, s StageSpec, d Deps, obs Observer) (*Staged, err
 		return nil, err
 	}
 	return st, nil
+}
+
+// addDebugger puts Delve, built for each platform, into the images of a
+// debug build: boot --worker_pool --debug then runs workers under it
+// where the runner is.
+func (s *StageSpec) addDebugger(ctx context.Context, o *image.Options, d Deps) error {
+	var tc *build.Toolchain
+	if s.Build != nil {
+		tc = s.Build.Toolchain
+	}
+	if tc == nil {
+		var err error
+		if tc, err = build.FindToolchain(ctx, nil); err != nil {
+			return fmt.Errorf("a debug image carries Delve built for each target, which needs Go: %w", err)
+		}
+	}
+	cacheDir := ""
+	if s.Build != nil {
+		cacheDir = s.Build.CacheDir
+	}
+	if cacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return err
+		}
+		cacheDir = filepath.Join(dir, "beamctl")
+	}
+	for i, p := range o.Platforms {
+		if p.Platform.Arch == "arm" || p.Platform.Arch == "386" {
+			return problem.Usagef("debug a linux/amd64 or linux/arm64 worker", "Delve cannot debug %s workers", p.Platform)
+		}
+		dlv, err := build.Tool(ctx, tc, boot.DelvePackage, boot.DelveVersion, p.Platform, cacheDir)
+		if err != nil {
+			return err
+		}
+		d.Logger.Debug("Delve for the image", "platform", p.Platform, "path", dlv)
+		o.Platforms[i].Debugger = dlv
+	}
+	return nil
 }
 
 // binaries builds with boots, or reads Dist.

@@ -22,6 +22,8 @@ const (
 const (
 	BootPath   = "/opt/apache/beam/boot"
 	WorkerPath = "/opt/apache/beam/worker"
+	// DebuggerPath is on the image's PATH, where boot finds dlv.
+	DebuggerPath = "/usr/local/bin/dlv"
 )
 
 // systemEntries are the files of beamctl's own base: users, CA

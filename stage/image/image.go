@@ -52,6 +52,9 @@ type Platform struct {
 	// SBOM, if set, is the worker's SPDX document, attached to the image as
 	// an artifact that refers to it.
 	SBOM []byte
+	// Debugger, if set, is Delve built for the platform, put on the image's
+	// PATH for boot --worker_pool --debug.
+	Debugger string
 }
 
 // Options say what image to make and where it goes.
@@ -218,10 +221,18 @@ func (o *Options) platformImage(ctx context.Context, cache layerCache, base *bas
 		return nil, err
 	}
 	layers = append(layers, addendum(sysLayer, o.Created, "beamctl: users, CA certificates, /tmp"))
-	for _, f := range []struct{ path, sum, at, what string }{
+	files := []struct{ path, sum, at, what string }{
 		{p.Boot, p.BootSHA256, BootPath, "beamctl: boot, the entrypoint"},
 		{p.Worker, p.WorkerSHA256, WorkerPath, "beamctl: the pipeline's worker"},
-	} {
+	}
+	if p.Debugger != "" {
+		sum, err := o.Digests.Sum(ctx, p.Debugger)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, struct{ path, sum, at, what string }{p.Debugger, sum.SHA256, DebuggerPath, "beamctl: Delve, for debugging workers"})
+	}
+	for _, f := range files {
 		fi, err := os.Stat(f.path)
 		if err != nil {
 			return nil, err
