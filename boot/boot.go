@@ -136,14 +136,17 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 	}
 	defer l.Close()
 	// The image's worker runs from the file that was checked, which Argv
-	// names as descriptor 3.
+	// names as descriptor 3; its reaper passes descriptors on as they are.
+	// A worker may leave programs running that leave its process group, as
+	// daemons do; only the reaper finds them, when the worker exits or
+	// boot dies.
 	res, err := proc.Run(ctx, proc.Cmd{
 		Argv:       l.Argv,
 		Env:        workerEnv(os.Environ(), l.Env),
 		Stdout:     opts.Stdout,
 		Stderr:     opts.Stderr,
 		ExtraFiles: l.Files,
-	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard})
+	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard, Reap: true})
 	if err != nil {
 		return 0, fmt.Errorf("worker: %w", err)
 	}

@@ -301,14 +301,19 @@ func TestCloseStopsWorkers(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
+	setsid, err := exec.LookPath("setsid")
+	if err != nil {
+		t.Skip(err)
+	}
 	// Named after dir, so a straggler shows in the process table.
 	sleeper := filepath.Join(dir, "sleeper")
 	if err := os.Symlink(sleep, sleeper); err != nil {
 		t.Fatal(err)
 	}
 	// This worker ignores SIGTERM, so only the kill after the grace period
-	// ends it; its child sleeps in the same process group.
-	script := []byte("#!/bin/sh\ntrap '' TERM\n" + sleeper + " 300 &\necho ready\nwait\n")
+	// ends it; one child sleeps in the same process group, another in a
+	// session of its own.
+	script := []byte("#!/bin/sh\ntrap '' TERM\n" + sleeper + " 300 &\n" + setsid + " " + sleeper + " 301 &\necho ready\nwait\n")
 	bin := filepath.Join(dir, "stubborn")
 	if err := os.WriteFile(bin, script, 0o755); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,7 +77,8 @@ func runPoolHelper(script string) error {
 
 // TestWorkersDieWithPool kills the process running a pool, as a crash or
 // SIGKILL of beamctl would, and expects its worker to die with it, and the
-// child the worker left running in the background too.
+// children the worker left running in the background too: one in its
+// process group, and one in a session of its own.
 func TestWorkersDieWithPool(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the parent-death signal is Linux's")
@@ -85,17 +87,21 @@ func TestWorkersDieWithPool(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
+	setsid, err := exec.LookPath("setsid")
+	if err != nil {
+		t.Skip(err)
+	}
 	dir := t.TempDir()
 	sleeper := filepath.Join(dir, "sleeper")
-	if err := os.Symlink(sleep, sleeper); err != nil {
-		t.Fatal(err)
+	background := filepath.Join(dir, "background")
+	detached := filepath.Join(dir, "detached")
+	for _, link := range []string{sleeper, background, detached} {
+		if err := os.Symlink(sleep, link); err != nil {
+			t.Fatal(err)
+		}
 	}
 	script := filepath.Join(dir, "worker")
-	background := filepath.Join(dir, "background")
-	if err := os.Symlink(sleep, background); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+background+" 301 &\necho ready\nexec "+sleeper+" 300\n"), 0o755); err != nil {
+	if err := os.WriteFile(script, []byte("#!/bin/sh\n"+background+" 301 &\n"+setsid+" "+detached+" 302 &\necho ready\nexec "+sleeper+" 300\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 
@@ -120,17 +126,20 @@ func TestWorkersDieWithPool(t *testing.T) {
 	if sc.Err() != nil {
 		t.Fatalf("the helper's worker did not start (%v)", sc.Err())
 	}
-	// The shell may not have executed either program yet.
-	var pid, child int
-	for deadline := time.Now().Add(10 * time.Second); pid == 0 || child == 0; time.Sleep(10 * time.Millisecond) {
+	// The shell may not have executed the programs yet.
+	names := []string{"the worker", "its background child", "its detached child"}
+	pids := make([]int, len(names))
+	for deadline := time.Now().Add(10 * time.Second); slices.Contains(pids, 0); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("the worker (pid %d) or its background child (pid %d) is not running", pid, child)
+			t.Fatalf("%q are not all running: pids %v", names, pids)
 		}
-		pid, child = workerPid(sleeper), workerPid(background)
+		for i, path := range []string{sleeper, background, detached} {
+			pids[i] = workerPid(path)
+		}
 	}
 	// A pidfd tells when a process exits, whoever reaps it.
 	var pidfds []int
-	for _, p := range []int{pid, child} {
+	for _, p := range pids {
 		pidfd, err := unix.PidfdOpen(p, 0)
 		if err != nil {
 			t.Skipf("pidfd_open: %v", err)
@@ -157,7 +166,7 @@ func TestWorkersDieWithPool(t *testing.T) {
 				t.Fatalf("poll: %v", err)
 			}
 			if n == 0 {
-				t.Fatalf("%s (pid %d) outlived the pool's process", []string{"the worker", "its background child"}[i], []int{pid, child}[i])
+				t.Fatalf("%s (pid %d) outlived the pool's process", names[i], pids[i])
 			}
 			break
 		}

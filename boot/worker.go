@@ -88,6 +88,9 @@ func (p *Pool) run(w *worker) *WorkerError {
 		return w.failure(err)
 	}
 	defer l.Close()
+	// A worker may leave programs running that leave its process group,
+	// as daemons do; only a reaper finds them, when the worker exits, is
+	// stopped or the pool dies.
 	res, err := proc.Run(w.ctx, proc.Cmd{
 		Argv:       l.Argv,
 		Env:        workerEnv(os.Environ(), l.Env),
@@ -95,7 +98,7 @@ func (p *Pool) run(w *worker) *WorkerError {
 		Stdout:     w.out,
 		Stderr:     w.out,
 		ExtraFiles: l.Files,
-	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard})
+	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard, Reap: true})
 	w.out.Flush()
 	if err != nil {
 		return w.failure(err)

@@ -313,8 +313,10 @@ var (
 )
 
 // TestKilledRunTakesBackgroundChildren SIGKILLs beamctl run while its
-// worker has a child of its own running in the background, which gets no
-// parent-death signal: the pool's guard kills it with the worker's group.
+// worker has children of its own running in the background, which get no
+// parent-death signal, one of them in a session of its own: the worker's
+// reaper kills both, and the pool's guard the worker's group should the
+// reaper not.
 func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("finds processes in /proc")
@@ -330,8 +332,8 @@ func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitOutput(t, out.String, "forker: started background child")
-	if len(processesRunning(t, "3600."+tag)) == 0 {
-		t.Fatalf("the background child is not running:\n%s", out.String())
+	if n := len(processesRunning(t, "3600."+tag)); n != 2 {
+		t.Fatalf("%d background children run, want 2:\n%s", n, out.String())
 	}
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -341,7 +343,7 @@ func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 			for _, p := range processesRunning(t, "3600."+tag) {
 				p.Kill()
 			}
-			t.Fatal("the worker's background child outlived beamctl run")
+			t.Fatal("the worker's background children outlived beamctl run")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

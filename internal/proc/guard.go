@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // envGuard marks a process started by StartGuard; its value is the JSON
@@ -24,16 +25,20 @@ func init() {
 	}
 }
 
-// guard reads the process groups to watch from in ("+PGID" and "-PGID"
-// lines) until the pipe is closed, which happens when the process that
-// started it ends in any way; then it kills the groups still watched and
-// removes the paths.
+// reaperGrace is how long the guard lets the reapers it watches kill what
+// their processes left before it kills their groups.
+const reaperGrace = 2 * time.Second
+
+// guard reads the process groups to watch from in ("+PGID", "*PGID" for a
+// group led by a reaper, and "-PGID" lines) until the pipe is closed,
+// which happens when the process that started it ends in any way; then it
+// kills the groups still watched and removes the paths.
 func guard(list string, in io.Reader) int {
 	var paths []string
 	if err := json.Unmarshal([]byte(list), &paths); err != nil {
 		return 2
 	}
-	groups := map[int]bool{}
+	groups := map[int]byte{}
 	sc := bufio.NewScanner(in)
 	for sc.Scan() {
 		line := sc.Text()
@@ -44,10 +49,20 @@ func guard(list string, in io.Reader) int {
 		if err != nil || pgid <= 1 {
 			continue
 		}
-		groups[pgid] = line[0] == '+'
+		groups[pgid] = line[0]
 	}
-	for pgid, live := range groups {
-		if live {
+	// A reaper sees the same end and kills its process's descendants,
+	// those outside the group too; killing its group now would kill the
+	// reaper first and leave them running.
+	var reapers []int
+	for pgid, op := range groups {
+		if op == '*' {
+			reapers = append(reapers, pgid)
+		}
+	}
+	awaitExit(reapers, reaperGrace)
+	for pgid, op := range groups {
+		if op == '+' || op == '*' {
 			_ = killGroup(pgid)
 		}
 	}
@@ -111,6 +126,10 @@ func StartGuard(paths ...string) (*Guard, error) {
 
 // Watch has the guard kill process group pgid if this process dies first.
 func (r *Guard) Watch(pgid int) { r.send('+', pgid) }
+
+// watchReaper is Watch for the group of a reaper: the guard gives the
+// reaper time to clean up before it kills the group.
+func (r *Guard) watchReaper(pgid int) { r.send('*', pgid) }
 
 // Forget takes pgid off the watch: its processes have been reaped, and the
 // id may be reused.

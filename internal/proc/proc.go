@@ -44,6 +44,14 @@ type Options struct {
 	// Guard, if set, kills the process's group should this process die
 	// while it runs.
 	Guard *Guard
+	// Reap runs the process through a reaper (Linux): a small copy of this
+	// program that leads the process group, becomes a child subreaper and
+	// once the process exits, or is killed, kills and reaps all it left,
+	// even descendants that left the group with setsid. Signals and stops
+	// reach the process as without one; the exit code is the process's,
+	// 128+n when signal n ended it, and Started learns the reaper's pid,
+	// the group's id. Elsewhere Reap changes nothing.
+	Reap bool
 }
 
 // Result is how a process ended.
@@ -60,8 +68,9 @@ func (r Result) Code() int { return exitCode(r.Err) }
 
 // Run starts c and supervises it until it exits. Once ctx is done the group
 // gets SIGTERM, and SIGKILL after the grace period. When the process has
-// been reaped, whatever is left of its group is killed. The error is about
-// starting; how the process ended is in the Result.
+// been reaped, whatever is left of its group is killed, and with Reap
+// whatever it left outside the group too. The error is about starting; how
+// the process ended is in the Result.
 func Run(ctx context.Context, c Cmd, o Options) (Result, error) {
 	if len(c.Argv) == 0 {
 		return Result{}, errors.New("no command to run")
@@ -94,19 +103,52 @@ func Run(ctx context.Context, c Cmd, o Options) (Result, error) {
 	cmd.SysProcAttr = sysProcAttr()
 	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = o.WaitDelay
+	var rp *reaperConn
+	if o.Reap {
+		var err error
+		if rp, err = reapCmd(cmd); err != nil {
+			return Result{}, fmt.Errorf("start %s: %w", c.Argv[0], err)
+		}
+	}
+	if rp != nil { // nil where there are no reapers
+		defer rp.close()
+		// Killing the group would kill the reaper before it could kill
+		// what left the group.
+		cmd.Cancel = func() error { rp.kill(); return nil }
+	}
 	if err := cmd.Start(); err != nil {
+		if rp != nil {
+			// The program that failed is this one, not c's.
+			return Result{}, fmt.Errorf("start %s through a reaper: %w", c.Argv[0], err)
+		}
 		return Result{}, fmt.Errorf("start %s: %w", c.Argv[0], err)
 	}
 	pid := cmd.Process.Pid
-	logger.Debug("process started", "pid", pid, "command", cmd.Args)
-	if o.Started != nil {
-		o.Started(pid)
+	if rp != nil {
+		o.Guard.watchReaper(pid)
+	} else {
+		o.Guard.Watch(pid)
 	}
-	o.Guard.Watch(pid)
 	defer o.Guard.Forget(pid)
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer killStragglers(pid)
+	pass, terminate := func(s os.Signal) error { return signalGroup(pid, s) }, func() error { return termGroup(pid) }
+	if rp != nil {
+		worker, err := rp.started(pid)
+		if err != nil {
+			rp.kill()
+			<-exited
+			return Result{}, fmt.Errorf("start %s: %w", c.Argv[0], err)
+		}
+		logger.Debug("process started", "pid", worker, "reaper", pid, "command", c.Argv)
+		pass, terminate = rp.signal, rp.terminate
+	} else {
+		logger.Debug("process started", "pid", pid, "command", cmd.Args)
+	}
+	if o.Started != nil {
+		o.Started(pid)
+	}
 
 	var res Result
 	done := ctx.Done()
@@ -118,14 +160,14 @@ func Run(ctx context.Context, c Cmd, o Options) (Result, error) {
 			return res, nil
 		case s := <-o.Signals:
 			logger.Debug("passing on signal", "pid", pid, "signal", s)
-			_ = signalGroup(pid, s)
+			_ = pass(s)
 		case <-done:
 			done, res.Stopped = nil, true
 			if o.Grace <= 0 {
 				killNow()
 				continue
 			}
-			_ = termGroup(pid)
+			_ = terminate()
 			t := time.NewTimer(o.Grace)
 			defer t.Stop()
 			graceC = t.C

@@ -1,6 +1,6 @@
-// Command forker is a pipeline whose DoFn leaves a child process running in
-// the background, then waits: beamctl must not let that child outlive the
-// worker's pool, however the pool ends.
+// Command forker is a pipeline whose DoFn leaves child processes running in
+// the background, one of them in a session of its own, then waits: beamctl
+// must not let them outlive the worker's pool, however the pool ends.
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"syscall"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -29,7 +30,14 @@ type forkFn struct {
 }
 
 func (f *forkFn) ProcessElement(x int, emit func(int)) {
-	// sleep's argument carries the tag, so a test finds the child by it.
+	// sleep's argument carries the tag, so a test finds the children by it.
+	// One leaves the worker's process group and session, as a daemon does.
+	detached := exec.Command("sleep", "3600."+f.Tag)
+	detached.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := detached.Start(); err != nil {
+		panic(err)
+	}
+	fmt.Fprintf(os.Stderr, "forker: started detached child %d\n", detached.Process.Pid)
 	cmd := exec.Command("sh", "-c", "exec sleep 3600."+f.Tag)
 	if err := cmd.Start(); err != nil {
 		panic(err)
