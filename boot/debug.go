@@ -7,6 +7,7 @@ import (
 	"net"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -86,6 +87,10 @@ type Debug struct {
 	// OnListen, if set, is told of each worker's debugger before the worker
 	// starts.
 	OnListen func(DebugTarget)
+	// AnyUser lets local clients of any user attach, not only the worker's
+	// own user's: a port-forward into a container arrives as the runtime's
+	// user, not the image's.
+	AnyUser bool
 }
 
 // DebugTarget is a program that runs under a debugger.
@@ -126,6 +131,11 @@ func (d *Debug) Wrap(ctx context.Context, l *Launch) (err error) {
 	}
 	l.Cleanup = append(l.Cleanup, release)
 	l.Argv = DelveCommand(d.Delve, addr, d.Wait, true, argv)
+	if d.AnyUser {
+		// After "dlv exec": Delve otherwise refuses local clients of other
+		// users, as a port-forward into a container is.
+		l.Argv = slices.Insert(l.Argv, 2, "--only-same-user=false")
+	}
 	if d.OnListen != nil {
 		d.OnListen(DebugTarget{ID: l.ID, Address: addr, Wait: d.Wait})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-delve/delve/service/rpc2"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -419,4 +421,60 @@ func modeBits(m int64) os.FileMode {
 		out |= os.ModeSticky
 	}
 	return out
+}
+
+// TestWorkerImageDebug stages a debug build: the image carries Delve, and
+// its entrypoint as prism's worker pool starts the worker under it, stopped
+// until a debugger attaches, where the runner is.
+func TestWorkerImageDebug(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds wordcount without optimisation")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("runs the image's filesystem with chroot, which needs root")
+	}
+	reg := registrytest.Start(t)
+	dist := filepath.Join(t.TempDir(), "dist")
+	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--debug", "--target", "linux/amd64", "--out", dist); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	staged := stageImage(t, dist, "--image", reg.Host+"/team/wordcount-debug:v1")
+	img, err := remote.Image(mustParse(t, staged.Image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := imageRoot(t, img)
+	if fi, err := os.Stat(filepath.Join(root, image.DebuggerPath)); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("the image has no executable %s: %v", image.DebuggerPath, err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prism := startPrism(t)
+	first, ports := freePorts(t, 4)
+	pool, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool", "--debug", "--debug-addr", ports, "--allow-other-users")
+	attached := make(chan error, 1)
+	go func() {
+		// The worker waits for this client, and runs once it leaves.
+		if !pool.waitFor("API server listening at: "+first, 3*time.Minute) {
+			attached <- errors.New("no Delve listened on " + first)
+			return
+		}
+		conn, err := net.Dial("tcp", first)
+		if err != nil {
+			attached <- err
+			return
+		}
+		c := rpc2.NewClientFromConn(conn)
+		if _, err := c.ListSources(".*wordcount.*"); err != nil {
+			attached <- fmt.Errorf("the debugger cannot read the worker's sources: %w", err)
+			return
+		}
+		attached <- c.Disconnect(true)
+	}()
+	submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", staged.Image)
+	if err := <-attached; err != nil {
+		t.Error(err)
+	}
 }

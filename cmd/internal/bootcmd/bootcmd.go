@@ -52,6 +52,9 @@ lets a runner of another user in (a sidecar whose runner runs as another
 uid), --expose lets it listen beyond loopback, for anyone who can reach it.
 With --debug, each worker runs under Delve (dlv on PATH, or --dlv) on the
 next free port of --debug-addr, for a debugger reached by port-forward.
+Delve accepts only clients of the worker's own user unless
+--allow-other-users: a port-forward into a container arrives as another
+user than the image's.
 
 Exit codes: the worker's; 1 when the worker cannot be started; 2 for
 missing flags or an unusable --address.`
@@ -142,7 +145,7 @@ func AddDebugFlags(f FlagSet, d *DebugFlags, addr string) {
 }
 
 // wrapper is the Delve wrapper the flags ask for, nil without --debug.
-func (d DebugFlags) wrapper(expose bool, log *slog.Logger) (*boot.Debug, error) {
+func (d DebugFlags) wrapper(expose, anyUser bool, log *slog.Logger) (*boot.Debug, error) {
 	if !d.Debug {
 		return nil, nil
 	}
@@ -154,14 +157,14 @@ func (d DebugFlags) wrapper(expose bool, log *slog.Logger) (*boot.Debug, error) 
 	if err != nil {
 		return nil, err
 	}
-	return &boot.Debug{Delve: dlv, Ports: ports, Wait: d.Wait, OnListen: func(t boot.DebugTarget) {
+	return &boot.Debug{Delve: dlv, Ports: ports, Wait: d.Wait, AnyUser: anyUser, OnListen: func(t boot.DebugTarget) {
 		log.Info("worker runs under Delve: attach with dlv connect "+t.Address, "id", t.ID, "address", t.Address, "waits", t.Wait)
 	}}, nil
 }
 
 // bootArgs gives each worker's boot its own debugger address, from the
 // pool's range.
-func (d DebugFlags) bootArgs(w *boot.Debug, expose bool) func(boot.Contract) ([]string, func(), error) {
+func (d DebugFlags) bootArgs(w *boot.Debug, expose, anyUser bool) func(boot.Contract) ([]string, func(), error) {
 	return func(boot.Contract) ([]string, func(), error) {
 		addr, release, err := w.Ports.Take()
 		if err != nil {
@@ -170,6 +173,9 @@ func (d DebugFlags) bootArgs(w *boot.Debug, expose bool) func(boot.Contract) ([]
 		args := []string{"--debug", "--debug-addr=" + addr, "--dlv=" + w.Delve, fmt.Sprintf("--debug-wait=%t", d.Wait)}
 		if expose {
 			args = append(args, "--expose")
+		}
+		if anyUser {
+			args = append(args, "--allow-other-users")
 		}
 		return args, release, nil
 	}
@@ -198,12 +204,12 @@ func (p PoolFlags) Check() error {
 func (p PoolFlags) Apply(o *boot.PoolOptions, log *slog.Logger) error {
 	o.AllowOtherUsers, o.Expose, o.AllowUnverified = p.AllowOtherUsers, p.Expose, p.AllowUnverified
 	o.MaxArtifactBytes = p.MaxArtifactBytes
-	w, err := p.Debug.wrapper(p.Expose, log)
+	w, err := p.Debug.wrapper(p.Expose, p.AllowOtherUsers, log)
 	if err != nil || w == nil {
 		return err
 	}
 	if len(o.BootCommand) > 0 {
-		o.BootArgs = p.Debug.bootArgs(w, p.Expose)
+		o.BootArgs = p.Debug.bootArgs(w, p.Expose, p.AllowOtherUsers)
 	} else {
 		o.Wrapper = w
 	}
@@ -243,8 +249,9 @@ func (c Config) Run(ctx context.Context, f Flags, changed func(name string) bool
 		return c.pool(ctx, f, log)
 	}
 	for _, name := range []string{"address", "allow-other-users", "expose"} {
-		// A pool passes --expose on to the boots of its debugged workers.
-		if changed(name) && (name != "expose" || !f.pool.Debug.Debug) {
+		// A pool passes --expose and --allow-other-users on to the boots of
+		// its debugged workers, for their debuggers.
+		if changed(name) && (name == "address" || !f.pool.Debug.Debug) {
 			return usagef("--%s is the worker pool's: use it with --worker_pool", name)
 		}
 	}
@@ -267,7 +274,7 @@ func (c Config) boot(ctx context.Context, f Flags, log *slog.Logger) error {
 		return err
 	}
 	var wrapper boot.Wrapper
-	if w, err := f.pool.Debug.wrapper(f.pool.Expose, log); err != nil {
+	if w, err := f.pool.Debug.wrapper(f.pool.Expose, f.pool.AllowOtherUsers, log); err != nil {
 		return err
 	} else if w != nil {
 		wrapper = w
