@@ -460,20 +460,7 @@ func TestDebugWorkerPool(t *testing.T) {
 			prism := startPrism(t)
 			first, ports := freePorts(t, 4)
 			pool, addr := startPoolProcess(t, beamctlBinary(t), append(tt.args, "--debug", "--debug-addr", ports, "--dlv", dlvBinary(t))...)
-			attached := make(chan error, 1)
-			go func() {
-				// The worker waits for this client, and runs once it leaves.
-				if !pool.waitFor("API server listening at: "+first, 3*time.Minute) {
-					attached <- errors.New("no Delve listened on " + first)
-					return
-				}
-				conn, err := net.Dial("tcp", first)
-				if err != nil {
-					attached <- err
-					return
-				}
-				attached <- rpc2.NewClientFromConn(conn).Disconnect(true)
-			}()
+			attached := attachOnce(pool, first, nil)
 			submitWordcount(t, prism, "--environment", "external", "--environment-config", addr)
 			if err := <-attached; err != nil {
 				t.Error(err)
@@ -484,4 +471,32 @@ func TestDebugWorkerPool(t *testing.T) {
 			}
 		})
 	}
+}
+
+// attachOnce attaches a Delve client to the first worker a pool debugs at
+// addr, runs look (if set) and leaves, so the waiting worker runs on; the
+// channel gives the outcome.
+func attachOnce(pool *poolProcess, addr string, look func(*rpc2.RPCClient) error) <-chan error {
+	attached := make(chan error, 1)
+	go func() {
+		if !pool.waitFor("API server listening at: "+addr, 3*time.Minute) {
+			attached <- errors.New("no Delve listened on " + addr)
+			return
+		}
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			attached <- err
+			return
+		}
+		c := rpc2.NewClientFromConn(conn)
+		if look != nil {
+			if err := look(c); err != nil {
+				c.Disconnect(true)
+				attached <- err
+				return
+			}
+		}
+		attached <- c.Disconnect(true)
+	}()
+	return attached
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -454,25 +453,12 @@ func TestWorkerImageDebug(t *testing.T) {
 	prism := startPrism(t)
 	first, ports := freePorts(t, 4)
 	pool, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool", "--debug", "--debug-addr", ports, "--allow-other-users")
-	attached := make(chan error, 1)
-	go func() {
-		// The worker waits for this client, and runs once it leaves.
-		if !pool.waitFor("API server listening at: "+first, 3*time.Minute) {
-			attached <- errors.New("no Delve listened on " + first)
-			return
-		}
-		conn, err := net.Dial("tcp", first)
-		if err != nil {
-			attached <- err
-			return
-		}
-		c := rpc2.NewClientFromConn(conn)
+	attached := attachOnce(pool, first, func(c *rpc2.RPCClient) error {
 		if _, err := c.ListSources(".*wordcount.*"); err != nil {
-			attached <- fmt.Errorf("the debugger cannot read the worker's sources: %w", err)
-			return
+			return fmt.Errorf("the debugger cannot read the worker's sources: %w", err)
 		}
-		attached <- c.Disconnect(true)
-	}()
+		return nil
+	})
 	submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", staged.Image)
 	if err := <-attached; err != nil {
 		t.Error(err)
