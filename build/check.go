@@ -13,9 +13,10 @@ import (
 	"github.com/beamctl/beamctl/internal/check"
 )
 
-// BeamWindow is how many minor versions a pipeline's Beam SDK may be from
-// the one beamctl's embedded runner is built with before a check warns.
-const BeamWindow = 8
+// OldestTestedBeam is the oldest Beam Go SDK beamctl's tests build, run
+// and stage a pipeline with (cmd/beamctl/testdata/beam260). Pipelines on
+// SDKs from it to the embedded runner's pass the check; others warn.
+const OldestTestedBeam = "v2.60.0"
 
 // ColdBuildBytes is about what a cold build of a Beam pipeline for two
 // platforms writes to the caches.
@@ -104,29 +105,18 @@ func checkBeamVersion(m Module, runner string) check.Result {
 	case m.BeamVersion == "":
 		return check.Failure(name, "the module does not require the Beam Go SDK", "go get "+BeamSDKModule)
 	}
-	d := minorDistance(m.BeamVersion, runner)
 	detail := fmt.Sprintf("%s; beamctl's embedded runner is %s", m.BeamVersion, runner)
-	if d < 0 || d > BeamWindow {
-		return check.Warning(name, detail+fmt.Sprintf(", more than %d minor versions apart", BeamWindow),
-			"run on a job server of the pipeline's Beam version, or upgrade the pipeline with go get "+BeamSDKModule+"@"+runner)
+	switch {
+	case !semver.IsValid(m.BeamVersion):
+		return check.Warning(name, detail+"; the version does not parse", "require a released Beam SDK, e.g. go get "+BeamSDKModule+"@"+runner)
+	case semver.Compare(m.BeamVersion, OldestTestedBeam) < 0:
+		return check.Warning(name, detail+", older than "+OldestTestedBeam+", the oldest beamctl is tested with",
+			"upgrade the pipeline with go get "+BeamSDKModule+"@"+runner)
+	case semver.Compare(semver.MajorMinor(m.BeamVersion), semver.MajorMinor(runner)) > 0:
+		return check.Warning(name, detail+", newer than the embedded runner",
+			"upgrade beamctl, or run on a job server of the pipeline's Beam version")
 	}
 	return check.Pass(name, detail)
-}
-
-// minorDistance is how many minor versions a is from b, or -1 when they
-// differ in major version or do not parse.
-func minorDistance(a, b string) int {
-	var am, an, bm, bn int
-	if _, err := fmt.Sscanf(strings.TrimPrefix(a, "v"), "%d.%d", &am, &an); err != nil {
-		return -1
-	}
-	if _, err := fmt.Sscanf(strings.TrimPrefix(b, "v"), "%d.%d", &bm, &bn); err != nil || am != bm {
-		return -1
-	}
-	if an > bn {
-		return an - bn
-	}
-	return bn - an
 }
 
 // CheckCacheDir checks that dir (default the user cache's beamctl

@@ -67,8 +67,9 @@ func TestDoctor(t *testing.T) {
 	}{
 		{"no go", map[string]string{"PATH": t.TempDir()}, nil, "go toolchain", check.Fail, "install Go"},
 		{"go directive newer than the toolchain", map[string]string{"GOTOOLCHAIN": "local"}, []string{pipelineModule(t, "1.99.0", "v2.77.0")}, "go version", check.Fail, "install Go 1.99.0 or newer, or set GOTOOLCHAIN=auto"},
-		{"beam outside the window", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.60.0")}, "beam sdk", check.Warn, "v2.60.0; beamctl's embedded runner is v2.77.0"},
-		{"modules missing with the proxy off", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.60.0")}, "modules", check.Fail, "set GOPROXY"},
+		{"beam older than tested", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.50.0")}, "beam sdk", check.Warn, "older than v2.60.0, the oldest beamctl is tested with"},
+		{"beam newer than the runner", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.99.0")}, "beam sdk", check.Warn, "newer than the embedded runner"},
+		{"modules missing with the proxy off", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.50.0")}, "modules", check.Fail, "set GOPROXY"},
 		{"no qemu for arm64", map[string]string{"PATH": goDir}, []string{"--target", "linux/arm64"}, "target linux/arm64", check.Fail, "apt-get install qemu-user-static"},
 		{"unknown target", nil, []string{"--target", "linux/sparc"}, "target linux/sparc", check.Fail, "did you mean"},
 		{"flink rest port", nil, []string{"--endpoint", strings.TrimPrefix(flink.URL, "http://"), "--connect-timeout", "2s"}, "endpoint", check.Fail, "Flink's REST API"},
