@@ -92,8 +92,14 @@ func TestRunWordcount(t *testing.T) {
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
 				t.Errorf("counts differ from an independent count:\n got %v\nwant %v", got, want)
 			}
-			// The last JSON line sums the job up, metrics included.
+			// stdout carries JSON only, one object per line; the last sums
+			// the job up, metrics included.
 			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			for _, l := range lines {
+				if !json.Valid([]byte(l)) {
+					t.Errorf("stdout line is not JSON: %q", l)
+				}
+			}
 			var res jobResult
 			if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
 				t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
