@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,6 +85,17 @@ func TestStageBadInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	unauthorized := unauthorizedRegistry(t)
+	// A registry with a certificate nobody trusts, on a loopback address
+	// that is reached over TLS.
+	lis, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted := httptest.NewUnstartedServer(registry.New())
+	untrusted.Listener = lis
+	untrusted.StartTLS()
+	defer untrusted.Close()
+	tlsHost := lis.Addr().String()
 	notLayout := t.TempDir()
 	os.WriteFile(filepath.Join(notLayout, "notes.txt"), []byte("mine"), 0o644)
 	host := build.HostPlatform().String()
@@ -103,6 +115,7 @@ func TestStageBadInput(t *testing.T) {
 		{"registry unreachable", []string{dist, "--image", "127.0.0.1:1/wc"}, exitFailure, "registry 127.0.0.1:1 is unreachable"},
 		{"plain http beyond this machine", []string{dist, "--image", "10.255.255.1:5000/wc"}, exitFailure, "would be reached over plain HTTP"},
 		{"unauthorized", []string{dist, "--image", unauthorized + "/wc"}, exitFailure, "refused access (401 Unauthorized): log in with `docker login " + unauthorized + "`"},
+		{"untrusted certificate", []string{dist, "--image", tlsHost + "/wc"}, exitFailure, "registry " + tlsHost + " failed TLS"},
 		{"base without the platform", []string{dist, "--image", reg + "/wc", "--base", reg + "/base:s390x"}, exitUsage, "is for linux/s390x only, not " + host},
 		{"bad label", []string{dist, "--image", reg + "/wc", "--label", "novalue"}, exitUsage, `--label "novalue" is not KEY=VALUE`},
 	}
