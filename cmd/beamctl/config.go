@@ -75,6 +75,7 @@ var settings = map[string]kind{
 	"insecure-registry": kBool,
 	"oci-layout":        kString,
 	"tarball":           kString,
+	"emit":              kStrings,
 }
 
 // ConfigError is a configuration value beamctl cannot use.

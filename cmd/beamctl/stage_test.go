@@ -104,6 +104,7 @@ func TestStageBadInput(t *testing.T) {
 		{"plain http beyond this machine", []string{dist, "--image", "10.255.255.1:5000/wc"}, exitFailure, "would be reached over plain HTTP"},
 		{"unauthorized", []string{dist, "--image", unauthorized + "/wc"}, exitFailure, "refused access (401 Unauthorized): log in with `docker login " + unauthorized + "`"},
 		{"base without the platform", []string{dist, "--image", reg + "/wc", "--base", reg + "/base:s390x"}, exitUsage, "is for linux/s390x only, not " + host},
+		{"unknown emit", []string{dist, "--image", reg + "/wc", "--emit", "pod"}, exitUsage, `--emit "pod" is not known: give --emit sidecar`},
 		{"bad label", []string{dist, "--image", reg + "/wc", "--label", "novalue"}, exitUsage, `--label "novalue" is not KEY=VALUE`},
 	}
 	for _, tt := range tests {
