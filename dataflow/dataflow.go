@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -233,8 +234,17 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 		out = io.MultiWriter(r, o.Output)
 	}
 	argv := o.argv()
+	env := os.Environ()
+	if o.DryRun {
+		// The SDK's dry run still asks Cloud Storage about the staging
+		// bucket (a warning about its soft-delete policy) with whatever
+		// credentials it finds, and retries for minutes where Google is
+		// unreachable. Credentials that cannot exist keep it offline; it
+		// needs none to print the job.
+		env = append(env, "GOOGLE_APPLICATION_CREDENTIALS="+filepath.Join(os.DevNull, "no-credentials-for-a-dry-run"))
+	}
 	o.Logger.Debug("running the launcher with the Dataflow runner", "argv", argv)
-	res, err := proc.Run(ctx, proc.Cmd{Argv: argv, Dir: o.Dir, Env: os.Environ(), Stdout: out, Stderr: out},
+	res, err := proc.Run(ctx, proc.Cmd{Argv: argv, Dir: o.Dir, Env: env, Stdout: out, Stderr: out},
 		proc.Options{Grace: o.Stop, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("starting the launcher: %w", err)

@@ -50,7 +50,8 @@ type dataflowJSON struct {
 }
 
 // countingListener stands in for a proxy or a metadata server: it counts
-// the connections anyone opens to it, and answers none.
+// the connections anyone opens to it and refuses every request, so that
+// a client that tries fails at once rather than retrying for minutes.
 func countingListener(t *testing.T) (string, *atomic.Int64) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,6 +67,7 @@ func countingListener(t *testing.T) (string, *atomic.Int64) {
 				return
 			}
 			n.Add(1)
+			c.Write([]byte("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
 			c.Close()
 		}
 	}()
@@ -73,8 +75,10 @@ func countingListener(t *testing.T) (string, *atomic.Int64) {
 }
 
 // offline sends every Google endpoint the SDK could reach to listeners that
-// count connections and answer none, and gives it no credentials, so a dry
-// run that needed the network would fail or be counted.
+// count connections and answer none, so a dry run that used the network
+// would be counted (or hang). It gives the SDK credentials, as a user's
+// machine has, because the SDK's own dry run uses them to call Cloud
+// Storage.
 func offline(t *testing.T) (connections func() int64) {
 	proxy, viaProxy := countingListener(t)
 	metadata, toMetadata := countingListener(t)
@@ -85,7 +89,11 @@ func offline(t *testing.T) (connections func() int64) {
 	t.Setenv("no_proxy", "")
 	t.Setenv("GCE_METADATA_HOST", metadata)
 	t.Setenv("GCE_METADATA_IP", metadata)
-	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(t.TempDir(), "no-credentials.json"))
+	creds := filepath.Join(t.TempDir(), "credentials.json")
+	if err := os.WriteFile(creds, []byte(`{"type":"authorized_user","client_id":"c","client_secret":"s","refresh_token":"r"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOOGLE_APPLICATION_CREDENTIALS", creds)
 	t.Setenv("CLOUDSDK_CONFIG", t.TempDir())
 	return func() int64 { return viaProxy.Load() + toMetadata.Load() }
 }
