@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -287,11 +288,19 @@ func (e *LauncherError) Error() string {
 	if e.JobID != "" {
 		msg = "Dataflow job " + e.JobID + " failed (" + e.Err.Error() + ")"
 	}
-	if last := lastLine(e.Output); last != "" {
+	last := lastLine(e.Output)
+	if last != "" {
 		msg += ": " + last
+	}
+	if e.JobID == "" && googleAccess.MatchString(last) {
+		msg += "; check the Application Default Credentials (gcloud auth application-default login), that the project exists and that they may write to the staging location"
 	}
 	return msg
 }
+
+// googleAccess matches the SDK's complaints about reaching or being let
+// into Google Cloud, as opposed to the pipeline's own failures.
+var googleAccess = regexp.MustCompile(`googleapis\.com|credentials|oauth2|dialing: |PermissionDenied|403|401`)
 
 func (e *LauncherError) Unwrap() error { return e.Err }
 

@@ -217,4 +217,13 @@ func TestDataflowDryRun(t *testing.T) {
 	if n := connections(); n != 0 {
 		t.Errorf("%d connections to the proxy or metadata server that stand for Google's endpoints", n)
 	}
+
+	// A real submission needs Google: refused there, it fails with one
+	// line that quotes the SDK and says what to check.
+	r := beamctl(t, "submit", dist, "--runner", "dataflow", "--project", "beam-p1", "--region", "europe-west4",
+		"--staging-location", "gs://bucket/staging", "--target", "linux/amd64", "--", "--input=gs://b/in", "--output=gs://b/out")
+	if r.code != exitFailure || !strings.Contains(r.stderr, "googleapis.com") || !strings.Contains(r.stderr, "application-default login") ||
+		strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || r.stdout != "" {
+		t.Errorf("submission without Google: exit %d, stdout %q, stderr %q; want exit 1 and one line with the SDK's error and the fix", r.code, r.stdout, r.stderr)
+	}
 }
