@@ -29,17 +29,21 @@ func SidecarYAML(image string) (string, error) {
 	}
 	// JSON strings and flow sequences are YAML, and quoting keeps a
 	// reference's ':' and '@' from being read as YAML syntax.
-	q := func(v any) string {
+	q := func(v string) string {
 		b, err := json.Marshal(v)
 		if err != nil {
-			panic(err) // strings and string slices always marshal
+			panic(err) // a string always marshals
 		}
 		return string(b)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: beam-worker-pool\n")
 	fmt.Fprintf(&b, "image: %s\n", q(image))
-	fmt.Fprintf(&b, "args: %s\n", q(SidecarArgs))
+	args := make([]string, len(SidecarArgs))
+	for i, a := range SidecarArgs {
+		args[i] = q(a)
+	}
+	fmt.Fprintf(&b, "args: [%s]\n", strings.Join(args, ", "))
 	fmt.Fprintf(&b, "ports:\n- name: beam-pool\n  containerPort: %d\n  protocol: TCP\n", SidecarPort)
 	b.WriteString(`# Placeholder sizes: the pool itself is small; size this for the workers
 # it starts, one for each SDK harness the runner in the pod asks for.
