@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/dataflow"
@@ -64,6 +65,10 @@ func (s *Spec) validateDataflow() error {
 		return problem.Usagef("debug on the embedded runner", "{Debug} runs workers on this machine, but {Runner} dataflow runs them on Google Cloud")
 	case s.Image != nil && s.Image.Ref == "":
 		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty")
+	case s.Image != nil && s.Dataflow.DryRun && !strings.Contains(s.Image.Ref, "@sha256:"):
+		// Pushing is not a dry run, and neither is asking a registry.
+		return problem.Usagef("give the image by digest, REPO@sha256:..., as beamctl stage printed it",
+			"{DryRun} pushes no image and reaches no registry, but {Image} %s is a tag", s.Image.Ref)
 	}
 	o := s.dataflowOptions()
 	// The image's digest is not known yet; a placeholder passes the check.
@@ -119,7 +124,13 @@ func (s *Spec) runDataflow(ctx context.Context, d Deps, obs Observer) (*Result, 
 		return nil, err
 	}
 	res := &Result{Manifest: bins.manifest, Outcome: Detached}
-	if s.Image != nil {
+	switch {
+	case s.Image != nil && o.DryRun:
+		// Offline: the image's worker is checked against this build when
+		// the job is submitted for real.
+		o.Image = s.Image.Ref
+		res.Image = o.Image
+	case s.Image != nil:
 		if o.Image, _, err = s.workerImage(ctx, d, bins); err != nil {
 			return nil, err
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -132,8 +133,15 @@ func TestDataflowDryRun(t *testing.T) {
 	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64,linux/arm64", "--out", dist); r.code != 0 {
 		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
 	}
-	reg := registryHost(t, nil)
+	var registryRequests atomic.Int64
+	reg := registryHost(t, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			registryRequests.Add(1)
+			h.ServeHTTP(w, r)
+		})
+	})
 	staged := stageImage(t, dist, "--image", reg+"/wc:v1")
+	registryRequests.Store(0)
 	m, err := build.ReadManifest(dist)
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +172,7 @@ func TestDataflowDryRun(t *testing.T) {
 		{"arm64 on the default machine", []string{"--target", "linux/arm64"}, exitUsage, "--target linux/arm64 needs an Arm machine type", 0, "", false},
 		{"machine types disagree", []string{"--target", "linux/arm64", "--machine-type", "t2a-standard-4", "--", "--worker_machine_type=c4a-standard-8"}, exitUsage, `--machine-type "t2a-standard-4" and the pipeline arguments`, 0, "", false},
 		{"pipeline sets beamctl's argument", []string{"--target", "linux/amd64", "--", "--worker_binary=/bin/true"}, exitUsage, "the pipeline argument worker_binary is beamctl's to set", 0, "", false},
+		{"image by tag on a dry run", []string{"--target", "linux/amd64", "--image", reg + "/wc:v1"}, exitUsage, "--dry-run pushes no image and reaches no registry, but --image " + reg + "/wc:v1 is a tag", 0, "", false},
 		{"wait on a dry run", []string{"--target", "linux/amd64", "--wait"}, exitUsage, "--wait has nothing to wait for", 0, "", false},
 	}
 	for _, tt := range tests {
@@ -216,6 +225,9 @@ func TestDataflowDryRun(t *testing.T) {
 	}
 	if n := connections(); n != 0 {
 		t.Errorf("%d connections to the proxy or metadata server that stand for Google's endpoints", n)
+	}
+	if n := registryRequests.Load(); n != 0 {
+		t.Errorf("dry runs sent %d requests to the registry", n)
 	}
 
 	// A real submission needs Google: refused there, it fails with one
