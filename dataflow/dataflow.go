@@ -256,6 +256,9 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 	switch {
 	case res.Stopped:
 		if job.ID != "" {
+			// Callers word an interruption on their own; that the job
+			// runs on must not be lost in it.
+			o.Logger.Warn("stopped following the Dataflow job; it runs on", "job", job.ID, "console", job.ConsoleURL)
 			return job, fmt.Errorf("stopped while following Dataflow job %s, which runs on (%s): %w", job.ID, job.ConsoleURL, ctx.Err())
 		}
 		return nil, ctx.Err()
