@@ -19,6 +19,7 @@ import (
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/dataflow"
 	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
@@ -58,6 +59,9 @@ type Deps struct {
 	// Wrapper says how workers on this machine start; default
 	// boot.Emulated.
 	Wrapper boot.Wrapper
+	// Dataflow runs the launcher with the SDK's Dataflow runner; default
+	// dataflow.Submit.
+	Dataflow func(context.Context, dataflow.Options) (*dataflow.Job, error)
 	// Digests is the run's digest cache: each file is hashed at most once.
 	// Default: a new cache.
 	Digests *digest.Cache
@@ -84,6 +88,9 @@ func (d *Deps) defaults() {
 		d.StartPool = func(ctx context.Context, o loopback.Options) (Pool, error) {
 			return loopback.Start(ctx, o)
 		}
+	}
+	if d.Dataflow == nil {
+		d.Dataflow = dataflow.Submit
 	}
 	if d.Executable == nil {
 		d.Executable = os.Executable
@@ -162,6 +169,9 @@ type Result struct {
 	// Image is the worker image by digest, when the job's workers start
 	// from one.
 	Image string
+	// Dataflow is the Dataflow job, for a Dataflow launch (whose Job is
+	// nil).
+	Dataflow *DataflowJob
 }
 
 // cancelWait bounds how long an interrupted run waits for the runner to
@@ -190,6 +200,9 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 			return nil, err
 		}
 		s.Dir = wd
+	}
+	if s.Dataflow != nil {
+		return s.runDataflow(ctx, d, obs)
 	}
 	// Delve must be there before minutes of building.
 	dbg, err := s.debugger(obs)

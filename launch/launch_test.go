@@ -19,6 +19,8 @@ import (
 
 func TestValidate(t *testing.T) {
 	b := &build.Options{}
+	df := &launch.Dataflow{Project: "p", Region: "r", StagingLocation: "gs://b/s"}
+	arm64 := build.Platform{OS: "linux", Arch: "arm64"}
 	for _, tt := range []struct {
 		name string
 		spec launch.Spec
@@ -42,6 +44,14 @@ func TestValidate(t *testing.T) {
 		{"image, loopback", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Environment: launch.Loopback, Image: &launch.ImageSpec{Ref: "r/wc"}}, "{Image} has no meaning for {Environment} loopback"},
 		{"image and docker config", launch.Spec{Dist: "dist", Endpoint: "localhost:1", EnvironmentConfig: "other:1", Image: &launch.ImageSpec{Ref: "r/wc"}}, "{Image} and {EnvironmentConfig} both name"},
 		{"empty image", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Image: &launch.ImageSpec{}}, "{Image} is empty"},
+		{"dataflow", launch.Spec{Dist: "dist", Dataflow: df, Image: &launch.ImageSpec{Ref: "r/wc"}}, ""},
+		{"dataflow arm64", launch.Spec{Dist: "dist", Target: arm64, Dataflow: &launch.Dataflow{Project: "p", Region: "r", StagingLocation: "gs://b", MachineType: "t2a-standard-1"}}, ""},
+		{"dataflow and an endpoint", launch.Spec{Dist: "dist", Endpoint: "localhost:1", Dataflow: df}, "{Runner} dataflow and {Endpoint} both"},
+		{"dataflow, external", launch.Spec{Dist: "dist", Environment: launch.External, Dataflow: df}, "not {Environment} external"},
+		{"dataflow debug", launch.Spec{Build: b, Debug: &launch.Debug{}, Dataflow: df}, "{Debug} runs workers on this machine"},
+		{"dataflow without project", launch.Spec{Dist: "dist", Dataflow: &launch.Dataflow{Region: "r", StagingLocation: "gs://b"}}, "Dataflow needs {Project}"},
+		{"dataflow staging not gs", launch.Spec{Dist: "dist", Dataflow: &launch.Dataflow{Project: "p", Region: "r", StagingLocation: "/tmp/s"}}, `{StagingLocation} "/tmp/s" is not a gs:// path`},
+		{"dataflow arm64 on x86", launch.Spec{Dist: "dist", Target: arm64, Dataflow: &launch.Dataflow{Project: "p", Region: "r", StagingLocation: "gs://b", MachineType: "n2-standard-2"}}, "{Target} linux/arm64 does not run on Dataflow machine type n2-standard-2"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.spec.Validate()

@@ -83,6 +83,10 @@ type Spec struct {
 	// External environment's pool. No worker artifact is staged.
 	Image *ImageSpec
 
+	// Dataflow, if set, runs the job on Google Cloud Dataflow through the
+	// Beam Go SDK's own runner instead of a Job API server.
+	Dataflow *Dataflow
+
 	// Debug, if set, runs the workers on this machine under the Delve
 	// debugger, and builds them for it.
 	Debug *Debug
@@ -132,7 +136,7 @@ func (s *Spec) environment() Environment {
 	if s.Environment != "" {
 		return s.Environment
 	}
-	if s.Endpoint != "" {
+	if s.Endpoint != "" || s.Dataflow != nil {
 		return Docker
 	}
 	return Loopback
@@ -151,6 +155,8 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("give a duration such as 2m", "{CaptureTimeout} %v is not positive", s.CaptureTimeout)
 	case s.Dial.ConnectTimeout < 0:
 		return problem.Usagef("give a duration such as 30s", "{ConnectTimeout} %v is not positive", s.Dial.ConnectTimeout)
+	case s.Dataflow != nil:
+		return s.validateDataflow()
 	}
 	if s.Endpoint != "" {
 		if _, _, err := submit.ParseEndpoint(s.Endpoint); err != nil {

@@ -63,6 +63,14 @@ var settings = map[string]kind{
 	"loopback-address":   kString,
 	"expose":             kBool,
 	"detach":             kBool,
+	"runner":             kString,
+	"project":            kString,
+	"region":             kString,
+	"staging-location":   kString,
+	"template-location":  kString,
+	"machine-type":       kString,
+	"wait":               kBool,
+	"dry-run":            kBool,
 
 	"debug-addr":     kString,
 	"debug-wait":     kBool,
@@ -75,6 +83,7 @@ var settings = map[string]kind{
 	"insecure-registry": kBool,
 	"oci-layout":        kString,
 	"tarball":           kString,
+	"emit":              kStrings,
 }
 
 // ConfigError is a configuration value beamctl cannot use.

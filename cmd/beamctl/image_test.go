@@ -36,6 +36,7 @@ type stageJSON struct {
 	Platforms     []stagePlatform `json:"platforms"`
 	BytesUploaded int64           `json:"bytes_uploaded"`
 	SBOM          []string        `json:"sbom"`
+	Sidecar       string          `json:"sidecar"`
 }
 
 type stagePlatform struct {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,8 +43,48 @@ func addLaunchFlags(f *pflag.FlagSet) {
 	f.Bool("expose", false, "let --loopback-address be beyond loopback: anyone who can reach it can start workers, that is run programs, as this user")
 	f.String("job-name", "", "job name (default: the one the pipeline chooses)")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline")
-	f.Bool("detach", false, "print the job id once the job runs, and return")
+	f.Bool("detach", false, "print the job id once the job runs, and return (the default for --runner dataflow)")
 	addImageFlags(f)
+	f.String("runner", "", "dataflow: run the launcher with the Beam Go SDK's Dataflow runner (default: a Job API server, --endpoint, or the embedded runner)")
+	f.String("project", "", "Google Cloud project, for --runner dataflow")
+	f.String("region", "", "Dataflow region, e.g. us-central1, for --runner dataflow")
+	f.String("staging-location", "", "gs://BUCKET/PATH where Dataflow stages the worker, for --runner dataflow")
+	f.String("template-location", "", "gs://BUCKET/PATH to write a Dataflow template to instead of starting a job")
+	f.String("machine-type", "", "Dataflow worker machine type; Arm ones (t2a-*, c4a-*, n4a-*) need --target linux/arm64")
+	f.Bool("dry-run", false, "print the Dataflow job the SDK would submit, and submit nothing")
+	f.Bool("wait", false, "follow the Dataflow job to its end, as the SDK does, instead of returning once it is submitted")
+}
+
+// dataflowFlags are the flags that mean something only for --runner
+// dataflow.
+var dataflowFlags = []string{"project", "region", "staging-location", "template-location", "machine-type", "dry-run", "wait"}
+
+// dataflowSpec reads the --runner dataflow flags.
+func (a *app) dataflowSpec() (*launch.Dataflow, error) {
+	switch r := a.v.GetString("runner"); r {
+	case "dataflow":
+	case "":
+		for _, f := range dataflowFlags {
+			if a.v.IsSet(f) && a.v.GetString(f) != "" && a.v.GetString(f) != "false" {
+				return nil, usagef("--%s is for Dataflow: add --runner dataflow", f)
+			}
+		}
+		return nil, nil
+	default:
+		return nil, usagef("--runner %q is not known: give --runner dataflow, or --endpoint HOST:PORT for a Beam job server", r)
+	}
+	if a.v.GetBool("wait") && a.v.GetBool("detach") {
+		return nil, usagef("--wait and --detach both given: choose one of them")
+	}
+	return &launch.Dataflow{
+		Project:          a.v.GetString("project"),
+		Region:           a.v.GetString("region"),
+		StagingLocation:  a.v.GetString("staging-location"),
+		TemplateLocation: a.v.GetString("template-location"),
+		MachineType:      a.v.GetString("machine-type"),
+		DryRun:           a.v.GetBool("dry-run"),
+		Wait:             a.v.GetBool("wait"),
+	}, nil
 }
 
 // dialOptions are the settings of the dial flags.
@@ -96,6 +138,13 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		}
 		s.Image = &img
 	}
+	if s.Dataflow, err = a.dataflowSpec(); err != nil {
+		return s, err
+	}
+	if s.Dataflow != nil && s.Dataflow.Wait {
+		// The SDK reports the job's progress in its log.
+		s.LauncherOutput = a.stderr
+	}
 	return s, nil
 }
 
@@ -147,7 +196,34 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 	if err != nil {
 		return launchError(err)
 	}
+	if res.Dataflow != nil {
+		return a.dataflowResult(res.Dataflow)
+	}
 	return a.result(res, s.Endpoint)
+}
+
+// dataflowResult prints what a Dataflow launch submitted: the job (the
+// whole job for a dry run) or the template.
+func (a *app) dataflowResult(j *launch.DataflowJob) error {
+	if a.json {
+		return a.printJSONLine(j)
+	}
+	switch {
+	case j.DryRun:
+		var b bytes.Buffer
+		if err := json.Indent(&b, j.Spec, "", "  "); err != nil {
+			return err
+		}
+		fmt.Fprintln(a.stdout, b.String())
+		fmt.Fprintf(a.stderr, "dry run: Dataflow job for project %s in %s, worker %s (%s, sha256 %s), not submitted\n", j.Project, j.Region, j.Worker, j.Platform, j.WorkerSHA256)
+	case j.Template != "":
+		fmt.Fprintln(a.stdout, j.Template)
+		fmt.Fprintf(a.stderr, "Dataflow template written to %s\n", j.Template)
+	default:
+		fmt.Fprintln(a.stdout, j.ID)
+		fmt.Fprintf(a.stderr, "Dataflow job %s: %s\n", j.ID, j.ConsoleURL)
+	}
+	return nil
 }
 
 // launchError gives connection problems the user must fix in the command

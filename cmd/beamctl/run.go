@@ -29,6 +29,17 @@ how to attach (dlv connect, a VS Code launch.json configuration) and the
 pipeline's DoFn transforms. --debug-launcher also runs the launcher under
 Delve, so breakpoints in main and in the pipeline's construction hit.
 
+With --runner dataflow, the launcher runs with the Beam Go SDK's own
+Dataflow runner, given the worker built for --target (and with --image the
+worker image by digest), so the SDK builds nothing and guesses no
+architecture: an Arm --machine-type (t2a-*, c4a-*, n4a-*), or the SDK's
+--worker_machine_type/--machine_type among the pipeline arguments, needs
+--target linux/arm64, any other linux/amd64 (exit 2 otherwise). beamctl
+prints the job id and console URL and returns (--wait follows the job as
+the SDK does); --dry-run prints the job the SDK would submit, without
+network access. Credentials are the SDK's (Application Default
+Credentials).
+
 Job state changes and messages are printed as they happen, user metrics at
 the end. Exit codes: 0 when the job is DONE, 1 when it FAILED, 3 when it
 was CANCELLED, 130 when interrupted: Ctrl-C cancels the job and waits for
@@ -45,7 +56,8 @@ func newRunCmd(a *app) *cobra.Command {
 		Long:  runLong,
 		Example: `  beamctl run ./examples/wordcount -- --input=examples/wordcount/testdata/input.txt --output=/tmp/counts.txt
   beamctl run ./pipeline --target linux/arm64 -- --input=in.txt --output=out.txt
-  beamctl run ./pipeline --debug -- --input=in.txt --output=out.txt`,
+  beamctl run ./pipeline --debug -- --input=in.txt --output=out.txt
+  beamctl run ./pipeline --runner dataflow --project my-project --region us-central1 --staging-location gs://my-bucket/staging --target linux/arm64 --machine-type t2a-standard-4 -- --input=gs://my-bucket/in.txt --output=gs://my-bucket/counts`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkgArgs, pipelineArgs := args, []string(nil)
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {

@@ -29,6 +29,10 @@ is written last.
 
 Prints the image by digest, REPO@sha256:..., on stdout, and records it in the
 output directory's manifest, with an SPDX SBOM beside each worker.
+With --emit sidecar, a Kubernetes container spec follows (YAML, after a
+'---' line; in --output json the field sidecar): the image by digest as a
+worker-pool sidecar for a runner's pod, such as a Flink task manager, whose
+jobs use --environment external --environment-config localhost:50000.
 Credentials come from the docker config and its credential helpers; plain
 HTTP is used only for registries on this machine unless --insecure-registry.`
 
@@ -60,6 +64,22 @@ func (a *app) imageSpec() (launch.ImageSpec, error) {
 	return s, nil
 }
 
+// stageOutput is what stage --output json prints.
+type stageOutput struct {
+	*launch.Staged
+	// Sidecar is the container spec --emit sidecar asks for.
+	Sidecar string `json:"sidecar,omitempty"`
+}
+
+// sidecarNote heads the sidecar spec with how a job uses it, in flags.
+func sidecarNote(image string) string {
+	return fmt.Sprintf(`# Worker-pool sidecar for the runner's pod (e.g. a Flink task manager).
+# Submit jobs to the pod's runner with the pool as their environment:
+#   beamctl submit DIST --endpoint JOB_SERVER --image %s \
+#     --environment external --environment-config localhost:%d
+`, image, launch.SidecarPort)
+}
+
 // isDist reports whether arg is an output directory of beamctl build.
 func isDist(arg string) bool {
 	_, err := os.Stat(filepath.Join(arg, build.ManifestFile))
@@ -73,7 +93,8 @@ func newStageCmd(a *app) *cobra.Command {
 		Long:  stageLong,
 		Example: `  beamctl stage ./pipeline --image registry.example.com/team/wordcount:v1 --target linux/amd64,linux/arm64
   beamctl stage dist --image localhost:5000/wordcount --output json
-  beamctl stage ./pipeline --image wordcount:v1 --oci-layout ./image`,
+  beamctl stage ./pipeline --image wordcount:v1 --oci-layout ./image
+  beamctl stage dist --image registry.example.com/team/wordcount:v1 --emit sidecar`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := "."
@@ -96,6 +117,13 @@ func newStageCmd(a *app) *cobra.Command {
 				return usagef("stage needs --image REPO[:TAG]: the repository to push the worker image to")
 			}
 			img.OCILayout, img.Tarball = a.v.GetString("oci-layout"), a.v.GetString("tarball")
+			sidecar := false
+			for _, e := range a.v.GetStringSlice("emit") {
+				if e != "sidecar" {
+					return usagef("--emit %q is not known: give --emit sidecar", e)
+				}
+				sidecar = true
+			}
 			s := launch.StageSpec{Image: img}
 			if dist {
 				s.Dist = arg
@@ -124,14 +152,25 @@ func newStageCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var spec string
+			if sidecar {
+				y, err := launch.SidecarYAML(res.Image)
+				if err != nil {
+					return err
+				}
+				spec = sidecarNote(res.Image) + y
+			}
 			if a.json {
-				return a.printJSON(res)
+				return a.printJSON(stageOutput{res, spec})
 			}
 			for _, p := range res.Platforms {
 				a.log.Info("image", "platform", p.Platform, "digest", p.Digest, "size", p.Size)
 			}
 			a.log.Info("pushed", "bytes_uploaded", res.BytesUploaded, "blobs_uploaded", res.BlobsUploaded)
 			fmt.Fprintln(a.stdout, res.Image)
+			if spec != "" {
+				fmt.Fprint(a.stdout, "---\n"+spec)
+			}
 			return nil
 		},
 	}
@@ -139,5 +178,6 @@ func newStageCmd(a *app) *cobra.Command {
 	addImageFlags(cmd.Flags())
 	cmd.Flags().String("oci-layout", "", "write the image into this OCI layout directory instead of pushing it")
 	cmd.Flags().String("tarball", "", "write the image (one --target) to this docker-load tarball instead of pushing it")
+	cmd.Flags().StringSlice("emit", nil, "also print, after the image: sidecar (a Kubernetes container spec, YAML, that runs the image as a worker-pool sidecar)")
 	return cmd
 }

@@ -117,6 +117,7 @@ func TestStageBadInput(t *testing.T) {
 		{"unauthorized", []string{dist, "--image", unauthorized + "/wc"}, exitFailure, "refused access (401 Unauthorized): log in with `docker login " + unauthorized + "`"},
 		{"untrusted certificate", []string{dist, "--image", tlsHost + "/wc"}, exitFailure, "registry " + tlsHost + " failed TLS"},
 		{"base without the platform", []string{dist, "--image", reg + "/wc", "--base", reg + "/base:s390x"}, exitUsage, "is for linux/s390x only, not " + host},
+		{"unknown emit", []string{dist, "--image", reg + "/wc", "--emit", "pod"}, exitUsage, `--emit "pod" is not known: give --emit sidecar`},
 		{"bad label", []string{dist, "--image", reg + "/wc", "--label", "novalue"}, exitUsage, `--label "novalue" is not KEY=VALUE`},
 	}
 	for _, tt := range tests {

@@ -16,7 +16,8 @@ The launcher for this machine and the worker for --target (default: the
 only worker in DIST) are taken from DIST/manifest.json and checked against
 their sha256 before anything runs. The launcher is run with the arguments
 after -- to construct the pipeline, which is submitted as 'beamctl run'
-does: to --endpoint, or to the embedded runner.`
+does: to --endpoint, to the embedded runner, or with --runner dataflow to
+Google Cloud Dataflow through the SDK's own runner (see 'beamctl run').`
 
 func newSubmitCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -24,7 +25,8 @@ func newSubmitCmd(a *app) *cobra.Command {
 		Short: "Submit a built pipeline from its output directory, without building",
 		Long:  submitLong,
 		Example: `  beamctl build ./pipeline --target linux/amd64 --out dist
-  beamctl submit dist --endpoint flink-jobserver:8099 -- --input=gs://bucket/in --output=gs://bucket/out`,
+  beamctl submit dist --endpoint flink-jobserver:8099 -- --input=gs://bucket/in --output=gs://bucket/out
+  beamctl submit dist --runner dataflow --project my-project --region us-central1 --staging-location gs://my-bucket/staging --image REPO@sha256:... --dry-run -- --input=gs://bucket/in --output=gs://bucket/out`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			distArgs, pipelineArgs := args, []string(nil)
 			if dash := cmd.ArgsLenAtDash(); dash >= 0 {

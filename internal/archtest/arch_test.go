@@ -91,7 +91,7 @@ var (
 	cliLibs   = []string{"github.com/spf13/cobra", "github.com/spf13/viper", "github.com/spf13/pflag"}
 	prism     = []string{"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"}
 	docker    = []string{"github.com/docker/docker/client", "github.com/moby/moby/client"}
-	flowPkgs  = []string{module + "/build", module + "/submit", module + "/stage", module + "/capture", module + "/launch", module + "/loopback", module + "/embeddedrunner"}
+	flowPkgs  = []string{module + "/build", module + "/submit", module + "/stage", module + "/capture", module + "/launch", module + "/loopback", module + "/embeddedrunner", module + "/dataflow"}
 	bootEntry = module + "/cmd/beamctl-boot"
 )
 

@@ -1,0 +1,66 @@
+package dataflow
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestMachineArch(t *testing.T) {
+	for _, tt := range []struct{ machine, arch string }{
+		{"", "amd64"},
+		{"t2a-standard-4", "arm64"},
+		{"c4a-highmem-8", "arm64"},
+		{"N4A-standard-2", "arm64"},
+		{"n2-standard-4", "amd64"},
+		{"c3a-standard-4", "amd64"}, // AMD, not Arm
+		{"t2d-standard-4", "amd64"},
+	} {
+		if got := MachineArch(tt.machine); got != tt.arch {
+			t.Errorf("MachineArch(%q) = %q, want %q", tt.machine, got, tt.arch)
+		}
+	}
+}
+
+func TestArgValue(t *testing.T) {
+	for _, tt := range []struct {
+		args      []string
+		name, val string
+		found     bool
+	}{
+		{[]string{"--worker_machine_type=t2a-standard-1"}, "worker_machine_type", "t2a-standard-1", true},
+		{[]string{"-machine_type", "c4a-standard-1"}, "machine_type", "c4a-standard-1", true},
+		{[]string{"--machine_type=a", "--machine_type=b"}, "machine_type", "b", true},
+		{[]string{"--dry_run"}, "dry_run", "true", true},
+		{[]string{"--async", "--input=x"}, "async", "true", true},
+		{[]string{"--", "--worker_binary=x"}, "worker_binary", "", false},
+		{[]string{"--worker_machine_type_x=y"}, "worker_machine_type", "", false},
+	} {
+		v, ok := ArgValue(tt.args, tt.name)
+		if v != tt.val || ok != tt.found {
+			t.Errorf("ArgValue(%q, %q) = %q, %v; want %q, %v", tt.args, tt.name, v, ok, tt.val, tt.found)
+		}
+	}
+}
+
+// TestLogReader reads the SDK's slog text records as the launcher writes
+// them, in pieces.
+func TestLogReader(t *testing.T) {
+	log := `time=2026-01-01T00:00:00Z level=WARN msg="Error creating GCS client: dialing"
+time=2026-01-01T00:00:00Z level=INFO msg="{\n  \"projectId\": \"p\",\n  \"type\": \"JOB_TYPE_BATCH\"\n}"
+time=2026-01-01T00:00:00Z level=INFO msg="Console: https://console.cloud.google.com/dataflow/jobs/europe-west4/2026-01-01_00_00_00-123?project=p"
+time=2026-01-01T00:00:00Z level=INFO msg=done`
+	r := &logReader{}
+	for len(log) > 0 {
+		n := min(7, len(log))
+		r.Write([]byte(log[:n]))
+		log = log[n:]
+	}
+	r.flush()
+	j := r.job()
+	if j.ID != "2026-01-01_00_00_00-123" || !strings.HasPrefix(j.ConsoleURL, "https://console.cloud.google.com/dataflow/jobs/") || !strings.Contains(string(j.Spec), `"projectId": "p"`) {
+		t.Errorf("job %+v, spec %s", j, j.Spec)
+	}
+	if got := lastLine(r.tail()); got != "done" {
+		t.Errorf("last line %q", got)
+	}
+}
