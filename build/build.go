@@ -131,6 +131,17 @@ type job struct {
 	cacheOut string
 }
 
+// CacheRoot is beamctl's directory in the user cache: it holds the build
+// outputs (build/), compressed image layers (layers/) and pinned tools
+// (tools/).
+func CacheRoot() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", problem.Failf("give a cache directory with {CacheDir}", "finding a cache directory: %v", err).Wrap(err)
+	}
+	return filepath.Join(dir, "beamctl"), nil
+}
+
 // OutPath is the absolute directory Build publishes to: OutDir (default
 // "dist") resolved against WorkDir (default the current directory).
 func (o Options) OutPath() (string, error) {
@@ -185,11 +196,11 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		o.Targets = []Platform{{OS: "linux", Arch: "amd64"}}
 	}
 	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
+		root, err := CacheRoot()
 		if err != nil {
-			return nil, problem.Failf("give a cache directory with {CacheDir}", "finding a cache directory: %v", err).Wrap(err)
+			return nil, err
 		}
-		o.CacheDir = filepath.Join(dir, "beamctl", "build")
+		o.CacheDir = filepath.Join(root, "build")
 	}
 	tc := o.Toolchain
 	if tc == nil {

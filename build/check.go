@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/semver"
 
 	"github.com/beamctl/beamctl/internal/check"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // OldestTestedBeam is the oldest Beam Go SDK beamctl's tests build, run
@@ -49,7 +49,7 @@ func CheckToolchain(ctx context.Context, env []string) (check.Result, *Toolchain
 func CheckPipeline(ctx context.Context, tc *Toolchain, workDir, pkg, beamVersion string) []check.Result {
 	p, err := ResolvePackage(ctx, tc, workDir, pkg)
 	if err != nil {
-		return []check.Result{check.Failure("pipeline", firstLine(err.Error()), "give the directory of the pipeline's main package")}
+		return []check.Result{check.Failure("pipeline", problem.FirstLine(err.Error()), "give the directory of the pipeline's main package")}
 	}
 	out := []check.Result{check.Pass("pipeline", fmt.Sprintf("%s (module %s)", p.ImportPath, p.Module.Path))}
 	out = append(out, checkGoDirective(tc, p.Module))
@@ -85,14 +85,14 @@ func checkModules(ctx context.Context, tc *Toolchain, p *Package) check.Result {
 	const name = "modules"
 	out, err := tc.output(ctx, p.runDir, nil, "list", "-deps", "-e", "-f", "{{if .Error}}{{.ImportPath}}: {{.Error}}{{end}}", p.arg)
 	if err != nil {
-		return check.Failure(name, firstLine(err.Error()), "run `go mod download` in the pipeline's module and check GOPROXY/GOFLAGS")
+		return check.Failure(name, problem.FirstLine(err.Error()), "run `go mod download` in the pipeline's module and check GOPROXY/GOFLAGS")
 	}
 	if msg := strings.TrimSpace(string(out)); msg != "" {
 		fix := "run `go mod tidy` in the pipeline's module"
 		if strings.Contains(msg, "GOPROXY=off") || strings.Contains(msg, "module lookup disabled") {
 			fix = "set GOPROXY (e.g. https://proxy.golang.org) or fill the module cache with `go mod download`"
 		}
-		return check.Failure(name, firstLine(msg), fix)
+		return check.Failure(name, problem.FirstLine(msg), fix)
 	}
 	return check.Pass(name, "every package of the pipeline loads")
 }
@@ -124,11 +124,11 @@ func checkBeamVersion(m Module, runner string) check.Result {
 func CheckCacheDir(dir string) check.Result {
 	const name = "cache directory"
 	if dir == "" {
-		base, err := os.UserCacheDir()
+		root, err := CacheRoot()
 		if err != nil {
-			return check.Failure(name, err.Error(), "set XDG_CACHE_HOME or HOME, or give a cache directory")
+			return check.Failure(name, errors.Unwrap(err).Error(), "set XDG_CACHE_HOME or HOME, or give a cache directory")
 		}
-		dir = filepath.Join(base, "beamctl")
+		dir = root
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return check.Failure(name, err.Error(), "give a writable cache directory")

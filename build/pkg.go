@@ -14,6 +14,8 @@ import (
 
 	"golang.org/x/mod/modfile"
 	"golang.org/x/mod/module"
+
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // BeamSDKModule is the module path of the Beam Go SDK.
@@ -127,7 +129,7 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		return nil, fmt.Errorf("reading go list output for %s: %w", pkg, err)
 	}
 	if lp.Error != nil {
-		msg := firstLine(lp.Error.Err)
+		msg := problem.FirstLine(lp.Error.Err)
 		switch {
 		case strings.Contains(msg, "cannot find") || strings.Contains(msg, "is not in std") ||
 			strings.Contains(msg, "no required module provides") || strings.Contains(msg, "does not contain package") ||
@@ -241,7 +243,7 @@ func ReadModule(goMod string) (*Module, error) {
 	}
 	f, err := modfile.Parse(goMod, data, nil)
 	if err != nil {
-		return nil, &PackageError{Pkg: filepath.Dir(goMod), Reason: "has a malformed go.mod (" + firstLine(err.Error()) + ")", Fix: "fix " + goMod}
+		return nil, &PackageError{Pkg: filepath.Dir(goMod), Reason: "has a malformed go.mod (" + problem.FirstLine(err.Error()) + ")", Fix: "fix " + goMod}
 	}
 	m := &Module{GoMod: goMod, Dir: filepath.Dir(goMod)}
 	if f.Module != nil {
@@ -319,14 +321,6 @@ func dirExists(p string) bool {
 func fileExists(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
-}
-
-func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return s
 }
 
 // errorLines keeps the lines of go's stderr that say what went wrong,

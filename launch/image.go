@@ -132,11 +132,11 @@ func (s *StageSpec) addDebugger(ctx context.Context, o *image.Options, d Deps) e
 		cacheDir = s.Build.CacheDir
 	}
 	if cacheDir == "" {
-		dir, err := os.UserCacheDir()
+		root, err := build.CacheRoot()
 		if err != nil {
 			return err
 		}
-		cacheDir = filepath.Join(dir, "beamctl")
+		cacheDir = root
 	}
 	for i, p := range o.Platforms {
 		if p.Platform.Arch == "arm" || p.Platform.Arch == "386" {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/beamctl/beamctl/internal/check"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // CheckEndpoint says whether a Beam job server answers at endpoint, and
@@ -24,7 +25,7 @@ func CheckEndpoint(ctx context.Context, endpoint string, o DialOptions) check.Re
 		defer conn.Close()
 		jobs, err := ListJobs(ctx, conn)
 		if err != nil {
-			return check.Failure(name, firstLine(err.Error()), "check that "+endpoint+" is a Beam job server")
+			return check.Failure(name, problem.FirstLine(err.Error()), "check that "+endpoint+" is a Beam job server")
 		}
 		tls := "plaintext"
 		if o.UseTLS() {
@@ -32,7 +33,7 @@ func CheckEndpoint(ctx context.Context, endpoint string, o DialOptions) check.Re
 		}
 		return check.Pass(name, fmt.Sprintf("%s answers the Beam Job API over %s (%d jobs)", endpoint, tls, len(jobs)))
 	}
-	msg := firstLine(err.Error())
+	msg := problem.FirstLine(err.Error())
 	if errors.Is(err, ErrNotJobServer) || errors.Is(err, ErrTLSMismatch) {
 		if what := httpService(ctx, endpoint); what != "" {
 			return check.Failure(name, endpoint+" is "+what+", not a Beam job server",
@@ -68,9 +69,4 @@ func httpService(ctx context.Context, endpoint string) string {
 		return "an HTTP server on 8081, where Flink's REST API listens by default"
 	}
 	return "an HTTP server (" + resp.Status + ")"
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	return s
 }

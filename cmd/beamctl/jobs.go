@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
+	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/submit"
 )
 
@@ -140,14 +141,9 @@ func jobError(err error) error {
 		return nil
 	}
 	if errors.Is(err, submit.ErrJobNotFound) {
-		return &codeError{code: exitFailure, msg: firstLine(err.Error())}
+		return &codeError{code: exitFailure, msg: problem.FirstLine(err.Error())}
 	}
 	return err
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
 
 type jobInfoJSON struct {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/beamctl/beamctl/internal/beam"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/beamctl/beamctl/internal/beam"
+
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
 
@@ -23,24 +24,35 @@ import (
 	"github.com/beamctl/beamctl/submit"
 )
 
-var (
-	distOnce sync.Once
-	distDir  string
-)
+// onceDist is a build output of examples/wordcount made once per test
+// binary, shared by the tests that use it as it is.
+type onceDist struct {
+	once sync.Once
+	dir  string
+}
 
-// builtDist is examples/wordcount built once for the host, for the tests
-// that submit a build output.
-func builtDist(t *testing.T) string {
+// get builds it, for this machine, into name with args.
+func (d *onceDist) get(t *testing.T, name string, args ...string) string {
 	t.Helper()
-	distOnce.Do(func() {
-		distDir = filepath.Join(cacheDir, "dist-wordcount")
-		r := beamctl(t, "build", "../../examples/wordcount", "--target", "host", "--out", distDir)
+	d.once.Do(func() {
+		dir := filepath.Join(cacheDir, name)
+		r := beamctl(t, append([]string{"build", "../../examples/wordcount", "--target", "host", "--out", dir}, args...)...)
 		if r.code != 0 {
 			t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
 		}
+		d.dir = dir
 	})
-	return distDir
+	if d.dir == "" {
+		t.Fatal("building wordcount failed before")
+	}
+	return d.dir
 }
+
+var plainDist, bootDistOut onceDist
+
+// builtDist is examples/wordcount built for the host, for the tests that
+// submit a build output.
+func builtDist(t *testing.T) string { return plainDist.get(t, "dist-wordcount") }
 
 // copyDist copies a build output so a test may damage it.
 func copyDist(t *testing.T, src string) string {

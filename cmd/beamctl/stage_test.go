@@ -27,26 +27,8 @@ import (
 	"github.com/beamctl/beamctl/build"
 )
 
-var (
-	bootDistOnce sync.Once
-	bootDistDir  string
-)
-
 // bootDist is wordcount built for this machine with beamctl-boot.
-func bootDist(t *testing.T) string {
-	t.Helper()
-	bootDistOnce.Do(func() {
-		dir := filepath.Join(cacheDir, "dist-wordcount-boot")
-		if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "host", "--out", dir); r.code != 0 {
-			t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
-		}
-		bootDistDir = dir
-	})
-	if bootDistDir == "" {
-		t.Fatal("building wordcount with boot failed before")
-	}
-	return bootDistDir
-}
+func bootDist(t *testing.T) string { return bootDistOut.get(t, "dist-wordcount-boot", "--boot") }
 
 // registryHost serves go-containerregistry's in-process registry behind
 // handler h, which may inject faults.

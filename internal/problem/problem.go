@@ -35,6 +35,13 @@ func Failf(fix, reasonFormat string, a ...any) *Error {
 	return &Error{Reason: fmt.Sprintf(reasonFormat, a...), Fix: fix}
 }
 
+// FirstLine is the first non-blank line of s, trimmed: a message from
+// below (a tool's stderr, a server's error) in one line.
+func FirstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(s)
+}
+
 // Wrap attaches err as the cause.
 func (e *Error) Wrap(err error) *Error { e.Err = err; return e }
 

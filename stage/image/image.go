@@ -153,11 +153,11 @@ func (o *Options) defaults() error {
 		o.Digests = digest.NewCache()
 	}
 	if o.CacheDir == "" {
-		dir, err := os.UserCacheDir()
+		root, err := build.CacheRoot()
 		if err != nil {
-			return problem.Failf("give a cache directory with {CacheDir}", "finding a cache directory: %v", err).Wrap(err)
+			return err
 		}
-		o.CacheDir = filepath.Join(dir, "beamctl")
+		o.CacheDir = root
 	}
 	if o.Created.IsZero() {
 		o.Created = time.Unix(0, 0).UTC()

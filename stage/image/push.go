@@ -276,20 +276,15 @@ func registryError(reg, doing string, err error) error {
 		reason = fmt.Sprintf("refused access (%d %s)", terr.StatusCode, http.StatusText(terr.StatusCode))
 		fix = fmt.Sprintf("log in with `docker login %s` (or `crane auth login %s`), or check push permission to the repository", reg, reg)
 	case errors.As(err, &terr):
-		reason, fix = "answered "+firstLine(terr.Error()), "check the repository name and the registry"
+		reason, fix = "answered "+problem.FirstLine(terr.Error()), "check the repository name and the registry"
 	case errors.As(err, &uerr), errors.As(err, &herr), errors.As(err, &rerr):
-		reason, fix = "failed TLS ("+firstLine(err.Error())+")", "trust its certificate authority (SSL_CERT_FILE), or set {InsecureRegistry} for a plain-HTTP registry"
+		reason, fix = "failed TLS ("+problem.FirstLine(err.Error())+")", "trust its certificate authority (SSL_CERT_FILE), or set {InsecureRegistry} for a plain-HTTP registry"
 	case errors.Is(err, syscall.ECONNREFUSED), errors.As(err, &oerr):
-		reason, fix = "is unreachable ("+firstLine(err.Error())+")", "check the registry address and that it is running"
+		reason, fix = "is unreachable ("+problem.FirstLine(err.Error())+")", "check the registry address and that it is running"
 	default:
-		reason, fix = "failed ("+firstLine(err.Error())+")", "check the registry and try again"
+		reason, fix = "failed ("+problem.FirstLine(err.Error())+")", "check the registry and try again"
 	}
 	return problem.Failf(fix, "%s: registry %s %s", doing, reg, reason).Wrap(err)
-}
-
-func firstLine(s string) string {
-	s, _, _ = strings.Cut(s, "\n")
-	return s
 }
 
 func layoutError(dir, reason string) error {
