@@ -34,7 +34,7 @@ eval "$gorun" >/dev/null 2>&1
 eval "$bctl" >/dev/null 2>&1
 
 echo "== after a one-line edit, host target"
-hyperfine --runs "$runs" --prepare "$edit" --export-markdown "$res/inner-edit.md" --export-json "$res/inner-edit.json" \
+hyperfine --warmup 1 --runs "$runs" --prepare "$edit" --export-markdown "$res/inner-edit.md" --export-json "$res/inner-edit.json" \
 	-n "go run . --runner=prism" "$gorun" -n "beamctl run" "$bctl"
 
 echo "== nothing changed, host target"
@@ -43,8 +43,17 @@ hyperfine --warmup 2 --runs "$runs" --export-markdown "$res/inner-noop.md" --exp
 
 echo "== after a one-line edit, linux/arm64 worker under qemu-user"
 eval "$arm" >/dev/null 2>&1
-hyperfine --runs "$runs" --prepare "$edit" --export-markdown "$res/inner-arm.md" --export-json "$res/inner-arm.json" \
+hyperfine --warmup 1 --runs "$runs" --prepare "$edit" --export-markdown "$res/inner-arm.md" --export-json "$res/inner-arm.json" \
 	-n "go run . --runner=prism (host)" "$gorun" -n "beamctl run --target linux/arm64" "$arm"
 
 # Every run must have counted the same words.
 for f in gorun beamctl arm; do sort "$work/out-$f.txt"* | sha256sum; done | uniq -c
+
+echo "== medians (the targets: edit <= 1.0, nothing changed <= 1.25)"
+python3 - "$res" <<'PY'
+import json, sys
+for name in ("edit", "noop", "arm"):
+    r = json.load(open(f"{sys.argv[1]}/inner-{name}.json"))["results"]
+    base, b = r[0]["median"], r[1]["median"]
+    print(f"{name:5}  {r[0]['command'][:24]:24} {base:7.3f} s   {r[1]['command'][:32]:32} {b:7.3f} s   {b / base:.2f}x")
+PY

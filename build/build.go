@@ -274,9 +274,20 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	// Concurrent go builds each default to one compile per CPU; sharing
 	// the CPUs out instead keeps a cold build from oversubscribing them.
-	if p := compileParallelism(min(o.Jobs, len(jobs)), tc.environ()); p > 0 {
+	concurrent := min(o.Jobs, len(jobs))
+	p := compileParallelism(concurrent, tc.environ())
+	if p > 0 {
 		for _, j := range jobs {
 			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
+		}
+	}
+	if avail, ok := availableMemory(); ok {
+		// Added after planning: the collector's settings are not part of
+		// a binary's cache key, as they change nothing in it.
+		if gc := toolGCEnv(tc.environ(), concurrent*cmp.Or(p, runtime.NumCPU()), avail); gc != nil {
+			for _, j := range jobs {
+				j.env = append(j.env, gc...)
+			}
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)

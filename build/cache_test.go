@@ -3,6 +3,7 @@ package build
 import (
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 )
 
@@ -100,5 +101,30 @@ func TestCompileParallelism(t *testing.T) {
 		if got := compileParallelism(tc.n, tc.env); got != tc.want {
 			t.Errorf("compileParallelism(%d, %q) = %d, want %d", tc.n, tc.env, got, tc.want)
 		}
+	}
+}
+
+func TestToolGCEnv(t *testing.T) {
+	const gib = 1 << 30
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		procs int
+		avail int64
+		want  []string
+	}{
+		{name: "plenty of memory", procs: 2, avail: 20 * gib, want: []string{"GOGC=off", "GOMEMLIMIT=4096MiB"}},
+		{name: "shared between processes", procs: 6, avail: 12 * gib, want: []string{"GOGC=off", "GOMEMLIMIT=1024MiB"}},
+		{name: "too little to matter", procs: 4, avail: 6 * gib},
+		{name: "the user's GOGC", env: []string{"GOGC=200"}, procs: 1, avail: 20 * gib},
+		{name: "the user's GOMEMLIMIT", env: []string{"GOMEMLIMIT=2GiB"}, procs: 1, avail: 20 * gib},
+		{name: "memory unknown", procs: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := toolGCEnv(tc.env, tc.procs, tc.avail)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("toolGCEnv = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

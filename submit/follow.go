@@ -207,6 +207,12 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 				if seen[it.state] || IsTerminal(last) {
 					continue
 				}
+				// Java job servers (Flink's, Spark's) start a job's history
+				// with STOPPED, meaning "not started yet", not a stop.
+				if it.state == jobpb.JobState_STOPPED && last == jobpb.JobState_UNSPECIFIED {
+					seen[it.state] = true
+					continue
+				}
 				seen[it.state] = true
 				last = it.state
 				onEvent(it.ev)

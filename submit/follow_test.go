@@ -138,6 +138,18 @@ func TestFollowScripted(t *testing.T) {
 			wantErr:   "job j1 failed: worker lost",
 		},
 		{
+			// Flink's and Spark's job servers replay a job's history, which
+			// begins with STOPPED (not started yet), and end the message
+			// stream at the terminal state.
+			name: "history that starts with STOPPED, as Java job servers send it",
+			jobs: &scriptedJobs{
+				states:   []jobpb.JobState_Enum{jobpb.JobState_STOPPED, S, R, D},
+				messages: []*jobpb.JobMessagesResponse{stateMsg(jobpb.JobState_STOPPED), stateMsg(S), stateMsg(R), stateMsg(D)},
+			},
+			wantState:  D,
+			wantStates: []string{"STARTING", "RUNNING", "DONE"},
+		},
+		{
 			name:      "state stream breaks",
 			jobs:      &scriptedJobs{states: []jobpb.JobState_Enum{R}, stateEnd: status.Error(codes.Unavailable, "connection lost"), messagesEnd: errBlock},
 			wantState: R,
