@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/netaddr"
@@ -45,7 +46,7 @@ type SubmitOptions struct {
 }
 
 // stage serves the preparation's staging session.
-func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface, prep *jobpb.PrepareJobResponse, files stage.Files) error {
+func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface, prep *jobpb.PrepareJobResponse, files stage.Files, needsStaging bool) error {
 	stagingConn := conn
 	target, same := stagingTarget(o.Endpoint, prep.GetArtifactStagingEndpoint().GetUrl())
 	if !same {
@@ -67,10 +68,28 @@ func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface
 		Progress:      o.Progress,
 		Digests:       o.Digests,
 	})
+	if err != nil && !same && !needsStaging && status.Code(err) == codes.Unavailable {
+		// Flink's and Spark's job servers stage on a port of their own,
+		// often not forwarded to the client, and run a job whose
+		// environments declare nothing without it having been reached.
+		o.Logger.Debug("staging endpoint unreachable; the job declares no artifacts, so it runs without", "endpoint", target, "error", err)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("staging artifacts to %s: %w", target, err)
 	}
 	return nil
+}
+
+// declaresArtifacts reports whether any environment of p depends on an
+// artifact, which the job server must then have been given.
+func declaresArtifacts(p *pipepb.Pipeline) bool {
+	for _, env := range p.GetComponents().GetEnvironments() {
+		if len(env.GetDependencies()) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Job is a submitted job.
@@ -121,7 +140,7 @@ func Submit(ctx context.Context, conn grpc.ClientConnInterface, c *capture.Captu
 			return fmt.Errorf("job server %s rejected the pipeline: %w", o.Endpoint, err)
 		}
 		o.Logger.Debug("prepared job", "preparation_id", prep.GetPreparationId(), "staging_endpoint", prep.GetArtifactStagingEndpoint().GetUrl())
-		return o.stage(ctx, conn, prep, files)
+		return o.stage(ctx, conn, prep, files, declaresArtifacts(c.Pipeline))
 	})
 	if err != nil {
 		return nil, err
