@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/beamctl/beamctl/capture"
-	"github.com/beamctl/beamctl/internal/beam"
-	"github.com/beamctl/beamctl/internal/digest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +11,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 )
 
 var (

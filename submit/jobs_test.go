@@ -3,13 +3,14 @@ package submit_test
 import (
 	"context"
 	"errors"
-	"github.com/beamctl/beamctl/capture"
-	"github.com/beamctl/beamctl/internal/beam"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"

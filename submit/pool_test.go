@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/container/tools"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/artifact"
@@ -99,6 +100,16 @@ func (p *workerPool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest
 		}
 	})
 	return &fnpb.StartWorkerResponse{}, nil
+}
+
+// waitAsked waits for the job server to ask for a worker.
+func (p *workerPool) waitAsked(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.started:
+	case <-time.After(time.Minute):
+		t.Fatal("the job server asked for no worker")
+	}
 }
 
 func (p *workerPool) StopWorker(_ context.Context, req *fnpb.StopWorkerRequest) (*fnpb.StopWorkerResponse, error) {

@@ -6,9 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/beamctl/beamctl/capture"
-	"github.com/beamctl/beamctl/internal/beam"
-	"github.com/beamctl/beamctl/internal/digest"
 	"log/slog"
 	"net"
 	"os"
@@ -17,6 +14,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"

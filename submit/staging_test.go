@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
@@ -84,11 +83,7 @@ func TestSubmitStagingUnreachable(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Submit with nothing to stage: %v", err)
 	}
-	select {
-	case <-pool.started:
-	case <-time.After(time.Minute):
-		t.Fatal("prism asked for no worker")
-	}
+	pool.waitAsked(t)
 	if err := submit.Cancel(context.Background(), prism.Conn, job.ID); err != nil {
 		t.Fatal(err)
 	}

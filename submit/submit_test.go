@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/beamctl/beamctl/capture"
-	"github.com/beamctl/beamctl/internal/beam"
 	"io"
 	"os"
 	"path/filepath"
@@ -14,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/beamctl/beamctl/stage"
@@ -235,11 +236,7 @@ func TestCancel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
 	}
-	select {
-	case <-pool.started:
-	case <-time.After(time.Minute):
-		t.Fatal("prism asked for no worker")
-	}
+	pool.waitAsked(t)
 	if err := submit.Cancel(context.Background(), prism.Conn, job.ID); err != nil {
 		t.Fatalf("Cancel: %v", err)
 	}
