@@ -83,6 +83,13 @@ func IsTerminal(s jobpb.JobState_Enum) bool {
 	return false
 }
 
+// notStarted reports whether state s, coming after earlier states or not,
+// is the STOPPED that Java job servers (Flink's, Spark's) begin a job's
+// history with, meaning "not started yet" rather than a stop.
+func notStarted(s jobpb.JobState_Enum, afterOthers bool) bool {
+	return s == jobpb.JobState_STOPPED && !afterOthers
+}
+
 type followItem struct {
 	fromMessages bool
 	ev           Event
@@ -207,9 +214,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 				if seen[it.state] || IsTerminal(last) {
 					continue
 				}
-				// Java job servers (Flink's, Spark's) start a job's history
-				// with STOPPED, meaning "not started yet", not a stop.
-				if it.state == jobpb.JobState_STOPPED && last == jobpb.JobState_UNSPECIFIED {
+				if notStarted(it.state, last != jobpb.JobState_UNSPECIFIED) {
 					seen[it.state] = true
 					continue
 				}

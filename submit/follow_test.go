@@ -206,3 +206,20 @@ func TestFollowContextCancelled(t *testing.T) {
 		t.Errorf("Follow = %v, %v; want RUNNING and context.Canceled", state, err)
 	}
 }
+
+// TestLogsJavaHistory reads a finished job's log as Flink's and Spark's job
+// servers replay it: the state history from STOPPED (not started yet),
+// messages, and the end of the stream at the terminal state.
+func TestLogsJavaHistory(t *testing.T) {
+	conn := serveJobs(t, &scriptedJobs{messages: []*jobpb.JobMessagesResponse{
+		stateMsg(jobpb.JobState_STOPPED), stateMsg(jobpb.JobState_STARTING), stateMsg(jobpb.JobState_RUNNING),
+		msg(jobpb.JobMessage_JOB_MESSAGE_BASIC, "hello"), stateMsg(jobpb.JobState_DONE),
+	}})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var got []string
+	err := submit.Logs(ctx, conn, "j1", false, func(e submit.Event) { got = append(got, e.State+e.Text) })
+	if want := []string{"STARTING", "RUNNING", "hello", "DONE"}; err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Logs = %v, events %q; want nil, %q", err, got, want)
+	}
+}

@@ -85,6 +85,7 @@ func Logs(ctx context.Context, conn grpc.ClientConnInterface, jobID string, foll
 	defer limit.Stop()
 	quiet := time.NewTimer(logsFirstWait)
 	defer quiet.Stop()
+	sawState := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -101,7 +102,10 @@ func Logs(ctx context.Context, conn grpc.ClientConnInterface, jobID string, foll
 				return logsError(conn, jobID, endpoint, it.err)
 			}
 			if se := it.m.GetStateResponse(); se != nil {
-				onEvent(stateEvent(se))
+				if !notStarted(se.GetState(), sawState) {
+					onEvent(stateEvent(se))
+				}
+				sawState = true
 			} else {
 				onEvent(messageEvent(it.m.GetMessageResponse()))
 			}
