@@ -311,7 +311,7 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	for i := len(lines) - 1; i >= 0; i-- {
 		if l := strings.TrimSpace(lines[i]); l != "" {
-			if m, ok := message(l); ok {
+			if m, _, ok := recordStart(l); ok {
 				return m
 			}
 			return l
@@ -320,11 +320,16 @@ func lastLine(s string) string {
 	return ""
 }
 
-// logReader reads the SDK's log as it is written: slog text records whose
-// msg carries the job, the console link and the job id.
+// logReader reads the SDK's log as it is written, for the records whose
+// message carries the job, the console link and the job id. The SDK logs
+// through slog since v2.6x, as text (its default) or JSON (--log_kind),
+// and through the standard library's log before, where a message of
+// several lines (the job's JSON) continues on lines of its own.
 type logReader struct {
 	mu      sync.Mutex
 	partial []byte
+	// open is a standard-log record that later lines may continue.
+	open    *strings.Builder
 	spec    json.RawMessage
 	console string
 	id      string
@@ -355,6 +360,7 @@ func (r *logReader) flush() {
 		r.line(string(r.partial))
 		r.partial = nil
 	}
+	r.close()
 }
 
 func (r *logReader) line(l string) {
@@ -362,12 +368,34 @@ func (r *logReader) line(l string) {
 	if len(r.last) > keepLines {
 		r.last = r.last[1:]
 	}
-	m, ok := message(l)
-	if !ok {
-		return
-	}
+	m, multiline, ok := recordStart(l)
 	switch {
-	case strings.HasPrefix(m, "{") && json.Valid([]byte(m)):
+	case ok:
+		r.close()
+		if multiline {
+			r.open = &strings.Builder{}
+			r.open.WriteString(m)
+			// The id and link are known from the first line on; the
+			// record may go on until the next one starts.
+			r.firstLine(m)
+			return
+		}
+		r.record(m)
+	case r.open != nil:
+		r.open.WriteString("\n" + l)
+	}
+}
+
+// close ends the open standard-log record.
+func (r *logReader) close() {
+	if r.open != nil {
+		r.record(r.open.String())
+		r.open = nil
+	}
+}
+
+func (r *logReader) record(m string) {
+	if strings.HasPrefix(m, "{") && json.Valid([]byte(m)) {
 		var j struct {
 			Type string `json:"type"`
 		}
@@ -375,6 +403,14 @@ func (r *logReader) line(l string) {
 		if json.Unmarshal([]byte(m), &j) == nil && strings.HasPrefix(j.Type, "JOB_TYPE_") {
 			r.spec = json.RawMessage(m)
 		}
+		return
+	}
+	r.firstLine(m)
+}
+
+func (r *logReader) firstLine(m string) {
+	m, _, _ = strings.Cut(m, "\n")
+	switch {
 	case strings.HasPrefix(m, "Console: "):
 		r.console = strings.TrimSpace(strings.TrimPrefix(m, "Console: "))
 		if u, err := url.Parse(r.console); err == nil {
@@ -399,7 +435,33 @@ func (r *logReader) tail() string {
 }
 
 // message is the msg of an slog text record (the SDK's log format).
-func message(l string) (string, bool) {
+// stdLogPrefix is the standard library logger's default prefix.
+var stdLogPrefix = regexp.MustCompile(`^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(\.\d+)? `)
+
+// recordStart returns the message of a line that begins a log record, and
+// whether later lines may continue it (the standard library's log).
+func recordStart(l string) (msg string, multiline, ok bool) {
+	switch {
+	case strings.HasPrefix(l, "time="):
+		m, ok := textMessage(l)
+		return m, false, ok
+	case strings.HasPrefix(l, "{"):
+		var j struct {
+			Time string  `json:"time"`
+			Msg  *string `json:"msg"`
+		}
+		if json.Unmarshal([]byte(l), &j) == nil && j.Time != "" && j.Msg != nil {
+			return *j.Msg, false, true
+		}
+	}
+	if loc := stdLogPrefix.FindStringIndex(l); loc != nil {
+		return l[loc[1]:], true, true
+	}
+	return "", false, false
+}
+
+// textMessage is the msg of a slog text record.
+func textMessage(l string) (string, bool) {
 	i := strings.Index(l, " msg=")
 	if i < 0 {
 		return "", false

@@ -44,23 +44,49 @@ func TestArgValue(t *testing.T) {
 
 // TestLogReader reads the SDK's slog text records as the launcher writes
 // them, in pieces.
+// TestLogReader reads the job, its id and console link from each format the
+// SDK logs in: slog text (its default since v2.6x), slog JSON (--log_kind
+// json), and the standard library's log of older SDKs, where the job's
+// JSON spans lines of its own.
 func TestLogReader(t *testing.T) {
-	log := `time=2026-01-01T00:00:00Z level=WARN msg="Error creating GCS client: dialing"
+	const (
+		console = "https://console.cloud.google.com/dataflow/jobs/europe-west4/2026-01-01_00_00_00-123?project=p"
+		spec    = "{\n  \"projectId\": \"p\",\n  \"type\": \"JOB_TYPE_BATCH\"\n}"
+	)
+	for _, tc := range []struct {
+		name, log string
+	}{
+		{"slog text", `time=2026-01-01T00:00:00Z level=WARN msg="Error creating GCS client: dialing"
 time=2026-01-01T00:00:00Z level=INFO msg="{\n  \"projectId\": \"p\",\n  \"type\": \"JOB_TYPE_BATCH\"\n}"
-time=2026-01-01T00:00:00Z level=INFO msg="Console: https://console.cloud.google.com/dataflow/jobs/europe-west4/2026-01-01_00_00_00-123?project=p"
-time=2026-01-01T00:00:00Z level=INFO msg=done`
-	r := &logReader{}
-	for len(log) > 0 {
-		n := min(7, len(log))
-		r.Write([]byte(log[:n]))
-		log = log[n:]
-	}
-	r.flush()
-	j := r.job()
-	if j.ID != "2026-01-01_00_00_00-123" || !strings.HasPrefix(j.ConsoleURL, "https://console.cloud.google.com/dataflow/jobs/") || !strings.Contains(string(j.Spec), `"projectId": "p"`) {
-		t.Errorf("job %+v, spec %s", j, j.Spec)
-	}
-	if got := lastLine(r.tail()); got != "done" {
-		t.Errorf("last line %q", got)
+time=2026-01-01T00:00:00Z level=INFO msg="Submitted job: 2026-01-01_00_00_00-123"
+time=2026-01-01T00:00:00Z level=INFO msg="Console: ` + console + `"
+time=2026-01-01T00:00:00Z level=INFO msg=done`},
+		{"slog JSON", `{"time":"2026-01-01T00:00:00Z","level":"INFO","msg":"{\n  \"projectId\": \"p\",\n  \"type\": \"JOB_TYPE_BATCH\"\n}"}
+{"time":"2026-01-01T00:00:00Z","level":"INFO","msg":"Submitted job: 2026-01-01_00_00_00-123"}
+{"time":"2026-01-01T00:00:00Z","level":"INFO","msg":"Console: ` + console + `"}
+{"time":"2026-01-01T00:00:00Z","level":"INFO","msg":"done"}`},
+		{"standard log", "2026/01/01 00:00:00 Error creating GCS client: dialing\n" +
+			"2026/01/01 00:00:00 " + spec + "\n" +
+			"2026/01/01 00:00:00 Submitted job: 2026-01-01_00_00_00-123\n" +
+			"2026/01/01 00:00:00 Console: " + console + "\n" +
+			"2026/01/01 00:00:00 done"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &logReader{}
+			log := tc.log
+			for len(log) > 0 {
+				n := min(7, len(log))
+				r.Write([]byte(log[:n]))
+				log = log[n:]
+			}
+			r.flush()
+			j := r.job()
+			if j.ID != "2026-01-01_00_00_00-123" || j.ConsoleURL != console || !strings.Contains(string(j.Spec), `"projectId": "p"`) {
+				t.Errorf("job %+v, spec %s", j, j.Spec)
+			}
+			if got := lastLine(r.tail()); got != "done" {
+				t.Errorf("last line %q", got)
+			}
+		})
 	}
 }
