@@ -214,11 +214,10 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 				if seen[it.state] || IsTerminal(last) {
 					continue
 				}
+				seen[it.state] = true
 				if notStarted(it.state, last != jobpb.JobState_UNSPECIFIED) {
-					seen[it.state] = true
 					continue
 				}
-				seen[it.state] = true
 				last = it.state
 				onEvent(it.ev)
 				if IsTerminal(last) && drain == nil {
