@@ -223,3 +223,17 @@ func TestLogsJavaHistory(t *testing.T) {
 		t.Errorf("Logs = %v, events %q; want nil, %q", err, got, want)
 	}
 }
+
+// TestUnimplementedJobAPI: a job server that lacks a method (older Beam
+// releases lack some) gets a sentence, not gRPC's status text.
+func TestUnimplementedJobAPI(t *testing.T) {
+	conn := serveJobs(t, &scriptedJobs{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := submit.ListJobs(ctx, conn); err == nil || err.Error() != "job server passthrough:///fake-jobs cannot list its jobs: it does not implement the Job API's GetJobs" {
+		t.Errorf("ListJobs = %v", err)
+	}
+	if _, err := submit.Metrics(ctx, conn, "j1"); err == nil || err.Error() != "job server passthrough:///fake-jobs cannot report job metrics: it does not implement the Job API's GetJobMetrics" {
+		t.Errorf("Metrics = %v", err)
+	}
+}

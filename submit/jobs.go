@@ -47,6 +47,9 @@ func jobInfo(pb *jobpb.JobInfo) JobInfo {
 // ListJobs returns the jobs the job server knows, ordered by id.
 func ListJobs(ctx context.Context, conn grpc.ClientConnInterface) ([]JobInfo, error) {
 	resp, err := jobpb.NewJobServiceClient(conn).GetJobs(ctx, &jobpb.GetJobsRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return nil, unsupported(endpointOf(conn), "list its jobs", "GetJobs", err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs on %s: %w", endpointOf(conn), connErr(conn, err))
 	}
@@ -138,4 +141,10 @@ func connErr(conn grpc.ClientConnInterface, err error) error {
 		return err
 	}
 	return &DialError{Endpoint: endpointOf(conn), Kind: ErrUnreachable, Cause: err, msg: "the job server does not answer (" + connectionCause(err) + ")"}
+}
+
+// unsupported says that the job server lacks a Job API method, as job
+// servers of older Beam releases do, rather than quoting gRPC's status.
+func unsupported(endpoint, what, method string, err error) error {
+	return &kindError{msg: fmt.Sprintf("job server %s cannot %s: it does not implement the Job API's %s", endpoint, what, method), kind: err}
 }

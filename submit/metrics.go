@@ -13,6 +13,8 @@ import (
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
@@ -89,6 +91,9 @@ func Metrics(ctx context.Context, conn grpc.ClientConnInterface, jobID string) (
 	if err != nil {
 		if isNotFound(err) {
 			return nil, notFound(jobID, endpointOf(conn))
+		}
+		if status.Code(err) == codes.Unimplemented {
+			return nil, unsupported(endpointOf(conn), "report job metrics", "GetJobMetrics", err)
 		}
 		return nil, fmt.Errorf("fetching metrics of job %s: %w", jobID, err)
 	}
