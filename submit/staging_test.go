@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
@@ -65,8 +64,10 @@ func TestSubmitStagingUnreachable(t *testing.T) {
 	// The worker must be staged, so an unreachable staging endpoint fails
 	// the submission.
 	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
-	if _, err := submit.Submit(context.Background(), conn, c, opts); err == nil || !strings.Contains(err.Error(), "staging artifacts to "+staging) {
-		t.Fatalf("Submit with a worker to stage = %v; want a staging error naming %s", err, staging)
+	_, err = submit.Submit(context.Background(), conn, c, opts)
+	if want := "the job server's artifact staging endpoint " + staging + " does not answer from here (dial tcp " + staging +
+		": connect: connection refused): make that port reachable as well, or put the worker in an image so that nothing is staged"; err == nil || err.Error() != want {
+		t.Fatalf("Submit with a worker to stage = %v; want %q", err, want)
 	}
 
 	// A job whose worker comes in an image declares no artifacts: it runs

@@ -75,6 +75,10 @@ func (o *SubmitOptions) stage(ctx context.Context, conn grpc.ClientConnInterface
 		o.Logger.Debug("staging endpoint unreachable; the job declares no artifacts, so it runs without", "endpoint", target, "error", err)
 		return nil
 	}
+	if err != nil && !same && status.Code(err) == codes.Unavailable {
+		return &kindError{kind: err, msg: fmt.Sprintf("the job server's artifact staging endpoint %s does not answer from here (%s): make that port reachable as well, or put the worker in an image so that nothing is staged",
+			target, connectionCause(err))}
+	}
 	if err != nil {
 		return fmt.Errorf("staging artifacts to %s: %w", target, err)
 	}
