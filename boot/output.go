@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"sync"
+
+	"github.com/beamctl/beamctl/internal/lines"
 )
 
 // maxLine bounds a line held back while waiting for its end, so a worker
@@ -18,52 +20,31 @@ type lineWriter struct {
 	out    io.Writer
 	outMu  *sync.Mutex // shared by every worker writing to out
 
-	mu      sync.Mutex
-	partial []byte
-	tail    []string
-	next    int // where the next line goes in tail once it is full
-	keep    int
+	mu    sync.Mutex
+	lines lines.Splitter
+	tail  []string
+	next  int // where the next line goes in tail once it is full
+	keep  int
 }
 
 func newLineWriter(name string, out io.Writer, outMu *sync.Mutex, keep int) *lineWriter {
-	return &lineWriter{prefix: []byte("[" + name + "] "), out: out, outMu: outMu, keep: keep}
+	w := &lineWriter{prefix: []byte("[" + name + "] "), out: out, outMu: outMu, keep: keep}
+	w.lines = lines.Splitter{Line: w.emit, Max: maxLine}
+	return w
 }
 
 // Write never fails, so a broken output never stops a worker.
 func (w *lineWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := len(p)
-	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			w.partial = append(w.partial, p...)
-			if len(w.partial) >= maxLine {
-				w.emit(w.partial)
-				w.partial = w.partial[:0]
-			}
-			break
-		}
-		if len(w.partial) > 0 {
-			w.partial = append(w.partial, p[:i]...)
-			w.emit(w.partial)
-			w.partial = w.partial[:0]
-		} else {
-			w.emit(p[:i])
-		}
-		p = p[i+1:]
-	}
-	return n, nil
+	return w.lines.Write(p)
 }
 
 // Flush writes a last line that had no newline.
 func (w *lineWriter) Flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.partial) > 0 {
-		w.emit(w.partial)
-		w.partial = nil
-	}
+	w.lines.Flush()
 }
 
 func (w *lineWriter) emit(line []byte) {

@@ -6,7 +6,6 @@
 package dataflow
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beamctl/beamctl/internal/lines"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/internal/proc"
 )
@@ -229,7 +229,7 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 	if _, err := os.Stat(o.Worker); err != nil {
 		return nil, fmt.Errorf("the worker for Dataflow: %w", err)
 	}
-	r := &logReader{}
+	r := newLogReader()
 	var out io.Writer = r
 	if o.Output != nil {
 		out = io.MultiWriter(r, o.Output)
@@ -326,8 +326,8 @@ func lastLine(s string) string {
 // and through the standard library's log before, where a message of
 // several lines (the job's JSON) continues on lines of its own.
 type logReader struct {
-	mu      sync.Mutex
-	partial []byte
+	mu    sync.Mutex
+	lines lines.Splitter
 	// open is a standard-log record that later lines may continue.
 	open    *strings.Builder
 	spec    json.RawMessage
@@ -338,28 +338,22 @@ type logReader struct {
 
 const keepLines = 20
 
+func newLogReader() *logReader {
+	r := &logReader{}
+	r.lines.Line = func(l []byte) { r.line(string(l)) }
+	return r
+}
+
 func (r *logReader) Write(p []byte) (int, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.partial = append(r.partial, p...)
-	for {
-		i := bytes.IndexByte(r.partial, '\n')
-		if i < 0 {
-			break
-		}
-		r.line(string(r.partial[:i]))
-		r.partial = r.partial[i+1:]
-	}
-	return len(p), nil
+	return r.lines.Write(p)
 }
 
 func (r *logReader) flush() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.partial) > 0 {
-		r.line(string(r.partial))
-		r.partial = nil
-	}
+	r.lines.Flush()
 	r.close()
 }
 

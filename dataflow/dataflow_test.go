@@ -72,7 +72,7 @@ time=2026-01-01T00:00:00Z level=INFO msg=done`},
 			"2026/01/01 00:00:00 done"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := &logReader{}
+			r := newLogReader()
 			log := tc.log
 			for len(log) > 0 {
 				n := min(7, len(log))

@@ -30,6 +30,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/beamctl/beamctl/internal/lines"
 	"github.com/beamctl/beamctl/internal/proc"
 )
 
@@ -303,14 +304,16 @@ func (r *Registry) BlobUploads() int {
 type output struct {
 	mu      sync.Mutex
 	all     bytes.Buffer
-	partial []byte
+	lines   lines.Splitter
 	uploads int
 	marks   map[string]bool
 	changed chan struct{} // closed, and replaced, whenever a line arrives
 }
 
 func newOutput() *output {
-	return &output{marks: map[string]bool{}, changed: make(chan struct{})}
+	o := &output{marks: map[string]bool{}, changed: make(chan struct{})}
+	o.lines.Line = func(l []byte) { o.line(string(l)) }
+	return o
 }
 
 // Write is the registry's standard output.
@@ -318,18 +321,9 @@ func (o *output) Write(p []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.all.Write(p)
-	o.partial = append(o.partial, p...)
-	lines := 0
-	for {
-		i := bytes.IndexByte(o.partial, '\n')
-		if i < 0 {
-			break
-		}
-		o.line(string(o.partial[:i]))
-		o.partial = o.partial[i+1:]
-		lines++
-	}
-	if lines > 0 {
+	o.lines.Write(p)
+	// A newline ended at least one line.
+	if bytes.IndexByte(p, '\n') >= 0 {
 		close(o.changed)
 		o.changed = make(chan struct{})
 	}

@@ -1,0 +1,36 @@
+package lines
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestSplitter(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		max    int
+		writes []string
+		want   []string
+	}{
+		{name: "whole lines", writes: []string{"a\nb\n"}, want: []string{"a", "b"}},
+		{name: "lines across writes", writes: []string{"he", "llo\nwor", "ld\n"}, want: []string{"hello", "world"}},
+		{name: "empty lines", writes: []string{"\n\nx\n"}, want: []string{"", "", "x"}},
+		{name: "last line without newline", writes: []string{"a\nb"}, want: []string{"a", "b"}},
+		{name: "long line cut at max", max: 4, writes: []string{"abcdefg\n"}, want: []string{"abcdefg"}},
+		{name: "long line without newline cut at max", max: 4, writes: []string{"ab", "cdef", "g"}, want: []string{"abcdef", "g"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			s := &Splitter{Max: tc.max, Line: func(l []byte) { got = append(got, string(l)) }}
+			for _, w := range tc.writes {
+				if n, err := s.Write([]byte(w)); n != len(w) || err != nil {
+					t.Fatalf("Write = %d, %v", n, err)
+				}
+			}
+			s.Flush()
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("lines %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
