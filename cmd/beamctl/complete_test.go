@@ -59,7 +59,10 @@ func TestCompletion(t *testing.T) {
 func TestCompleteJobIDs(t *testing.T) {
 	prism := startPrism(t)
 	out := filepath.Join(t.TempDir(), "counts.txt")
-	r := beamctl(t, "submit", builtDist(t), "--endpoint", prism.Endpoint, "--environment", "process", "--detach",
+	// The process command is named: in process, beamctl's own path is this
+	// test binary, which prism would start in vain.
+	r := beamctl(t, "submit", builtDist(t), "--endpoint", prism.Endpoint, "--environment", "process",
+		"--environment-config", beamctlBinary(t), "--detach",
 		"--", "--input="+abs(t, wordcountInput), "--output="+out)
 	if r.code != 0 {
 		t.Fatalf("submit: exit %d\n%s", r.code, r.stderr)
