@@ -256,9 +256,7 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 	switch {
 	case res.Stopped:
 		if job.ID != "" {
-			// Callers word an interruption on their own; that the job
-			// runs on must not be lost in it.
-			o.Logger.Warn("stopped following the Dataflow job; it runs on", "job", job.ID, "console", job.ConsoleURL)
+			// The job runs on: callers report it with the interruption.
 			return job, fmt.Errorf("stopped while following Dataflow job %s, which runs on (%s): %w", job.ID, job.ConsoleURL, ctx.Err())
 		}
 		return nil, ctx.Err()
@@ -295,7 +293,13 @@ func (e *LauncherError) Error() string {
 	if last != "" {
 		msg += ": " + last
 	}
-	if e.JobID == "" && googleAccess.MatchString(last) {
+	switch {
+	case e.JobID != "":
+	case strings.Contains(last, "bucket doesn't exist"):
+		// The SDK means to create a missing staging bucket, but takes the
+		// storage client's answer for a failure.
+		msg += "; create the staging location's bucket first (gcloud storage buckets create gs://BUCKET --location REGION)"
+	case googleAccess.MatchString(last):
 		msg += "; check the Application Default Credentials (gcloud auth application-default login), that the project exists and that they may write to the staging location"
 	}
 	return msg

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 // nonLoopbackAddrs are this machine's addresses other than loopback and
@@ -33,7 +35,7 @@ func TestLoopbackOnly(t *testing.T) {
 	if len(ips) == 0 {
 		t.Skip("this machine has no non-loopback address")
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r := start(t, Options{Logger: debugLogger(&logs)})
 	port := strconv.Itoa(portOf(t, r.Endpoint()))
 

@@ -1,7 +1,6 @@
 package embeddedrunner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,27 +13,11 @@ import (
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
-// syncBuffer collects log output written from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func debugLogger(w *syncBuffer) *slog.Logger {
+func debugLogger(w *syncbuf.Buffer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
@@ -67,7 +50,7 @@ func portOf(t *testing.T, endpoint string) int {
 }
 
 func TestStartListClose(t *testing.T) {
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r := start(t, Options{Logger: debugLogger(&logs)})
 	port := portOf(t, r.Endpoint())
 
@@ -184,7 +167,7 @@ func TestPortTaken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			r, err := Start(ctx, Options{Logger: debugLogger(&logs), pickPort: tt.ports()})
@@ -243,7 +226,7 @@ func TestFailsClosed(t *testing.T) {
 	if !strings.Contains(err.Error(), "cannot be confined to loopback here (no SO_BINDTODEVICE here)") || !strings.Contains(err.Error(), "set Expose") {
 		t.Errorf("Start error = %q", err)
 	}
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	r = start(t, Options{confine: failing, AllowUnconfined: true, Logger: debugLogger(&logs)})
 	if !strings.Contains(logs.String(), "other machines may submit jobs to it") {
 		t.Errorf("no warning about the exposure in:\n%s", logs.String())

@@ -38,6 +38,10 @@ type DataflowJob struct {
 	MachineType  string `json:"machine_type,omitempty"`
 	Image        string `json:"image,omitempty"`
 	DryRun       bool   `json:"dry_run,omitempty"`
+	// State is the job's, as far as beamctl followed it: RUNNING once
+	// submitted, DONE or FAILED with Wait; empty for a dry run or a
+	// template.
+	State string `json:"state,omitempty"`
 }
 
 // options are the dataflow package's options for this spec.
@@ -145,13 +149,24 @@ func (s *Spec) runDataflow(ctx context.Context, d Deps, obs Observer) (*Result, 
 	o.Logger = d.Logger
 	o.Stop = cancelWait
 	job, err := d.Dataflow(ctx, o)
-	if err != nil {
+	if err != nil && (job == nil || job.ID == "") {
 		return nil, err
 	}
 	res.Dataflow = &DataflowJob{Job: job, Worker: o.Worker, WorkerSHA256: w.SHA256, Platform: w.Platform.String(),
 		MachineType: o.WorkerMachineType(), Image: o.Image, DryRun: o.DryRun}
-	if o.Wait || o.DryRun || o.TemplateLocation != "" {
+	// A submitted job is reported however the wait for it ended: it failed,
+	// or it runs on after an interrupt.
+	switch {
+	case err != nil && ctx.Err() != nil:
+		res.Outcome, res.Err, res.Dataflow.State = Interrupted, err, "RUNNING"
+	case err != nil:
+		res.Outcome, res.Err, res.Dataflow.State = Failed, err, "FAILED"
+	case o.DryRun || o.TemplateLocation != "":
 		res.Outcome = Done
+	case o.Wait:
+		res.Outcome, res.Dataflow.State = Done, "DONE"
+	default:
+		res.Dataflow.State = "RUNNING"
 	}
 	return res, nil
 }

@@ -141,7 +141,8 @@ const (
 	Failed
 	// Cancelled: someone cancelled the job.
 	Cancelled
-	// Interrupted: the caller's context ended; the job was cancelled.
+	// Interrupted: the caller's context ended; the job was cancelled (a
+	// Dataflow job runs on: only the wait for it ended).
 	Interrupted
 	// Detached: the job runs on; it was not followed.
 	Detached

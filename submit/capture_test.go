@@ -15,6 +15,7 @@ import (
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 var (
@@ -35,24 +36,6 @@ func wordcountSHA256(t *testing.T) string {
 	return wcSum
 }
 
-// syncBuffer is a bytes.Buffer safe for the launcher's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 func captureWordcount(t *testing.T, worker, input, output string) *capture.Captured {
 	t.Helper()
 	c, err := capture.Capture(context.Background(), capture.Options{
@@ -70,7 +53,7 @@ func TestCaptureWordcount(t *testing.T) {
 	needBinaries(t)
 	dir := t.TempDir()
 	input, output := filepath.Join(dir, "in.txt"), filepath.Join(dir, "out.txt")
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	c, err := capture.Capture(context.Background(), capture.Options{
 		Launcher:   wcBin,
 		WorkerPath: wcBin,

@@ -29,6 +29,8 @@ type dataflowJSON struct {
 	MachineType  string `json:"machine_type"`
 	Image        string `json:"image"`
 	DryRun       bool   `json:"dry_run"`
+	State        string `json:"state"`
+	Error        string `json:"error"`
 	Job          struct {
 		ProjectID   string `json:"projectId"`
 		Environment struct {

@@ -22,6 +22,7 @@ import (
 	"golang.org/x/mod/modfile"
 
 	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 var dlvCmd builtCommand
@@ -77,7 +78,7 @@ type debugRun struct {
 	cmd    *exec.Cmd
 	tmp    string
 	out    string // the job's output file
-	stderr syncWriter
+	stderr syncbuf.Buffer
 	events chan debugEvent
 	// transforms are those the last transforms event listed.
 	transforms []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -197,17 +198,43 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 		return launchError(err)
 	}
 	if res.Dataflow != nil {
-		return a.dataflowResult(res.Dataflow)
+		return a.dataflowResult(res)
 	}
 	return a.result(res, s.Endpoint)
 }
 
 // dataflowResult prints what a Dataflow launch submitted: the job (the
-// whole job for a dry run) or the template.
-func (a *app) dataflowResult(j *launch.DataflowJob) error {
+// whole job for a dry run) or the template, and maps how the wait for the
+// job ended to the exit code.
+func (a *app) dataflowResult(res *launch.Result) error {
+	j := res.Dataflow
 	if a.json {
-		return a.printJSONLine(j)
+		line := struct {
+			*launch.DataflowJob
+			Error string `json:"error,omitempty"`
+		}{DataflowJob: j}
+		if res.Outcome == launch.Failed {
+			line.Error = res.Err.Error()
+		}
+		if err := a.printJSONLine(line); err != nil {
+			return err
+		}
+	} else if err := a.printDataflowJob(j); err != nil {
+		return err
 	}
+	switch res.Outcome {
+	case launch.Failed:
+		return &codeError{code: exitFailure, msg: res.Err.Error()}
+	case launch.Interrupted:
+		if !a.json {
+			fmt.Fprintf(a.stderr, "stopped following Dataflow job %s, which runs on %s\n", j.ID, cmp.Or(j.ConsoleURL, "in project "+j.Project))
+		}
+		return context.Canceled
+	}
+	return nil
+}
+
+func (a *app) printDataflowJob(j *launch.DataflowJob) error {
 	switch {
 	case j.DryRun:
 		var b bytes.Buffer
@@ -221,7 +248,9 @@ func (a *app) dataflowResult(j *launch.DataflowJob) error {
 		fmt.Fprintf(a.stderr, "Dataflow template written to %s\n", j.Template)
 	default:
 		fmt.Fprintln(a.stdout, j.ID)
-		fmt.Fprintf(a.stderr, "Dataflow job %s: %s\n", j.ID, j.ConsoleURL)
+		if j.ConsoleURL != "" {
+			fmt.Fprintf(a.stderr, "Dataflow job %s: %s\n", j.ID, j.ConsoleURL)
+		}
 	}
 	return nil
 }

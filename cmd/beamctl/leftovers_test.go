@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 var (
@@ -168,7 +170,7 @@ func TestKilledLeavesNothing(t *testing.T) {
 		tmp := t.TempDir()
 		cmd := exec.Command(beamctlBinary(t), "submit", dist)
 		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-		var out syncWriter
+		var out syncbuf.Buffer
 		cmd.Stderr = &out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -192,24 +194,6 @@ func waitOutput(t *testing.T, output func() string, s string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// syncWriter collects a process's output for reading while it runs.
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }
 
 // TestPoolStopsTwice sends a worker pool running a worker two SIGTERMs:
@@ -250,7 +234,7 @@ func TestSweepAfterGuardKilled(t *testing.T) {
 	// Another pool starts in the same temporary directory.
 	cmd := exec.Command(beamctlBinary(t), "worker-pool", "--address", "127.0.0.1:0")
 	cmd.Env = append(os.Environ(), "TMPDIR="+pool.tmp)
-	var out syncWriter
+	var out syncbuf.Buffer
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -326,7 +310,7 @@ func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 	tmp := t.TempDir()
 	cmd := exec.Command(beamctlBinary(t), "submit", dist, "--", "--tag="+tag)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	var out syncWriter
+	var out syncbuf.Buffer
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

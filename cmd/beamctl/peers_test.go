@@ -16,6 +16,8 @@ import (
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 var (
@@ -224,10 +226,10 @@ func TestListenersOnLoopback(t *testing.T) {
 
 // startBeamctl starts the built beamctl with args and returns once its
 // stderr says ready; the test's end kills it.
-func startBeamctl(t *testing.T, ready string, args ...string) (int, *syncWriter) {
+func startBeamctl(t *testing.T, ready string, args ...string) (int, *syncbuf.Buffer) {
 	t.Helper()
 	cmd := exec.Command(beamctlBinary(t), args...)
-	out := &syncWriter{}
+	out := &syncbuf.Buffer{}
 	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@
 package stagetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,13 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
 )
 
 // PrismPackage is the import path of the upstream prism job server command.
@@ -47,7 +47,7 @@ type Prism struct {
 
 	cmd    *exec.Cmd
 	stop   context.CancelFunc
-	out    *syncBuffer
+	out    *syncbuf.Buffer
 	exited chan struct{}
 }
 
@@ -78,7 +78,7 @@ func startPrism(ctx context.Context, bin string, env []string) (*Prism, error) {
 	}
 	p := &Prism{
 		Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		out:      &syncBuffer{},
+		out:      &syncbuf.Buffer{},
 		exited:   make(chan struct{}),
 	}
 	// The process outlives the start-up context; Close ends it.
@@ -146,21 +146,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
