@@ -125,9 +125,11 @@ func (e *OutputError) text() string {
 func (e *OutputError) Invalid() bool { return true }
 
 type job struct {
-	bin      Binary
-	args     []string
-	env      []string
+	bin  Binary
+	args []string
+	env  []string
+	// tmp holds the build's work directory.
+	tmp      string
 	cacheOut string
 }
 
@@ -371,7 +373,7 @@ func (o *Options) planBoot(pkg *Package, ov *bootOverlay, p Platform, tmp string
 // job completes a go build of target for bin.Platform.
 func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
 	p := bin.Platform
-	env := append(p.Env(), "CGO_ENABLED=0", "GOTMPDIR="+tmp)
+	env := append(p.Env(), "CGO_ENABLED=0")
 	if p.Arch != "arm" {
 		env = append(env, "GOARM=")
 	}
@@ -392,6 +394,7 @@ func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp strin
 		bin:      bin,
 		args:     args,
 		env:      env,
+		tmp:      tmp,
 		cacheOut: cacheOut,
 	}
 }
@@ -412,8 +415,7 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 	emit(ev)
 	log.Debug("go build", "file", j.bin.File, "dir", pkg.runDir, "args", j.args, "env", j.env)
 
-	cmd := tc.command(ctx, pkg.runDir, j.env, j.args...)
-	out, err := cmd.CombinedOutput()
+	out, err := tc.build(ctx, pkg.runDir, j.env, j.tmp, j.args...)
 	ev.Elapsed = time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {

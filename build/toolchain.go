@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/beamctl/beamctl/internal/proc"
 )
 
 // Toolchain is the go command beamctl builds with.
@@ -102,6 +105,36 @@ func (tc *Toolchain) command(ctx context.Context, dir string, extraEnv []string,
 	cmd.WaitDelay = 10 * time.Second
 	cmd.SysProcAttr = childAttr()
 	return cmd
+}
+
+// build runs a go build that leaves nothing behind when ctx ends. On an
+// interrupt of its own, go exits without waiting for the compilers and the
+// linker it started, which run on, and without removing its work
+// directory: go and they share a process group, killed as one, and the
+// work directory is one of this build's own under tmpRoot (the outputs'
+// filesystem, so that go renames a relinked output into place), removed
+// on every path.
+func (tc *Toolchain) build(ctx context.Context, dir string, extraEnv []string, tmpRoot string, args ...string) ([]byte, error) {
+	work, err := os.MkdirTemp(tmpRoot, "go-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the build's work directory: %w", err)
+	}
+	defer os.RemoveAll(work)
+	var out bytes.Buffer
+	res, err := proc.Run(ctx, proc.Cmd{
+		Argv:   append([]string{tc.Go}, args...),
+		Dir:    dir,
+		Env:    mergeEnv(tc.environ(), append(slices.Clip(extraEnv), "GOTMPDIR="+work)),
+		Stdout: &out,
+		Stderr: &out,
+	}, proc.Options{})
+	switch {
+	case err != nil:
+		return nil, err
+	case res.Stopped:
+		return out.Bytes(), ctx.Err()
+	}
+	return out.Bytes(), res.Err
 }
 
 // output runs go and returns its stdout; on failure the error carries

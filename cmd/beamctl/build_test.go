@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -331,6 +332,18 @@ func TestBuildInterrupted(t *testing.T) {
 			t.Fatalf("beamctl ended before compiling: %v\n%s", err, seen.String())
 		}
 	}
+	// and go runs the linker: on an interrupt of its own, go would leave
+	// it running, and its work directory behind.
+	linking := time.NewTicker(10 * time.Millisecond)
+	defer linking.Stop()
+	deadline := time.After(time.Minute)
+	for !slices.ContainsFunc(processesMentioning(cache), func(c string) bool { return strings.Contains(c, "/link ") }) {
+		select {
+		case <-linking.C:
+		case <-deadline:
+			t.Fatalf("go never ran the linker\n%s", seen.String())
+		}
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	rest, _ := readAll(stderr)
 	seen.Write(rest)
@@ -342,6 +355,11 @@ func TestBuildInterrupted(t *testing.T) {
 	unchanged()
 	if procs := processesMentioning(cache); len(procs) > 0 {
 		t.Errorf("processes still running after beamctl exited: %v", procs)
+	}
+	work, _ := filepath.Glob(filepath.Join(cache, "*", "tmp", "*"))
+	more, _ := filepath.Glob(filepath.Join(cache, "tmp", "*"))
+	if work = append(work, more...); len(work) > 0 {
+		t.Errorf("work directories left in the cache: %v", work)
 	}
 }
 
