@@ -111,10 +111,10 @@ func checkAddress(address string, expose bool) error {
 	if expose || netaddr.LoopbackHost(host) {
 		return nil
 	}
-	what := strconv.Quote(host)
+	what := "host " + strconv.Quote(host) + " is not a loopback address"
 	if host == "" {
-		what = "empty, which is every interface"
+		what = "has no host, which listens on every interface"
 	}
 	return problem.Usagef("listen on 127.0.0.1, or set {Expose} to let other machines start workers as this user",
-		"{Address} host %s is not a loopback address: anyone who can reach it could run programs on this machine", what)
+		"{Address} %s: anyone who can reach it could run programs on this machine", what)
 }

@@ -144,6 +144,30 @@ func CacheRoot() (string, error) {
 	return filepath.Join(dir, "beamctl"), nil
 }
 
+// CacheOut is an output directory in the build cache, one per package and
+// working directory, for builds whose outputs no one publishes, such as a
+// run's: they then never replace a directory that beamctl build filled
+// for a release.
+func (o Options) CacheOut() (string, error) {
+	cache := o.CacheDir
+	if cache == "" {
+		root, err := CacheRoot()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(root, "build")
+	}
+	wd := o.WorkDir
+	if wd == "" {
+		var err error
+		if wd, err = os.Getwd(); err != nil {
+			return "", err
+		}
+	}
+	h := sha256.Sum256([]byte(wd + "\x00" + o.Package))
+	return filepath.Join(cache, "out", hex.EncodeToString(h[:])[:24]), nil
+}
+
 // OutPath is the absolute directory Build publishes to: OutDir (default
 // "dist") resolved against WorkDir (default the current directory).
 func (o Options) OutPath() (string, error) {

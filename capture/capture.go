@@ -15,17 +15,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
+
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/problem"
-	"google.golang.org/grpc"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // DefaultTimeout bounds a launcher run: constructing a graph takes
@@ -199,7 +201,21 @@ func (o *Options) validate() error {
 	if o.Digests == nil {
 		o.Digests = digest.NewCache()
 	}
-	for _, a := range o.Args {
+	return CheckArgs(o.Args)
+}
+
+// reservedFix says why each reserved flag is not the user's to give.
+var reservedFix = map[string]string{
+	"runner":        "remove it: beamctl runs the job on the embedded runner, at {Endpoint} or with {Runner}",
+	"endpoint":      "remove it: beamctl runs the job on the embedded runner, at {Endpoint} or with {Runner}",
+	"async":         "remove it: beamctl submits the job and follows it, or returns once it runs with {Detach}",
+	"worker_binary": "remove it: beamctl gives the launcher the worker it built for {Target}",
+}
+
+// CheckArgs refuses pipeline arguments that set what Capture sets, so that
+// a launch can refuse them before it builds anything.
+func CheckArgs(args []string) error {
+	for _, a := range args {
 		if a == "--" {
 			break
 		}
@@ -209,10 +225,8 @@ func (o *Options) validate() error {
 			continue
 		}
 		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		for _, r := range reservedFlags {
-			if name == r {
-				return fmt.Errorf("pipeline argument %s is set by beamctl; remove it (use beamctl's own flags to choose the job server)", a)
-			}
+		if slices.Contains(reservedFlags, name) {
+			return problem.Usagef(reservedFix[name], "the pipeline argument %s is beamctl's to set", a)
 		}
 	}
 	return nil

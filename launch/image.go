@@ -35,6 +35,9 @@ type ImageSpec struct {
 	// Created is the images' creation time; zero takes SOURCE_DATE_EPOCH
 	// from the environment, else the Unix epoch.
 	Created time.Time
+	// CacheDir keeps compressed layers and the Delve of debug images;
+	// default the build's cache directory, else the user cache's.
+	CacheDir string
 }
 
 // StageSpec is one staging of worker images.
@@ -127,8 +130,8 @@ func (s *StageSpec) addDebugger(ctx context.Context, o *image.Options, d Deps) e
 			return fmt.Errorf("a debug image carries Delve built for each target, which needs Go: %w", err)
 		}
 	}
-	cacheDir := ""
-	if s.Build != nil {
+	cacheDir := s.Image.CacheDir
+	if cacheDir == "" && s.Build != nil {
 		cacheDir = s.Build.CacheDir
 	}
 	if cacheDir == "" {
@@ -181,7 +184,7 @@ func (s ImageSpec) options(m *build.Manifest, dir string, targets []build.Platfo
 	o := image.Options{
 		Ref: s.Ref, Base: s.Base, Labels: s.Labels, Insecure: s.Insecure,
 		OCILayout: s.OCILayout, Tarball: s.Tarball, Created: s.Created,
-		Digests: d.Digests, Logger: d.Logger,
+		CacheDir: s.CacheDir, Digests: d.Digests, Logger: d.Logger,
 	}
 	if o.Created.IsZero() {
 		if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {

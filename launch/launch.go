@@ -283,6 +283,15 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 		if len(o.Targets) == 0 {
 			return nil, problem.Usagef("give one", "a launch needs a worker {Target}")
 		}
+		if o.OutDir == "" {
+			// Binaries built to run now are not a release: they must not
+			// replace the ones a build published for one.
+			dir, err := o.CacheOut()
+			if err != nil {
+				return nil, err
+			}
+			o.OutDir = dir
+		}
 		// Fail before minutes of building if the worker cannot run here.
 		if s.Debug != nil {
 			if err := debuggable(o.Targets[0]); err != nil {
@@ -497,11 +506,14 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 	var failures <-chan error
 	p := captured.Pipeline
 	var params map[string]string
+	// workerImage is the image by digest the job's workers start from.
+	var workerImage string
 	if s.Image != nil {
 		image, sha, err := s.workerImage(ctx, d, bins)
 		if err != nil {
 			return nil, err
 		}
+		workerImage = image
 		if s.environment() == Docker {
 			s.EnvironmentConfig = image
 		}
@@ -526,6 +538,16 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 		}
 	case Process:
 		command := s.EnvironmentConfig
+		if command != "" && netaddr.Local(s.Endpoint) {
+			// A job server that cannot start the command leaves the job
+			// running with no worker, and says so only in its own log. A
+			// local endpoint may still be forwarded to another machine,
+			// where the path would be right: a warning, not a refusal.
+			if err := executable(command); err != nil {
+				d.Logger.Warn("the job server runs the process environment's command, which cannot run on this machine; unless the job server is elsewhere, the job will wait for workers that never start",
+					"command", command, "error", err)
+			}
+		}
 		if command == "" {
 			if !netaddr.Local(s.Endpoint) {
 				return nil, problem.Usagef("give the path of beamctl there with {EnvironmentConfig} (e.g. /usr/local/bin/beamctl)",
@@ -585,13 +607,11 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 		obs.Submitted(Submission{Job: job})
 	}
 	if s.Detach {
-		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING, StagedBytes: staged.total(), Image: s.EnvironmentConfig}, nil
+		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING, StagedBytes: staged.total(), Image: workerImage}, nil
 	}
 	res := follow(ctx, d, obs, conn, job, failures, start)
 	res.StagedBytes = staged.total()
-	if s.Image != nil && s.environment() == Docker {
-		res.Image = s.EnvironmentConfig
-	}
+	res.Image = workerImage
 	return res, nil
 }
 
@@ -668,4 +688,18 @@ func rootCause(err error) error {
 		}
 		err = u
 	}
+}
+
+// executable tells whether path names a file this machine can execute.
+func executable(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return err
+	case fi.IsDir():
+		return errors.New("it is a directory")
+	case fi.Mode()&0o111 == 0:
+		return errors.New("it is not executable")
+	}
+	return nil
 }

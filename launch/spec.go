@@ -158,6 +158,9 @@ func (s *Spec) Validate() error {
 	case s.Dataflow != nil:
 		return s.validateDataflow()
 	}
+	if err := capture.CheckArgs(s.Args); err != nil {
+		return err
+	}
 	if s.Endpoint != "" {
 		if _, _, err := submit.ParseEndpoint(s.Endpoint); err != nil {
 			return &problem.Error{Reason: err.Error(), Usage: true, Err: err}

@@ -47,5 +47,5 @@ func (e *kindError) Error() string { return e.msg }
 func (e *kindError) Unwrap() error { return e.kind }
 
 func notFound(jobID, endpoint string) error {
-	return &kindError{msg: fmt.Sprintf("job %s not found on %s", jobID, endpoint), kind: ErrJobNotFound}
+	return &kindError{msg: fmt.Sprintf("job %s not found on %s: list the jobs there for the id", jobID, endpoint), kind: ErrJobNotFound}
 }

@@ -143,7 +143,7 @@ func TestCaptureFaults(t *testing.T) {
 		{
 			name:    "user sets a flag beamctl owns",
 			opts:    capture.Options{Launcher: wcBin, Args: []string{"--input", "x", "-endpoint", "localhost:8099"}},
-			wantErr: []string{"pipeline argument -endpoint is set by beamctl"},
+			wantErr: []string{"the pipeline argument -endpoint is beamctl's to set"},
 		},
 		{
 			name:    "no such launcher",

@@ -113,7 +113,7 @@ func TestUnknownJobInspection(t *testing.T) {
 	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	want := "job job-nope not found on " + prism.Endpoint
+	want := "job job-nope not found on " + prism.Endpoint + ": list the jobs there for the id"
 	checks := map[string]func() error{
 		"JobStatus":  func() error { _, err := submit.JobStatus(ctx, prism.Conn, "job-nope"); return err },
 		"PipelineOf": func() error { _, err := submit.PipelineOf(ctx, prism.Conn, "job-nope"); return err },

@@ -252,7 +252,7 @@ func TestCancel(t *testing.T) {
 
 func TestUnknownJob(t *testing.T) {
 	needBinaries(t)
-	want := "job job-nope not found on " + prism.Endpoint
+	want := "job job-nope not found on " + prism.Endpoint + ": list the jobs there for the id"
 	defer func() {
 		if t.Failed() {
 			t.Logf("prism:\n%s", prism.Output())

@@ -30,10 +30,17 @@ beamctl's own source inside the pipeline's module graph, with its toolchain,
 so beamctl stage --image DIST can later make images from the directory
 without a Go toolchain.`
 
-// addBuildFlags registers the flags shared by build and run.
+// addBuildFlags registers the flags shared by build, stage and config
+// view, whose output directory defaults to dist.
 func addBuildFlags(f *pflag.FlagSet) {
+	addBuildFlagsOut(f, "dist", "output directory")
+}
+
+// addBuildFlagsOut registers the build flags with the output directory's
+// own default and help.
+func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
 	f.StringSlice("target", []string{"linux/amd64"}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
-	f.String("out", "dist", "output directory")
+	f.String("out", out, outUsage)
 	f.Int("jobs", 0, "concurrent go builds (default: number of CPUs)")
 	f.String("tags", "", "build tags, passed to go build -tags")
 	f.String("ldflags", "", "linker flags, passed to go build -ldflags")
@@ -70,7 +77,7 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 	if o.Jobs < 0 {
 		return o, usagef("--jobs %d is negative: give the number of concurrent builds, or 0 for one per CPU", o.Jobs)
 	}
-	if o.OutDir == "" {
+	if o.OutDir == "" && a.changed(flags, "out") {
 		return o, usagef("--out is empty: give the output directory, e.g. --out dist")
 	}
 	tc, err := build.FindToolchain(ctx, nil)

@@ -74,9 +74,11 @@ the user config directory's), defaults.`,
 	f := view.Flags()
 	addBuildFlags(f)
 	addLaunchFlags(f)
+	addDebugFlags(f)
 	f.Bool("boot", false, "see beamctl build")
 	f.String("oci-layout", "", "see beamctl stage")
 	f.String("tarball", "", "see beamctl stage")
+	f.StringSlice("emit", nil, "see beamctl stage")
 	cmd.AddCommand(view)
 	return cmd
 }

@@ -64,6 +64,8 @@ profiles:
 			{"jobs", "2", file + ":2"},
 			{"endpoint", "", "default"},
 			{"strip", "true", "default"},
+			{"debug-addr", "127.0.0.1:2345", "default"},
+			{"debug-wait", "true", "default"},
 		}},
 		{"profile over file", nil, []string{"--profile", "prod"}, []want{
 			{"jobs", "5", file + ":6 (profile prod)"},
@@ -82,6 +84,11 @@ profiles:
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rows := view(t, tt.env, tt.args...)
+			for key := range settings {
+				if r, ok := rows[key]; !ok || r.Value == nil {
+					t.Errorf("setting %s: %+v, want a value (its default at least)", key, r)
+				}
+			}
 			for _, w := range tt.want {
 				r := rows[w.key]
 				if valueText(r.Value) != w.value || r.Source != w.source {

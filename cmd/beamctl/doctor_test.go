@@ -74,6 +74,7 @@ func TestDoctor(t *testing.T) {
 		{"unknown target", nil, []string{"--target", "linux/sparc"}, "target linux/sparc", check.Fail, "did you mean"},
 		{"flink rest port", nil, []string{"--endpoint", strings.TrimPrefix(flink.URL, "http://"), "--connect-timeout", "2s"}, "endpoint", check.Fail, "Flink's REST API"},
 		{"nothing at the endpoint", nil, []string{"--endpoint", "127.0.0.1:1", "--connect-timeout", "1s"}, "endpoint", check.Fail, "cannot reach job server at 127.0.0.1:1"},
+		{"malformed image", nil, []string{"--image", "Bad Ref"}, "image", check.Fail, "registry.example.com/team/pipeline:v1, in --image"},
 		{"registry unreachable", nil, []string{"--image", "127.0.0.1:1/wc"}, "registry push", check.Fail, "is unreachable"},
 		{"registry wants credentials", nil, []string{"--image", unauthorized + "/wc"}, "registry push", check.Fail, "log in with `docker login " + unauthorized + "`"},
 		{"no credentials", nil, []string{"--image", unauthorized + "/wc"}, "registry credentials", check.Warn, "docker login"},

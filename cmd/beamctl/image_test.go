@@ -105,11 +105,15 @@ func TestWorkerImage(t *testing.T) {
 	}
 
 	// The same build from another directory gives the same image, and the
-	// registry is sent nothing.
+	// registry is sent nothing; the layers go to the cache it is given.
 	before := reg.BlobUploads()
-	again := stageImage(t, copyDist(t, dist), "--image", repo+":v1", "--label", "team=data")
+	cache := t.TempDir()
+	again := stageImage(t, copyDist(t, dist), "--image", repo+":v1", "--label", "team=data", "--cache-dir", cache)
 	if again.Digest != first.Digest || again.BytesUploaded != 0 || reg.BlobUploads() != before {
 		t.Errorf("second stage: digest %s (first %s), %d bytes and %d blobs uploaded", again.Digest, first.Digest, again.BytesUploaded, reg.BlobUploads()-before)
+	}
+	if layers, _ := os.ReadDir(filepath.Join(cache, "layers")); len(layers) == 0 {
+		t.Errorf("stage --cache-dir %s kept no layers there", cache)
 	}
 
 	root := imageRoot(t, images["linux/amd64"])
@@ -349,6 +353,10 @@ func submitImageJob(t *testing.T, prism *stagetest.Prism, root, dir, dist, targe
 	}
 	if res.State != "DONE" || res.StagedBytes == nil || *res.StagedBytes != 0 {
 		t.Errorf("job ended %s with staged_bytes %v", res.State, res.StagedBytes)
+	}
+	// Whatever the environment, the workers started from the image.
+	if i := slices.Index(args, "--image"); i >= 0 && !strings.HasPrefix(res.Image, strings.Split(args[i+1], "@")[0]+"@sha256:") {
+		t.Errorf("the result names image %q, want %s by digest", res.Image, args[i+1])
 	}
 	if got, want := readSorted(t, filepath.Join(root, out)), countWords(t, wordcountInput); !slices.Equal(got, want) {
 		t.Errorf("counts differ:\n got %v\nwant %v", got, want)

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
@@ -107,10 +108,27 @@ func newJobsCmd(a *app) *cobra.Command {
 		Short: "Print a job's messages; --follow keeps printing until it ends",
 		Args:  cobra.ExactArgs(1),
 		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
-			return submit.Logs(ctx, conn, args[0], follow, a.printLogEvent)
+			if !follow {
+				return submit.Logs(ctx, conn, args[0], false, a.printLogEvent)
+			}
+			// Followed to its end, the job's end is the exit code, as
+			// for run and submit: a CI step can wait on a detached job.
+			state, err := submit.Follow(ctx, conn, args[0], a.printLogEvent)
+			var failed *submit.JobFailedError
+			switch {
+			case errors.As(err, &failed):
+				return &codeError{code: exitFailure, msg: failed.Error()}
+			case err != nil:
+				return err
+			case state == jobpb.JobState_CANCELLED:
+				return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", args[0])}
+			case state != jobpb.JobState_DONE:
+				return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s ended %s", args[0], state)}
+			}
+			return nil
 		}),
 	}
-	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the job ends")
+	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the job ends, and exit as run does for its end: 0 DONE, 1 FAILED, 3 CANCELLED")
 	metrics := &cobra.Command{
 		Use:   "metrics JOB",
 		Short: "Print a job's user metrics",

@@ -139,7 +139,7 @@ func TestPoolAddressBeyondLoopback(t *testing.T) {
 		want string
 	}{
 		{[]string{"worker-pool", "--address", "0.0.0.0:0"}, `--address host "0.0.0.0" is not a loopback address`},
-		{[]string{"worker-pool", "--address", ":0"}, "--address host empty, which is every interface"},
+		{[]string{"worker-pool", "--address", ":0"}, "--address has no host, which listens on every interface"},
 		{[]string{"boot", "--worker_pool", "--address", "[::]:0"}, `--address host "::" is not a loopback address`},
 		{[]string{"run", "../../examples/wordcount", "--endpoint", "localhost:1", "--environment", "loopback", "--loopback-address", "0.0.0.0"}, `--loopback-address "0.0.0.0" is not a loopback address: give a loopback address, or set --expose`},
 		{[]string{"run", "../../examples/wordcount", "--endpoint", "localhost:1", "--environment", "loopback", "--loopback-address", ""}, "--loopback-address is empty"},

@@ -133,9 +133,18 @@ func TestDetachAndJobs(t *testing.T) {
 	if r.code != 0 && !strings.Contains(r.stderr, "already") {
 		t.Errorf("jobs cancel: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	// Followed to its end, the job's end is the exit code, as for run.
+	r = beamctl(t, "jobs", "logs", id, "--follow", "--endpoint", prism.Endpoint)
+	final := beamctl(t, "jobs", "status", id, "--endpoint", prism.Endpoint, "--output", "json")
+	if json.Unmarshal([]byte(final.stdout), &st) != nil {
+		t.Fatalf("jobs status: %q", final.stdout)
+	}
+	if want, ok := map[string]int{"DONE": 0, "FAILED": exitFailure, "CANCELLED": exitCancelled}[st.State]; !ok || r.code != want {
+		t.Errorf("jobs logs --follow of a job that ended %s: exit %d, want %d\n%s", st.State, r.code, want, r.stderr)
+	}
 	for _, sub := range [][]string{{"status", "job-nope"}, {"cancel", "job-nope"}, {"logs", "job-nope"}, {"metrics", "job-nope"}} {
 		r = beamctl(t, append(append([]string{"jobs"}, sub...), "--endpoint", prism.Endpoint)...)
-		if want := "job job-nope not found on " + prism.Endpoint; r.code != 1 || !strings.Contains(r.stderr, want) {
+		if want := "job job-nope not found on " + prism.Endpoint + ": list the jobs there for the id"; r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("jobs %s of an unknown job: exit %d, want 1 and %q\n%s", sub[0], r.code, want, r.stderr)
 		}
 	}

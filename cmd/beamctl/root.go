@@ -2,10 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -65,7 +67,10 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.StringVar(&a.profile, "profile", "", "settings profile of beamctl.yaml to use (or BEAMCTL_PROFILE)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if takesPipelineArgs(cmd) && strings.HasPrefix(err.Error(), "unknown") {
+			return usagef("%v: pipeline arguments go after --, e.g. %s ./pipeline -- --input=in.txt", err, cmd.CommandPath())
+		}
 		return &usageError{err.Error() + ": see --help"}
 	})
 	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a))
@@ -77,7 +82,49 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 			c.Short = "Generate the shell completion script for bash, zsh, fish or powershell"
 		}
 	}
+	usageArgs(root)
 	return root
+}
+
+// usageArgs makes wrong arguments usage errors (exit 2) in c and the
+// commands under it, with the usage line as the fix: cobra's own are plain
+// errors, and a command of commands given an unknown one prints its help
+// and succeeds.
+func usageArgs(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		usageArgs(sub)
+	}
+	if c.HasSubCommands() && !c.Runnable() {
+		c.Args = cobra.ArbitraryArgs
+		c.SuggestionsMinimumDistance = 2
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			fix := "see " + cmd.CommandPath() + " --help"
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				fix = "did you mean " + cmd.CommandPath() + " " + s[0] + "?"
+			}
+			return usagef("unknown command %q for %s: %s", args[0], cmd.CommandPath(), fix)
+		}
+		return
+	}
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			err := check(cmd, args)
+			var inv interface{ Invalid() bool }
+			if err == nil || errors.As(err, &inv) {
+				return err
+			}
+			return usagef("%v: usage is %s", err, cmd.UseLine())
+		}
+	}
+}
+
+// takesPipelineArgs tells the commands that pass arguments after -- to the
+// pipeline, where a pipeline flag given before -- is a likely mistake.
+func takesPipelineArgs(cmd *cobra.Command) bool {
+	return cmd.Name() == "run" || cmd.Name() == "submit"
 }
 
 // setup loads the configuration for cmd, looking for beamctl.yaml in
@@ -96,6 +143,9 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 	case "json":
 		a.json = true
 	default:
+		if takesPipelineArgs(cmd) {
+			return usagef("--output %q is not a format: use text or json (a pipeline's own --output goes after --)", out)
+		}
 		return usagef("--output %q is not a format: use text or json", out)
 	}
 	level := slog.LevelInfo

@@ -76,7 +76,7 @@ func newRunCmd(a *app) *cobra.Command {
 			return a.run(cmd, pkg, pipelineArgs)
 		},
 	}
-	addBuildFlags(cmd.Flags())
+	addBuildFlagsOut(cmd.Flags(), "", "output directory (default: one of beamctl's cache, so that a run never replaces what beamctl build published)")
 	addLaunchFlags(cmd.Flags())
 	addDebugFlags(cmd.Flags())
 	return cmd

@@ -5,16 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/beamctl/beamctl/build"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/beamctl/beamctl/build"
 )
 
 const wordcountInput = "../../examples/wordcount/testdata/input.txt"
@@ -117,6 +119,39 @@ func TestRunWordcount(t *testing.T) {
 				t.Errorf("metrics lack wordcount/lines = 20: %+v", res.Metrics)
 			}
 		})
+	}
+}
+
+// TestRunKeepsDist runs wordcount from a directory that holds what beamctl
+// build published to dist: without --out, run builds into beamctl's cache
+// and leaves the directory as it was.
+func TestRunKeepsDist(t *testing.T) {
+	pkg, input := abs(t, "../../examples/wordcount"), abs(t, wordcountInput)
+	want := countWords(t, wordcountInput)
+	wd := t.TempDir()
+	dist := filepath.Join(wd, "dist")
+	if err := os.Mkdir(dist, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const release = `{"release": true}`
+	if err := os.WriteFile(filepath.Join(dist, "manifest.json"), []byte(release), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(wd)
+	out := filepath.Join(t.TempDir(), "counts.txt")
+	if r := beamctl(t, "run", pkg, "--target", "host", "--", "--input="+input, "--output="+out); r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if got := readSorted(t, out); !slices.Equal(got, want) {
+		t.Errorf("counts differ: %v", got)
+	}
+	entries, _ := os.ReadDir(dist)
+	b, _ := os.ReadFile(filepath.Join(dist, "manifest.json"))
+	if len(entries) != 1 || string(b) != release {
+		t.Errorf("run changed dist: %d entries, manifest %s", len(entries), b)
+	}
+	if entries, _ := os.ReadDir(wd); len(entries) != 1 {
+		t.Errorf("run wrote into the working directory: %v", entries)
 	}
 }
 

@@ -50,6 +50,7 @@ func (a *app) imageSpec() (launch.ImageSpec, error) {
 		Ref:      a.v.GetString("image"),
 		Base:     a.v.GetString("base"),
 		Insecure: a.v.GetBool("insecure-registry"),
+		CacheDir: a.v.GetString("cache-dir"),
 	}
 	for _, kv := range a.v.GetStringSlice("label") {
 		k, v, ok := strings.Cut(kv, "=")

@@ -2,7 +2,7 @@
 // has. It lives in a module of its own, as most pipelines do, apart from
 // the tool that builds them.
 //
-//	beamctl run ./examples/linestats -- --input=../wordcount/testdata/kinglear.txt --output=/tmp/stats.txt
+//	beamctl run ./examples/linestats -- --input=examples/wordcount/testdata/input.txt --output=/tmp/stats.txt
 package main
 
 import (

@@ -1,6 +1,6 @@
 // Command wordcount counts the words of a text input with Apache Beam.
 //
-//	beamctl run ./examples/wordcount -- --input=examples/wordcount/testdata/kinglear.txt --output=/tmp/counts.txt
+//	beamctl run ./examples/wordcount -- --input=examples/wordcount/testdata/input.txt --output=/tmp/counts.txt
 //
 // Each output line is "word: count", sorted neither by word nor by count,
 // since a Beam text sink writes in whatever order the runner produces.

@@ -19,6 +19,9 @@ import (
 func CheckRegistry(_ context.Context, ref string, insecure bool, transport http.RoundTripper) []check.Result {
 	tag, err := ParseTag(ref, insecure)
 	if err != nil {
+		if p, ok := problem.As(err); ok {
+			return []check.Result{check.Failure("image", p.Reason, p.Fix)}
+		}
 		return []check.Result{check.Failure("image", err.Error(), "give REPO[:TAG]")}
 	}
 	reg := tag.Context().Registry

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
@@ -228,5 +233,28 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("error has several lines: %q", err)
 			}
 		})
+	}
+}
+
+// TestRegistryErrorDockerHub: a registry error about Docker Hub says that
+// a name without a registry host is Docker Hub's, unless Docker Hub
+// answered (a refused login is about credentials).
+func TestRegistryErrorDockerHub(t *testing.T) {
+	unreachable := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	const hint = "is Docker Hub's"
+	for _, tt := range []struct {
+		reg  string
+		err  error
+		hint bool
+	}{
+		{name.DefaultRegistry, unreachable, true},
+		{name.DefaultRegistry, errors.New("proxyconnect tcp: 403 Forbidden"), true},
+		{name.DefaultRegistry, &transport.Error{StatusCode: http.StatusUnauthorized}, false},
+		{"registry.example.com", unreachable, false},
+	} {
+		err := registryError(tt.reg, "pushing to "+tt.reg+"/team/wc", tt.err)
+		if got := strings.Contains(err.Error(), hint); got != tt.hint {
+			t.Errorf("%s, %v: %q; want the Docker Hub hint %v", tt.reg, tt.err, err, tt.hint)
+		}
 	}
 }

@@ -284,6 +284,10 @@ func registryError(reg, doing string, err error) error {
 	default:
 		reason, fix = "failed ("+problem.FirstLine(err.Error())+")", "check the registry and try again"
 	}
+	if reg == name.DefaultRegistry && !errors.As(err, &terr) {
+		// Most likely the image was named without a registry host.
+		fix += "; an image named without a registry host (team/pipeline:v1) is Docker Hub's: give the host, e.g. registry.example.com/team/pipeline:v1"
+	}
 	return problem.Failf(fix, "%s: registry %s %s", doing, reg, reason).Wrap(err)
 }
 
