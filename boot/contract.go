@@ -230,6 +230,10 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 		}
 	}
 	if len(deps) == 0 {
+		if want != "" {
+			// Submitted with its worker in an image: this pool has none.
+			return "", nil, fmt.Errorf("the job's worker (sha256 %s) comes in its image, and this worker pool has no worker baked in: run the worker image as the pool, or submit the job without the image so that the worker is staged", digest.Short(want))
+		}
 		return "", nil, errors.New("the pipeline has no artifacts, so no Go worker binary: submit the pipeline with its worker binary")
 	}
 	i, err := beam.WorkerArtifact(deps)

@@ -166,6 +166,7 @@ func TestContract(t *testing.T) {
 	tests := []struct {
 		name     string
 		deps     []*pipepb.ArtifactInformation
+		params   map[string]string
 		artifact []byte
 		wantBin  string // the binary the worker runs; empty: it must not start
 		wantErr  string
@@ -212,6 +213,15 @@ func TestContract(t *testing.T) {
 			},
 			wantErr: "none of the pipeline's 2 artifacts is a Go worker binary",
 		},
+		{
+			name:    "no artifacts",
+			wantErr: "the pipeline has no artifacts, so no Go worker binary",
+		},
+		{
+			name:    "worker in an image, pool without one",
+			params:  map[string]string{ParamWorkerSHA256: strings.Repeat("ab", 32)},
+			wantErr: "comes in its image, and this worker pool has no worker baked in: run the worker image as the pool",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,6 +250,7 @@ func TestContract(t *testing.T) {
 				LoggingEndpoint:   &pipepb.ApiServiceDescriptor{Url: "logging:1"},
 				ArtifactEndpoint:  ep,
 				ProvisionEndpoint: ep,
+				Params:            tt.params,
 			})
 			if err != nil || resp.GetError() != "" {
 				t.Fatalf("StartWorker = %v, %v; want success whatever happens", resp, err)

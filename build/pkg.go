@@ -102,6 +102,10 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		case !fi.IsDir():
 			return nil, &PackageError{Pkg: pkg, Reason: "is a file, not a directory", Fix: "give the directory that holds the pipeline's main package"}
 		}
+		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+			return nil, &PackageError{Pkg: pkg, Reason: "is a build output (it has " + ManifestFile + "), not a pipeline's source",
+				Fix: "give the pipeline's directory, or submit the build output as it is"}
+		}
 		runDir, arg = dir, "."
 	}
 	goMod := findGoMod(runDir)
@@ -134,6 +138,7 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		case strings.Contains(msg, "cannot find") || strings.Contains(msg, "is not in std") ||
 			strings.Contains(msg, "no required module provides") || strings.Contains(msg, "does not contain package") ||
 			strings.Contains(msg, "directory not found") || strings.Contains(msg, "outside main module"):
+			msg = strings.TrimSuffix(strings.TrimSpace(msg), "; to add it:")
 			return nil, &PackageError{Pkg: pkg, Reason: "not found (" + msg + ")", Fix: "give the pipeline's directory, e.g. ./pipeline, or an import path of the current module"}
 		case strings.Contains(msg, "no Go files"):
 			return nil, &PackageError{Pkg: pkg, Reason: "has no Go files", Fix: "give the directory that holds the pipeline's main package"}
@@ -334,6 +339,26 @@ func errorLines(b []byte) string {
 		keep = append(keep, l)
 	}
 	return strings.Join(keep, "\n")
+}
+
+// PackageDir is the directory of the package at import path pkg, as go
+// list finds it from the current directory; ok is false when pkg is a
+// path on disk or go cannot find it.
+func PackageDir(ctx context.Context, pkg string) (dir string, ok bool) {
+	if pkg == "" || strings.HasPrefix(pkg, ".") || filepath.IsAbs(pkg) {
+		return "", false
+	}
+	goBin, err := lookPath("go", nil)
+	if err != nil {
+		return "", false
+	}
+	tc := &Toolchain{Go: goBin}
+	out, err := tc.output(ctx, "", nil, "list", "-f", "{{.Dir}}", "--", pkg)
+	if err != nil {
+		return "", false
+	}
+	dir = strings.TrimSpace(string(out))
+	return dir, dir != ""
 }
 
 var errNoGo = errors.New("the Go toolchain was not found on PATH: install Go (https://go.dev/dl) or add its bin directory to PATH")

@@ -87,6 +87,12 @@ func ParseTarget(s string, known []Platform) (Platform, error) {
 	if s == "" {
 		return Platform{}, &TargetError{Target: s, Reason: "is empty", Fix: "give OS/ARCH, e.g. linux/amd64"}
 	}
+	if lower := strings.ToLower(s); lower != s {
+		// Go's platform names are lower case; LINUX/AMD64 is no typo.
+		if _, err := ParseTarget(lower, known); err == nil {
+			return Platform{}, &TargetError{Target: s, Reason: "is not in lower case", Fix: "did you mean " + lower + "?"}
+		}
+	}
 	parts := strings.Split(s, "/")
 	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
 		suggestions := closest(s, known, 3)

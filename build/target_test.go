@@ -29,6 +29,8 @@ func TestParseTarget(t *testing.T) {
 		{in: "linux/arm/v7", want: Platform{"linux", "arm", "v7"}},
 		{in: "linux/amd64/v3", want: Platform{"linux", "amd64", "v3"}},
 		{in: "host", want: HostPlatform()},
+		{in: "LINUX/AMD64", wantErr: `target "LINUX/AMD64" is not in lower case: did you mean linux/amd64?`},
+		{in: "Linux/arm/V7", wantErr: `did you mean linux/arm/v7?`},
 		{in: "linux", wantErr: `target "linux" is not OS/ARCH[/VARIANT]: did you mean linux/amd64 or linux/arm64?`},
 		{in: "linux/sparc", wantErr: `target "linux/sparc" is not a platform this Go toolchain can build: did you mean linux/arm`},
 		{in: "linux/arm64/v9", wantErr: `target "linux/arm64/v9" has an unknown variant v9: use linux/arm64/v8 or linux/arm64`},

@@ -7,6 +7,7 @@ package doctor
 import (
 	"context"
 	"net/http"
+	"slices"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core"
 
@@ -49,6 +50,7 @@ func Run(ctx context.Context, o Options) []check.Result {
 	if tc != nil && o.Package != "" {
 		out = append(out, build.CheckPipeline(ctx, tc, o.WorkDir, o.Package, "v"+core.SdkVersion)...)
 	}
+	var checked []build.Platform
 	for _, t := range o.Targets {
 		if tc == nil {
 			break
@@ -58,6 +60,12 @@ func Run(ctx context.Context, o Options) []check.Result {
 			out = append(out, check.Failure("target "+t, err.Error(), "give OS/ARCH as go tool dist list names it"))
 			continue
 		}
+		// host and its OS/ARCH are one target, as for build.
+		base := build.Platform{OS: p.OS, Arch: p.Arch}
+		if slices.Contains(checked, base) {
+			continue
+		}
+		checked = append(checked, base)
 		out = append(out, loopback.CheckTarget(p.OS, p.Arch))
 	}
 	out = append(out, build.CheckCacheDir(o.CacheDir))

@@ -114,7 +114,7 @@ func (o DialOptions) GRPCOptions() ([]grpc.DialOption, error) {
 		if o.CAFile != "" {
 			pem, err := os.ReadFile(o.CAFile)
 			if err != nil {
-				return nil, &DialError{Kind: ErrTLSConfig, Cause: err, msg: fmt.Sprintf("reading the CA file: %v", err)}
+				return nil, &DialError{Kind: ErrTLSConfig, Cause: err, msg: fmt.Sprintf("reading the CA file %s: %v: give the PEM file of the job server's certificate authority", o.CAFile, err)}
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {

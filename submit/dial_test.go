@@ -136,7 +136,7 @@ func TestDial(t *testing.T) {
 		{name: "untrusted certificate", endpoint: tlsAddr, opts: submit.DialOptions{TLS: true, ServerName: "jobs.example"}, wantKind: submit.ErrTLSConfig, wantMsg: "certificate signed by unknown authority — pass the CA that signed it with CAFile"},
 		{name: "certificate for another name", endpoint: tlsAddr, opts: submit.DialOptions{CAFile: caFile}, wantKind: submit.ErrTLSConfig, wantMsg: "x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs — use a name the certificate carries in Endpoint, or pass it with ServerName"},
 		{name: "CA file without certificates", endpoint: tlsAddr, opts: submit.DialOptions{CAFile: notCA}, wantKind: submit.ErrTLSConfig, wantMsg: "CA file " + notCA + " holds no PEM certificate"},
-		{name: "missing CA file", endpoint: tlsAddr, opts: submit.DialOptions{CAFile: notCA + ".gone"}, wantKind: submit.ErrTLSConfig, wantMsg: "reading the CA file: open " + notCA + ".gone: no such file or directory"},
+		{name: "missing CA file", endpoint: tlsAddr, opts: submit.DialOptions{CAFile: notCA + ".gone"}, wantKind: submit.ErrTLSConfig, wantMsg: "reading the CA file " + notCA + ".gone: open " + notCA + ".gone: no such file or directory: give the PEM file of the job server's certificate authority"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

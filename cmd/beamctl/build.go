@@ -107,7 +107,7 @@ func newBuildCmd(a *app) *cobra.Command {
 			if len(args) == 1 {
 				pkg = args[0]
 			}
-			if err := a.setup(cmd, pipelineDir(pkg)); err != nil {
+			if err := a.setup(cmd, pipelineDir(cmd.Context(), pkg)); err != nil {
 				return err
 			}
 			o, err := a.buildOptions(cmd.Context(), cmd.Flags(), pkg)

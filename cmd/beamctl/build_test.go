@@ -196,6 +196,8 @@ func TestBuildBadInput(t *testing.T) {
 	unknownKey := writeCfg("unknown.yaml", "out: dist\ntrget: linux/arm64\n")
 	badValue := writeCfg("badvalue.yaml", "# workers\njobs: many\n")
 	badYAML := writeCfg("bad.yaml", "target: [linux/arm64\n")
+	negativeJobs := writeCfg("negative.yaml", "# workers\njobs: -3\n")
+	badTarget := writeCfg("target.yaml", "target: linux/amd46\n")
 
 	const wc = "../../examples/wordcount"
 	for _, tc := range []struct {
@@ -209,8 +211,10 @@ func TestBuildBadInput(t *testing.T) {
 		{"unknown variant", []string{"build", wc, "--target", "linux/arm64/v9"}, 2, `target "linux/arm64/v9" has an unknown variant v9`},
 		{"removed port", []string{"build", wc, "--target", "windows/arm/v7"}, 2, `target "windows/arm/v7" is not a platform this Go toolchain can build`},
 		{"package not found", []string{"build", "./nope"}, 2, "package ./nope not found: no such directory"},
-		{"import path not found", []string{"build", "github.com/beamctl/beamctl/nope"}, 2, "package github.com/beamctl/beamctl/nope not found"},
+		{"import path not found", []string{"build", "github.com/beamctl/beamctl/nope"}, 2, "package github.com/beamctl/beamctl/nope not found (no required module provides package github.com/beamctl/beamctl/nope):"},
 		{"no go.mod", []string{"build", noMod}, 2, "is not in a Go module: no go.mod"},
+		{"a build output", []string{"run", builtDist(t)}, 2, "is a build output (it has manifest.json), not a pipeline's source"},
+		{"upper-case target", []string{"build", wc, "--target", "LINUX/ARM64"}, 2, `target "LINUX/ARM64" is not in lower case: did you mean linux/arm64?`},
 		{"not main", []string{"build", "./testdata/notmain"}, 2, "package ./testdata/notmain is package notmain, not package main"},
 		{"not beam", []string{"build", "./testdata/notbeam"}, 2, "package ./testdata/notbeam does not use the Beam Go SDK"},
 		{"compile error", []string{"build", "./testdata/broken"}, 1, `testdata/broken/main.go:13:18: cannot use "not a number"`},
@@ -225,6 +229,8 @@ func TestBuildBadInput(t *testing.T) {
 		{"config bad value", []string{"build", wc, "--config", badValue}, 2, badValue + `:2: key "jobs" must be a whole number, not "many"`},
 		{"config bad yaml", []string{"build", wc, "--config", badYAML}, 2, badYAML + ":"},
 		{"config missing", []string{"build", wc, "--config", filepath.Join(cfgDir, "none.yaml")}, 2, "none.yaml cannot be read"},
+		{"config value refused", []string{"build", wc, "--config", negativeJobs}, 2, "--jobs -3 is negative: give the number of concurrent builds, or 0 for one per CPU (jobs is set by " + negativeJobs + ":2)"},
+		{"config target refused", []string{"build", wc, "--config", badTarget}, 2, "did you mean linux/amd64, linux/arm64 or linux/386? (target is set by " + badTarget + ":1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dist, unchanged := sentinelDist(t)

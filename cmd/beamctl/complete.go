@@ -160,7 +160,7 @@ func (a *app) completeProfiles(_ *cobra.Command, _ []string, prefix string) ([]s
 		if dir, err := os.UserConfigDir(); err == nil {
 			files = appendIfExists(files, filepath.Join(dir, "beamctl", ConfigFile))
 		}
-		files = appendIfExists(files, filepath.Join(pipelineDir("."), ConfigFile))
+		files = appendIfExists(files, filepath.Join(pipelineDir(context.Background(), "."), ConfigFile))
 	}
 	var names []string
 	for _, f := range files {

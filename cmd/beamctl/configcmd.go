@@ -39,7 +39,7 @@ the user config directory's), defaults.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			if err := a.setup(cmd, pipelineDir(dir)); err != nil {
+			if err := a.setup(cmd, pipelineDir(cmd.Context(), dir)); err != nil {
 				return err
 			}
 			keys := make([]string, 0, len(settings))

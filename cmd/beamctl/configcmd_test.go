@@ -117,3 +117,27 @@ profiles:
 		}
 	})
 }
+
+// TestConfigByImportPath reads the beamctl.yaml of a package named by its
+// import path, as for one named by its directory.
+func TestConfigByImportPath(t *testing.T) {
+	mod := t.TempDir()
+	pkg := filepath.Join(mod, "pipe")
+	for name, content := range map[string]string{
+		filepath.Join(mod, "go.mod"):       "module example.com/cfg\n\ngo 1.26\n",
+		filepath.Join(pkg, "main.go"):      "package main\n\nfunc main() {}\n",
+		filepath.Join(pkg, "beamctl.yaml"): "jobs: 3\n",
+	} {
+		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(mod)
+	r := beamctl(t, "config", "view", "example.com/cfg/pipe")
+	if r.code != 0 || !strings.Contains(r.stdout, filepath.Join(pkg, "beamctl.yaml")+":1") {
+		t.Errorf("exit %d, stdout %q; want jobs from %s", r.code, r.stdout, filepath.Join(pkg, "beamctl.yaml"))
+	}
+}

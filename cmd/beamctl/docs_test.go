@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra/doc"
@@ -48,6 +49,22 @@ func TestCommandReference(t *testing.T) {
 		w, err := os.ReadFile(filepath.Join(want, e.Name()))
 		if err != nil || !bytes.Equal(g, w) {
 			t.Errorf("docs/reference/%s is out of date: run BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl", e.Name())
+		}
+	}
+}
+
+// TestGuideListsSettings keeps the guide's list of configuration keys
+// whole: every key beamctl.yaml takes is named there.
+func TestGuideListsSettings(t *testing.T) {
+	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "guide.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(guide), "## Configuration")
+	section, _, _ = strings.Cut(section, "\n## ")
+	for key := range settings {
+		if !strings.Contains(section, "`"+key+"`") {
+			t.Errorf("the guide's Configuration section does not name the key %s", key)
 		}
 	}
 }

@@ -37,7 +37,7 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 			}
 			dir := ""
 			if pkg != "" {
-				dir = pipelineDir(pkg)
+				dir = pipelineDir(cmd.Context(), pkg)
 			}
 			if err := a.setup(cmd, dir); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -25,6 +26,9 @@ func doctorJSON(t *testing.T, args ...string) (map[string]check.Result, int) {
 	}
 	out := map[string]check.Result{}
 	for _, c := range rs {
+		if _, twice := out[c.Check]; twice {
+			t.Errorf("doctor %v checks %s twice", args, c.Check)
+		}
 		out[c.Check] = c
 	}
 	return out, r.code
@@ -72,6 +76,7 @@ func TestDoctor(t *testing.T) {
 		{"modules missing with the proxy off", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.50.0")}, "modules", check.Fail, "set GOPROXY"},
 		{"no qemu for arm64", map[string]string{"PATH": goDir}, []string{"--target", "linux/arm64"}, "target linux/arm64", check.Fail, "apt-get install qemu-user-static"},
 		{"unknown target", nil, []string{"--target", "linux/sparc"}, "target linux/sparc", check.Fail, "did you mean"},
+		{"host named twice", nil, []string{"--target", "host," + runtime.GOOS + "/" + runtime.GOARCH}, "target " + runtime.GOOS + "/" + runtime.GOARCH, check.OK, "natively"},
 		{"flink rest port", nil, []string{"--endpoint", strings.TrimPrefix(flink.URL, "http://"), "--connect-timeout", "2s"}, "endpoint", check.Fail, "Flink's REST API"},
 		{"nothing at the endpoint", nil, []string{"--endpoint", "127.0.0.1:1", "--connect-timeout", "1s"}, "endpoint", check.Fail, "cannot reach job server at 127.0.0.1:1"},
 		{"malformed image", nil, []string{"--image", "Bad Ref"}, "image", check.Fail, "registry.example.com/team/pipeline:v1, in --image"},

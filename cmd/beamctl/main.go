@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -82,13 +83,44 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ce.code
 	}
-	fmt.Fprintln(stderr, "beamctl: "+strings.TrimRight(words.Error(err), "\n"))
+	msg := strings.TrimRight(words.Error(err), "\n")
 	var inv interface{ Invalid() bool }
-	if errors.As(err, &inv) && inv.Invalid() {
+	usage := errors.As(err, &inv) && inv.Invalid()
+	if usage {
+		msg = a.settingSource(msg)
+	}
+	fmt.Fprintln(stderr, "beamctl: "+msg)
+	if usage {
 		return exitUsage
 	}
 	return exitFailure
 }
+
+// settingSource adds to a usage error that names a setting as its flag
+// where the value came from, when that is not the command line: a value
+// from beamctl.yaml or a BEAMCTL_ variable is fixed there.
+func (a *app) settingSource(msg string) string {
+	if a.cfg == nil || a.cmd == nil {
+		return msg
+	}
+	for _, m := range flagName.FindAllStringSubmatch(msg, -1) {
+		key := m[1] + m[2]
+		if _, ok := settings[key]; !ok {
+			continue
+		}
+		switch src := a.cfg.source(a.cmd.Flags(), key); {
+		case src == "default", strings.HasPrefix(src, "flag "):
+		default:
+			return msg + " (" + key + " is set by " + src + ")"
+		}
+		break
+	}
+	return msg
+}
+
+// flagName finds a setting's flag in a message, or its start: a target
+// error begins with the target.
+var flagName = regexp.MustCompile(`--([a-z][a-z-]*)|^(target) `)
 
 type interrupted struct{ sig os.Signal }
 

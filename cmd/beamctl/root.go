@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/viper"
 	"golang.org/x/term"
 
+	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/digest"
 )
 
@@ -35,6 +37,8 @@ type app struct {
 	digests *digest.Cache
 	// pipelineDir is the directory whose beamctl.yaml applies.
 	pipelineDir string
+	// cmd is the command whose settings cfg holds.
+	cmd *cobra.Command
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -134,7 +138,7 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 	if err != nil {
 		return err
 	}
-	a.cfg = c
+	a.cfg, a.cmd = c, cmd
 	v, files := c.v, c.files
 	a.v = v
 	a.pipelineDir = pipelineDir
@@ -177,13 +181,17 @@ func (a *app) printJSON(v any) error {
 }
 
 // pipelineDir is the directory whose beamctl.yaml applies to PKG: the
-// package directory when PKG names one, else the current directory.
-func pipelineDir(pkg string) string {
+// package's directory, whether PKG names it on disk or by import path,
+// else the current directory.
+func pipelineDir(ctx context.Context, pkg string) string {
 	if pkg != "" {
 		if fi, err := os.Stat(pkg); err == nil && fi.IsDir() {
 			if abs, err := filepath.Abs(pkg); err == nil {
 				return abs
 			}
+		}
+		if dir, ok := build.PackageDir(ctx, pkg); ok {
+			return dir
 		}
 	}
 	wd, _ := os.Getwd()

@@ -70,7 +70,7 @@ func newRunCmd(a *app) *cobra.Command {
 			if len(pkgArgs) == 1 {
 				pkg = pkgArgs[0]
 			}
-			if err := a.setup(cmd, pipelineDir(pkg)); err != nil {
+			if err := a.setup(cmd, pipelineDir(cmd.Context(), pkg)); err != nil {
 				return err
 			}
 			return a.run(cmd, pkg, pipelineArgs)

@@ -107,7 +107,7 @@ func newStageCmd(a *app) *cobra.Command {
 				if err := a.setup(cmd, ""); err != nil {
 					return err
 				}
-			} else if err := a.setup(cmd, pipelineDir(arg)); err != nil {
+			} else if err := a.setup(cmd, pipelineDir(cmd.Context(), arg)); err != nil {
 				return err
 			}
 			img, err := a.imageSpec()
