@@ -206,6 +206,9 @@ func Dial(ctx context.Context, endpoint string, o DialOptions) (*grpc.ClientConn
 	return conn, nil
 }
 
+// waitNotice is how long a connection may fail before the wait is logged.
+const waitNotice = 2 * time.Second
+
 // checkJobServer calls GetJobs until it succeeds, fails in a way waiting
 // cannot fix, or the connect timeout passes. gRPC keeps a channel that
 // failed to connect in TRANSIENT_FAILURE while it retries, failing calls at
@@ -217,7 +220,8 @@ func checkJobServer(ctx context.Context, conn *grpc.ClientConn, endpoint, host s
 	defer cancel()
 	client := jobpb.NewJobServiceClient(conn)
 	var last error
-	probed := false
+	probed, told := false, false
+	start := time.Now()
 	for {
 		_, err := client.GetJobs(cctx, &jobpb.GetJobsRequest{})
 		if err == nil {
@@ -243,7 +247,27 @@ func checkJobServer(ctx context.Context, conn *grpc.ClientConn, endpoint, host s
 		if st == connectivity.Idle {
 			conn.Connect()
 		}
-		if !conn.WaitForStateChange(cctx, st) {
+		if told {
+			if !conn.WaitForStateChange(cctx, st) {
+				break
+			}
+			continue
+		}
+		// A job server may still be starting, so a refusal is waited
+		// out; a wait long enough to notice is said.
+		wctx, cancelWait := context.WithTimeout(cctx, waitNotice-time.Since(start))
+		changed := conn.WaitForStateChange(wctx, st)
+		cancelWait()
+		switch {
+		case cctx.Err() != nil:
+		case !changed:
+			told = true
+			if left := o.ConnectTimeout - time.Since(start); left > time.Second {
+				o.Logger.Info("the job server does not answer yet; waiting for it", "endpoint", endpoint,
+					"error", connectionCause(err), "up_to", left.Round(time.Second))
+			}
+		}
+		if cctx.Err() != nil {
 			break
 		}
 	}

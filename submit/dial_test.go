@@ -23,9 +23,11 @@ import (
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+
+	"github.com/beamctl/beamctl/internal/syncbuf"
+	"github.com/beamctl/beamctl/submit"
 )
 
 // listingJobs is a job service that knows no jobs.
@@ -114,6 +116,7 @@ func TestDial(t *testing.T) {
 		opts     submit.DialOptions
 		wantKind error
 		wantMsg  string
+		wantLog  string // in the logs, at Info
 	}{
 		{name: "plaintext job server", endpoint: plainAddr},
 		{name: "TLS job server", endpoint: tlsAddr, opts: submit.DialOptions{CAFile: caFile, ServerName: "jobs.example"}},
@@ -129,6 +132,13 @@ func TestDial(t *testing.T) {
 			wantKind: submit.ErrUnreachable,
 			wantMsg:  "cannot reach job server at " + down + " within 500ms: dial tcp " + down + ": connect: connection refused — check Endpoint and that the job server is running",
 		},
+		{
+			// Long enough a wait to be told about.
+			name: "nothing listening for a while", endpoint: down, opts: submit.DialOptions{ConnectTimeout: 4 * time.Second},
+			wantKind: submit.ErrUnreachable,
+			wantMsg:  "cannot reach job server at " + down + " within 4s",
+			wantLog:  `msg="the job server does not answer yet; waiting for it" endpoint=` + down,
+		},
 		{name: "HTTP/1 server", endpoint: webAddr, wantKind: submit.ErrNotJobServer, wantMsg: webAddr + " is not a Beam job server (error reading server preface"},
 		{name: "gRPC server without the Job API", endpoint: otherAddr, wantKind: submit.ErrNotJobServer, wantMsg: otherAddr + " is not a Beam job server (it answers gRPC but not the Beam Job API"},
 		{name: "plaintext to a TLS server", endpoint: tlsAddr, wantKind: submit.ErrTLSMismatch, wantMsg: "job server at " + tlsAddr + " expects TLS: turn on TLS"},
@@ -143,8 +153,16 @@ func TestDial(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			start := time.Now()
+			var logs syncbuf.Buffer
+			tt.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			conn, err := submit.Dial(ctx, tt.endpoint, tt.opts)
 			took := time.Since(start)
+			if tt.wantLog != "" && !strings.Contains(logs.String(), tt.wantLog) {
+				t.Errorf("logs %q lack %q", logs.String(), tt.wantLog)
+			}
+			if tt.wantLog == "" && strings.Contains(logs.String(), "waiting for it") {
+				t.Errorf("a short wait was logged: %q", logs.String())
+			}
 			if tt.wantKind == nil {
 				if err != nil {
 					t.Fatalf("Dial = %v; want a connection", err)
