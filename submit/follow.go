@@ -23,7 +23,9 @@ const (
 
 // Event is a job state change or a job message.
 type Event struct {
-	Time time.Time `json:"time"`
+	// Time is when it happened, as the job server says, else when it
+	// arrived; zero for a message of the past the server gave no time.
+	Time time.Time `json:"time,omitzero"`
 	// Kind is EventState or EventMessage.
 	Kind string `json:"kind"`
 	// State is the new state for state events, e.g. "RUNNING".
@@ -245,7 +247,18 @@ func stateEvent(e *jobpb.JobStateEvent) Event {
 }
 
 func messageEvent(m *jobpb.JobMessage) Event {
-	t := time.Now()
+	e := pastMessageEvent(m)
+	if e.Time.IsZero() {
+		// Followed as it happens: it arrived about when it was sent.
+		e.Time = time.Now()
+	}
+	return e
+}
+
+// pastMessageEvent is a message of the job's history: its time is the
+// server's, or unknown.
+func pastMessageEvent(m *jobpb.JobMessage) Event {
+	var t time.Time
 	if m.GetTime() != "" {
 		if pt, err := time.Parse(time.RFC3339Nano, m.GetTime()); err == nil {
 			t = pt

@@ -23,6 +23,8 @@ import (
 // collect gathers events.
 type collect struct {
 	states, texts []string
+	// times are the messages'.
+	times []time.Time
 }
 
 func (c *collect) add(e submit.Event) {
@@ -30,6 +32,7 @@ func (c *collect) add(e submit.Event) {
 		c.states = append(c.states, e.State)
 	} else {
 		c.texts = append(c.texts, e.Text)
+		c.times = append(c.times, e.Time)
 	}
 }
 
@@ -67,6 +70,18 @@ func TestJobInspection(t *testing.T) {
 	}
 	if !reflect.DeepEqual(snap.texts, followed.texts) || !reflect.DeepEqual(snap.states, []string{"DONE"}) {
 		t.Errorf("Logs = states %v, messages %q; want DONE and the messages seen while following, %q", snap.states, snap.texts, followed.texts)
+	}
+	// Messages of the past carry the server's time or none, never the
+	// time they were read.
+	for i, at := range snap.times {
+		if at.After(start) {
+			t.Errorf("message %q of the past stamped %v, after the snapshot began at %v", snap.texts[i], at, start)
+		}
+	}
+	for i, at := range followed.times {
+		if at.IsZero() {
+			t.Errorf("message %q followed as it happened has no time", followed.texts[i])
+		}
 	}
 
 	st, err := submit.JobStatus(ctx, prism.Conn, job.ID)

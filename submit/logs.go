@@ -32,7 +32,8 @@ const (
 // reports, to onEvent (from the calling goroutine, in arrival order).
 //
 // With follow, it streams until the job ends, like Follow, and returns nil
-// however the job ended. Without, it returns what the job server has now:
+// however the job ended. Without, it returns what the job server has now,
+// messages without a time of the server's having a zero Time:
 // it stops when the server ends the stream (a finished job), when no
 // message came for a second, or after ten seconds at most. An unknown job
 // is an error matching ErrJobNotFound.
@@ -107,7 +108,7 @@ func Logs(ctx context.Context, conn grpc.ClientConnInterface, jobID string, foll
 				}
 				sawState = true
 			} else {
-				onEvent(messageEvent(it.m.GetMessageResponse()))
+				onEvent(pastMessageEvent(it.m.GetMessageResponse()))
 			}
 			quiet.Reset(logsQuiet)
 		}

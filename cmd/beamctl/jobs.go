@@ -194,7 +194,10 @@ func (a *app) printLogEvent(e submit.Event) {
 		_ = a.printJSONLine(e)
 		return
 	}
-	ts := e.Time.Local().Format("15:04:05")
+	ts := "        " // a past message whose time the job server keeps to itself
+	if !e.Time.IsZero() {
+		ts = e.Time.Local().Format("15:04:05")
+	}
 	if e.Kind == submit.EventState {
 		fmt.Fprintf(a.stdout, "%s  state     %s\n", ts, e.State)
 		return
