@@ -102,7 +102,7 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		case !fi.IsDir():
 			return nil, &PackageError{Pkg: pkg, Reason: "is a file, not a directory", Fix: "give the directory that holds the pipeline's main package"}
 		}
-		if _, err := os.Stat(filepath.Join(dir, ManifestFile)); err == nil {
+		if _, err := ReadManifest(dir); err == nil {
 			return nil, &PackageError{Pkg: pkg, Reason: "is a build output (it has " + ManifestFile + "), not a pipeline's source",
 				Fix: "give the pipeline's directory, or submit the build output as it is"}
 		}
@@ -345,7 +345,7 @@ func errorLines(b []byte) string {
 // list finds it from the current directory; ok is false when pkg is a
 // path on disk or go cannot find it.
 func PackageDir(ctx context.Context, pkg string) (dir string, ok bool) {
-	if pkg == "" || strings.HasPrefix(pkg, ".") || filepath.IsAbs(pkg) {
+	if pkg == "" || strings.HasPrefix(pkg, ".") || filepath.IsAbs(pkg) || strings.Contains(pkg, "...") {
 		return "", false
 	}
 	goBin, err := lookPath("go", nil)
@@ -358,7 +358,8 @@ func PackageDir(ctx context.Context, pkg string) (dir string, ok bool) {
 		return "", false
 	}
 	dir = strings.TrimSpace(string(out))
-	return dir, dir != ""
+	// A pattern (all, std) lists several packages: none is the pipeline.
+	return dir, dir != "" && !strings.Contains(dir, "\n")
 }
 
 var errNoGo = errors.New("the Go toolchain was not found on PATH: install Go (https://go.dev/dl) or add its bin directory to PATH")

@@ -36,8 +36,13 @@ func Tool(ctx context.Context, tc *Toolchain, pkg, version string, p Platform, c
 	}
 	defer os.RemoveAll(gopath)
 	env := append(p.Env(), "GOPATH="+gopath, "GOMODCACHE="+strings.TrimSpace(string(gomodcache)), "GOBIN=", "CGO_ENABLED=0", "GOFLAGS=-trimpath")
-	if _, err := tc.output(ctx, "", env, "install", pkg+"@"+version); err != nil {
-		return "", fmt.Errorf("building %s@%s for %s: %w", pkg, version, p, err)
+	if out, err := tc.build(ctx, "", env, dir, "install", pkg+"@"+version); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		// go's complaint is its last line, after any "go: downloading".
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return "", fmt.Errorf("building %s@%s for %s: %s (%w)", pkg, version, p, lines[len(lines)-1], err)
 	}
 	built := filepath.Join(gopath, "bin", name)
 	if p != HostPlatform() {

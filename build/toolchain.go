@@ -94,9 +94,9 @@ func (tc *Toolchain) environ() []string {
 	return os.Environ()
 }
 
-// command prepares a go invocation that stops cleanly when ctx ends: go
-// gets an interrupt first so it removes its work directory, and is killed
-// only if it lingers.
+// command prepares a short go invocation (go env, go list) that stops when
+// ctx ends: go gets an interrupt first, and is killed only if it lingers.
+// Builds, which start compilers and a linker, run through build instead.
 func (tc *Toolchain) command(ctx context.Context, dir string, extraEnv []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, tc.Go, args...)
 	cmd.Dir = dir

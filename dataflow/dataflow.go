@@ -71,6 +71,9 @@ type Job struct {
 	// Spec is the Dataflow job (v1b3 Job JSON) the SDK printed for a dry
 	// run or a template.
 	Spec json.RawMessage `json:"job,omitempty"`
+	// End is how the job ended, with Wait, as the SDK reported it: DONE,
+	// CANCELLED, DRAINED, UPDATED or FAILED; empty when it reported none.
+	End string `json:"-"`
 }
 
 // sdkSet are the SDK's arguments that these Options set; a pipeline
@@ -261,7 +264,7 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 		}
 		return nil, ctx.Err()
 	case res.Err != nil:
-		return job, &LauncherError{Err: res.Err, Output: r.tail(), JobID: job.ID}
+		return job, &LauncherError{Err: res.Err, Output: r.tail(), JobID: job.ID, JobFailed: job.End == "FAILED"}
 	case o.DryRun && job.Spec == nil:
 		return nil, &LauncherError{Err: fmt.Errorf("it printed no job for the dry run"), Output: r.tail()}
 	case !o.DryRun && o.TemplateLocation == "" && job.ID == "":
@@ -280,14 +283,20 @@ func Submit(ctx context.Context, o Options) (*Job, error) {
 type LauncherError struct {
 	Err    error
 	Output string
-	// JobID is the job it submitted before failing, if any.
-	JobID string
+	// JobID is the job it submitted before failing, if any; JobFailed
+	// says whether the SDK saw that job fail, or failed itself while the
+	// job may run on.
+	JobID     string
+	JobFailed bool
 }
 
 func (e *LauncherError) Error() string {
 	msg := "the launcher under the Dataflow runner failed (" + e.Err.Error() + ")"
-	if e.JobID != "" {
+	switch {
+	case e.JobFailed:
 		msg = "Dataflow job " + e.JobID + " failed (" + e.Err.Error() + ")"
+	case e.JobID != "":
+		msg = "the launcher failed after submitting Dataflow job " + e.JobID + ", which may run on (" + e.Err.Error() + ")"
 	}
 	last := lastLine(e.Output)
 	if last != "" {
@@ -337,8 +346,20 @@ type logReader struct {
 	spec    json.RawMessage
 	console string
 	id      string
-	last    []string
+	// end is the job's end as the SDK reported it while waiting.
+	end  string
+	last []string
 }
+
+// sdkEnds are the SDK's words for how a job it waited for ended
+// (dataflowlib's currentStateMessage), as Job.End states them. All but a
+// failure make the launcher succeed.
+var sdkEnds = map[string]string{"succeeded!": "DONE", "cancelled": "CANCELLED", "drained": "DRAINED", "updated": "UPDATED", "failed": "FAILED"}
+
+// jobEnd finds the SDK's report of a job's end: "Job ID succeeded!" and
+// the like, logged, or "Job ID failed", the error the pipeline exits with
+// (often behind the program's name).
+var jobEnd = regexp.MustCompile(`(?:^|: )Job (\S+) (succeeded!|cancelled|drained|updated|failed)$`)
 
 const keepLines = 20
 
@@ -418,12 +439,15 @@ func (r *logReader) firstLine(m string) {
 	case strings.HasPrefix(m, "Submitted job: "):
 		r.id = strings.TrimSpace(strings.TrimPrefix(m, "Submitted job: "))
 	}
+	if e := jobEnd.FindStringSubmatch(strings.TrimSpace(m)); e != nil && e[1] == r.id {
+		r.end = sdkEnds[e[2]]
+	}
 }
 
 func (r *logReader) job() *Job {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return &Job{ID: r.id, ConsoleURL: r.console, Spec: r.spec}
+	return &Job{ID: r.id, ConsoleURL: r.console, Spec: r.spec, End: r.end}
 }
 
 func (r *logReader) tail() string {

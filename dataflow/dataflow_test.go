@@ -90,3 +90,29 @@ time=2026-01-01T00:00:00Z level=INFO msg=done`},
 		})
 	}
 }
+
+// TestLogReaderJobEnd reads how the SDK says a job it waited for ended.
+func TestLogReaderJobEnd(t *testing.T) {
+	const id = "2026-01-01_00_00_00-123"
+	for _, tc := range []struct {
+		name, log, want string
+	}{
+		{"done", `msg="Job ` + id + ` succeeded!"`, "DONE"},
+		{"cancelled", `msg="Job ` + id + ` cancelled"`, "CANCELLED"},
+		{"drained", `msg="Job ` + id + ` drained"`, "DRAINED"},
+		{"failed, as the pipeline's error", `msg="wordcount: Job ` + id + ` failed"`, "FAILED"},
+		{"still running", `msg="Job still running ..."`, ""},
+		{"another job", `msg="Job 2026-01-01_00_00_00-999 cancelled"`, ""},
+		{"the API failing", `msg="wordcount: failed to get job: googleapi: Error 503"`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newLogReader()
+			r.Write([]byte(`time=2026-01-01T00:00:00Z level=INFO msg="Submitted job: ` + id + `"` + "\n"))
+			r.Write([]byte("time=2026-01-01T00:00:00Z level=INFO " + tc.log + "\n"))
+			r.flush()
+			if got := r.job().End; got != tc.want {
+				t.Errorf("End = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package launch
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path/filepath"
@@ -39,8 +40,9 @@ type DataflowJob struct {
 	Image        string `json:"image,omitempty"`
 	DryRun       bool   `json:"dry_run,omitempty"`
 	// State is the job's, as far as beamctl followed it: RUNNING once
-	// submitted, DONE or FAILED with Wait; empty for a dry run or a
-	// template.
+	// submitted; with Wait how it ended (DONE, CANCELLED, DRAINED, UPDATED,
+	// FAILED), or UNKNOWN when the launcher failed after submitting it;
+	// empty for a dry run or a template.
 	State string `json:"state,omitempty"`
 }
 
@@ -159,12 +161,18 @@ func (s *Spec) runDataflow(ctx context.Context, d Deps, obs Observer) (*Result, 
 	switch {
 	case err != nil && ctx.Err() != nil:
 		res.Outcome, res.Err, res.Dataflow.State = Interrupted, err, "RUNNING"
-	case err != nil:
+	case job.End == "FAILED":
 		res.Outcome, res.Err, res.Dataflow.State = Failed, err, "FAILED"
+	case err != nil:
+		// The launcher failed after submitting: the job may run on.
+		res.Outcome, res.Err, res.Dataflow.State = Failed, err, "UNKNOWN"
 	case o.DryRun || o.TemplateLocation != "":
 		res.Outcome = Done
+	case o.Wait && job.End == "CANCELLED":
+		res.Outcome, res.Dataflow.State = Cancelled, job.End
 	case o.Wait:
-		res.Outcome, res.Dataflow.State = Done, "DONE"
+		// The SDK waits for DONE, DRAINED or UPDATED alike.
+		res.Outcome, res.Dataflow.State = Done, cmp.Or(job.End, "DONE")
 	default:
 		res.Dataflow.State = "RUNNING"
 	}

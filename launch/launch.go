@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -690,9 +691,14 @@ func rootCause(err error) error {
 	}
 }
 
-// executable tells whether path names a file this machine can execute.
-func executable(path string) error {
-	fi, err := os.Stat(path)
+// executable tells whether command names a file this machine can
+// execute: a path, or a name looked up on PATH as the job server would.
+func executable(command string) error {
+	if !strings.Contains(command, "/") {
+		_, err := exec.LookPath(command)
+		return err
+	}
+	fi, err := os.Stat(command)
 	switch {
 	case err != nil:
 		return err

@@ -40,8 +40,9 @@ var Environments = []Environment{Docker, Process, External, Loopback}
 
 // Spec is one run of a pipeline.
 type Spec struct {
-	// Build builds the pipeline; the worker runs on its first target. Set
-	// exactly one of Build and Dist.
+	// Build builds the pipeline; the worker runs on its first target. Its
+	// OutDir defaults to one of the build cache (Options.CacheOut), not
+	// dist. Set exactly one of Build and Dist.
 	Build *build.Options
 	// Dist is the output directory of an earlier build, used as it is: no
 	// Go toolchain is needed.

@@ -185,6 +185,10 @@ func sentinelDist(t *testing.T) (string, func()) {
 func TestBuildBadInput(t *testing.T) {
 	noMod := t.TempDir()
 	os.WriteFile(filepath.Join(noMod, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	// A pipeline's own manifest.json (data) does not make it a build output.
+	ownManifest := t.TempDir()
+	os.WriteFile(filepath.Join(ownManifest, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
+	os.WriteFile(filepath.Join(ownManifest, "manifest.json"), []byte(`{"tables": []}`), 0o644)
 	aFile := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(aFile, []byte("x"), 0o644)
 	cfgDir := t.TempDir()
@@ -213,6 +217,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"package not found", []string{"build", "./nope"}, 2, "package ./nope not found: no such directory"},
 		{"import path not found", []string{"build", "github.com/beamctl/beamctl/nope"}, 2, "package github.com/beamctl/beamctl/nope not found (no required module provides package github.com/beamctl/beamctl/nope):"},
 		{"no go.mod", []string{"build", noMod}, 2, "is not in a Go module: no go.mod"},
+		{"a manifest.json of the pipeline's", []string{"build", ownManifest}, 2, "is not in a Go module: no go.mod"},
 		{"a build output", []string{"run", builtDist(t)}, 2, "is a build output (it has manifest.json), not a pipeline's source"},
 		{"upper-case target", []string{"build", wc, "--target", "LINUX/ARM64"}, 2, `target "LINUX/ARM64" is not in lower case: did you mean linux/arm64?`},
 		{"not main", []string{"build", "./testdata/notmain"}, 2, "package ./testdata/notmain is package notmain, not package main"},

@@ -125,6 +125,7 @@ func TestDataflowSubmit(t *testing.T) {
 	}{
 		{gcptest.Done, 0},
 		{gcptest.Failed, exitFailure},
+		{gcptest.Cancelled, exitCancelled},
 	} {
 		t.Run("wait for "+tt.state, func(t *testing.T) {
 			cloud.SetState(tt.state)
@@ -138,7 +139,7 @@ func TestDataflowSubmit(t *testing.T) {
 			if r.code != tt.code || j.JobID != id || "JOB_STATE_"+j.State != tt.state {
 				t.Fatalf("exit %d, job %s %s; want exit %d and job %s %s\n%s", r.code, j.JobID, j.State, tt.code, id, tt.state, r.stderr)
 			}
-			if tt.code != 0 {
+			if tt.code == exitFailure {
 				last := lastLine(r.stderr)
 				if !strings.Contains(last, "Dataflow job "+id+" failed") || !strings.Contains(j.Error, "failed") {
 					t.Errorf("last line %q, error %q; want them to name job %s failed", last, j.Error, id)
@@ -202,12 +203,21 @@ func TestDataflowSubmit(t *testing.T) {
 			}
 		}()
 		polled := cloud.Polled()
+		deadline := time.After(2 * time.Minute)
 		for polled != nil {
 			select {
 			case <-polled:
 				polled = nil
-			case l := <-lines:
+			case l, ok := <-lines:
+				if !ok {
+					cmd.Wait()
+					t.Fatalf("beamctl exited before the job was polled\n%s", seen.String())
+				}
 				seen.WriteString(l + "\n")
+			case <-deadline:
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the job was not polled within 2 minutes\n%s", seen.String())
 			}
 		}
 		cmd.Process.Signal(syscall.SIGINT)

@@ -225,6 +225,8 @@ func (a *app) dataflowResult(res *launch.Result) error {
 	switch res.Outcome {
 	case launch.Failed:
 		return &codeError{code: exitFailure, msg: res.Err.Error()}
+	case launch.Cancelled:
+		return &codeError{code: exitCancelled, msg: fmt.Sprintf("Dataflow job %s was cancelled", j.ID)}
 	case launch.Interrupted:
 		if !a.json {
 			fmt.Fprintf(a.stderr, "stopped following Dataflow job %s, which runs on %s\n", j.ID, cmp.Or(j.ConsoleURL, "in project "+j.Project))

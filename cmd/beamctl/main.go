@@ -60,7 +60,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, digests: digest.NewCache()}
 	root := newRootCmd(a)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	err := unknownCommand(root, args)
+	if err == nil {
+		err = root.ExecuteContext(ctx)
+	}
 	if a.log != nil {
 		a.log.Debug("resources", "peak_rss_mib", fmt.Sprintf("%.1f", float64(peakRSS())/(1<<20)))
 	}
@@ -103,24 +106,26 @@ func (a *app) settingSource(msg string) string {
 	if a.cfg == nil || a.cmd == nil {
 		return msg
 	}
-	for _, m := range flagName.FindAllStringSubmatch(msg, -1) {
-		key := m[1] + m[2]
-		if _, ok := settings[key]; !ok {
-			continue
-		}
-		switch src := a.cfg.source(a.cmd.Flags(), key); {
-		case src == "default", strings.HasPrefix(src, "flag "):
-		default:
-			return msg + " (" + key + " is set by " + src + ")"
-		}
-		break
+	m := settingAtFault.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
 	}
-	return msg
+	key := m[1] + m[2]
+	if _, ok := settings[key]; !ok {
+		return msg
+	}
+	switch src := a.cfg.source(a.cmd.Flags(), key); {
+	case src == "default", strings.HasPrefix(src, "flag "):
+		return msg
+	default:
+		return msg + " (" + key + " is set by " + src + ")"
+	}
 }
 
-// flagName finds a setting's flag in a message, or its start: a target
-// error begins with the target.
-var flagName = regexp.MustCompile(`--([a-z][a-z-]*)|^(target) `)
+// settingAtFault finds the setting an error is about: its flag begins the
+// message (--jobs -3 is negative), or for a target, the target does. A
+// flag named further on may be the pipeline's own.
+var settingAtFault = regexp.MustCompile(`^(?:--([a-z][a-z-]*)|(target)) `)
 
 type interrupted struct{ sig os.Signal }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/suggest"
 )
 
 // app is what every command shares: the streams, and the settings and
@@ -71,12 +73,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.StringVar(&a.profile, "profile", "", "settings profile of beamctl.yaml to use (or BEAMCTL_PROFILE)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		if takesPipelineArgs(cmd) && strings.HasPrefix(err.Error(), "unknown") {
-			return usagef("%v: pipeline arguments go after --, e.g. %s ./pipeline -- --input=in.txt", err, cmd.CommandPath())
-		}
-		return &usageError{err.Error() + ": see --help"}
-	})
+	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a))
 	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
@@ -91,27 +88,11 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 }
 
 // usageArgs makes wrong arguments usage errors (exit 2) in c and the
-// commands under it, with the usage line as the fix: cobra's own are plain
-// errors, and a command of commands given an unknown one prints its help
-// and succeeds.
+// commands under it, with the usage line as the fix: cobra's own are
+// plain errors.
 func usageArgs(c *cobra.Command) {
 	for _, sub := range c.Commands() {
 		usageArgs(sub)
-	}
-	if c.HasSubCommands() && !c.Runnable() {
-		c.Args = cobra.ArbitraryArgs
-		c.SuggestionsMinimumDistance = 2
-		c.RunE = func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return cmd.Help()
-			}
-			fix := "see " + cmd.CommandPath() + " --help"
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				fix = "did you mean " + cmd.CommandPath() + " " + s[0] + "?"
-			}
-			return usagef("unknown command %q for %s: %s", args[0], cmd.CommandPath(), fix)
-		}
-		return
 	}
 	if check := c.Args; check != nil {
 		c.Args = func(cmd *cobra.Command, args []string) error {
@@ -123,6 +104,80 @@ func usageArgs(c *cobra.Command) {
 			return usagef("%v: usage is %s", err, cmd.UseLine())
 		}
 	}
+}
+
+// unknownCommand finds, before cobra runs, a command name that names no
+// command of its group: cobra reports one under the root as a plain error,
+// and one under another group (beamctl jobs bogus) not at all, printing the
+// group's help as if asked for it.
+func unknownCommand(root *cobra.Command, args []string) error {
+	cmd := root
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || !cmd.HasSubCommands() {
+			return nil
+		}
+		var next *cobra.Command
+		for _, sub := range cmd.Commands() {
+			if sub.Name() == a || sub.HasAlias(a) {
+				next = sub
+			}
+		}
+		if next == nil {
+			if a == "help" || strings.HasPrefix(a, "__") {
+				return nil
+			}
+			var names []string
+			for _, sub := range cmd.Commands() {
+				if sub.IsAvailableCommand() {
+					names = append(names, sub.Name())
+				}
+			}
+			fix := "see " + cmd.CommandPath() + " --help"
+			if near := suggest.Nearest(a, names, 1, nil); len(near) == 1 && suggest.Distance(a, near[0]) <= 2 {
+				fix = "did you mean " + cmd.CommandPath() + " " + near[0] + "?"
+			}
+			return usagef("unknown command %q for %s: %s", a, cmd.CommandPath(), fix)
+		}
+		cmd = next
+	}
+	return nil
+}
+
+// flagError words a flag cobra could not parse: a misspelt flag of the
+// command gets the right one, and under run and submit a flag that is
+// none of beamctl's is most likely the pipeline's, given before --.
+func flagError(cmd *cobra.Command, err error) error {
+	name, unknown := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !unknown {
+		if takesPipelineArgs(cmd) && strings.HasPrefix(err.Error(), "unknown shorthand flag") {
+			return usagef("%v: pipeline arguments go after --, e.g. %s", err, pipelineExample(cmd, "input"))
+		}
+		return &usageError{err.Error() + ": see --help"}
+	}
+	name, _, _ = strings.Cut(name, "=")
+	var names []string
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if !f.Hidden {
+			names = append(names, f.Name)
+		}
+	})
+	if near := suggest.Nearest(name, names, 1, nil); len(near) == 1 && suggest.Distance(name, near[0]) <= 2 {
+		return usagef("%v: did you mean --%s?", err, near[0])
+	}
+	if takesPipelineArgs(cmd) {
+		return usagef("%v: pipeline arguments go after --, e.g. %s", err, pipelineExample(cmd, name))
+	}
+	return &usageError{err.Error() + ": see --help"}
+}
+
+// pipelineExample is cmd's command line with the pipeline flag name after
+// --.
+func pipelineExample(cmd *cobra.Command, name string) string {
+	from := "./pipeline"
+	if cmd.Name() == "submit" {
+		from = "dist"
+	}
+	return fmt.Sprintf("%s %s -- --%s=…", cmd.CommandPath(), from, name)
 }
 
 // takesPipelineArgs tells the commands that pass arguments after -- to the
@@ -147,7 +202,7 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 	case "json":
 		a.json = true
 	default:
-		if takesPipelineArgs(cmd) {
+		if f := cmd.Flags().Lookup("output"); f != nil && f.Changed && takesPipelineArgs(cmd) {
 			return usagef("--output %q is not a format: use text or json (a pipeline's own --output goes after --)", out)
 		}
 		return usagef("--output %q is not a format: use text or json", out)

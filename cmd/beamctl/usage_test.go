@@ -14,6 +14,9 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"buidl"}, `unknown command "buidl" for beamctl: did you mean beamctl build?`},
 		{[]string{"jobs", "stat"}, "did you mean beamctl jobs status?"},
+		{[]string{"jobs", "lgs"}, "did you mean beamctl jobs logs?"},
+		{[]string{"build", "--taget", "linux/arm64"}, "unknown flag: --taget: did you mean --target?"},
+		{[]string{"submit", "dist", "--inptu=x"}, "pipeline arguments go after --, e.g. beamctl submit dist -- --inptu=…"},
 		{[]string{"jobs", "frobnicate"}, `unknown command "frobnicate" for beamctl jobs: see beamctl jobs --help`},
 		{[]string{"jobs", "status"}, "accepts 1 arg(s), received 0: usage is beamctl jobs status JOB"},
 		{[]string{"jobs", "cancel", "a", "b"}, "usage is beamctl jobs cancel JOB"},

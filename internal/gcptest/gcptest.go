@@ -28,9 +28,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -38,6 +35,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/proc"
 	"github.com/beamctl/beamctl/internal/syncbuf"
 )
@@ -50,9 +48,10 @@ const (
 
 // Job states of Dataflow's API.
 const (
-	Running = "JOB_STATE_RUNNING"
-	Done    = "JOB_STATE_DONE"
-	Failed  = "JOB_STATE_FAILED"
+	Running   = "JOB_STATE_RUNNING"
+	Done      = "JOB_STATE_DONE"
+	Failed    = "JOB_STATE_FAILED"
+	Cancelled = "JOB_STATE_CANCELLED"
 )
 
 const (
@@ -60,21 +59,21 @@ const (
 	pollInterval = 20 * time.Millisecond
 	portAttempts = 5
 	stopGrace    = 5 * time.Second
+	// requestTimeout bounds each request to the emulator, so that a hung
+	// one fails the test instead of hanging it. Reading a worker takes
+	// well under a second on loopback.
+	requestTimeout = time.Minute
 )
 
-// BuildStorage builds the Cloud Storage emulator into dir and returns its
-// path; the modules come from the module cache or the proxy.
-func BuildStorage(ctx context.Context, dir string) (string, error) {
-	out := filepath.Join(dir, filepath.Base(StoragePackage))
-	if fi, err := os.Stat(out); err == nil && fi.Mode().IsRegular() {
-		return out, nil
+// BuildStorage builds the Cloud Storage emulator, kept under cacheDir by
+// version, and returns its path; the modules come from the module cache or
+// the proxy.
+func BuildStorage(ctx context.Context, cacheDir string) (string, error) {
+	tc, err := build.FindToolchain(ctx, nil)
+	if err != nil {
+		return "", err
 	}
-	cmd := exec.CommandContext(ctx, "go", "install", StoragePackage+"@"+StorageVersion)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0", "GOFLAGS=-trimpath")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go install %s@%s: %w\n%s", StoragePackage, StorageVersion, err, b)
-	}
-	return out, nil
+	return build.Tool(ctx, tc, StoragePackage, StorageVersion, build.HostPlatform(), cacheDir)
 }
 
 // Job is a job created through the Dataflow API.
@@ -119,7 +118,7 @@ func Start(t testing.TB, storageBin string) *Cloud {
 		Token:   "ya29.gcptest-" + rand.Text(),
 		Project: "gcptest-project",
 		t:       t,
-		client:  &http.Client{Transport: &http.Transport{Proxy: nil}},
+		client:  &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: requestTimeout},
 		state:   Done,
 		polled:  make(chan struct{}),
 	}
