@@ -2,8 +2,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -481,7 +483,8 @@ func attachOnce(pool *poolProcess, addr string, look func(*rpc2.RPCClient) error
 	attached := make(chan error, 1)
 	go func() {
 		if !pool.waitFor("API server listening at: "+addr, 3*time.Minute) {
-			attached <- errors.New("no Delve listened on " + addr)
+			// Where Delve waits, should it hang before it listens.
+			attached <- fmt.Errorf("no Delve listened on %s; Delve's processes: %q", addr, processStates("dlv"))
 			return
 		}
 		conn, err := net.Dial("tcp", addr)
@@ -500,4 +503,26 @@ func attachOnce(pool *poolProcess, addr string, look func(*rpc2.RPCClient) error
 		attached <- c.Disconnect(true)
 	}()
 	return attached
+}
+
+// processStates lists the processes whose command line contains s, each
+// with its state and the kernel function it sleeps in.
+func processStates(s string) []string {
+	var out []string
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, cmdline := range cmdlines {
+		data, err := os.ReadFile(cmdline)
+		if err != nil || !bytes.Contains(data, []byte(s)) {
+			continue
+		}
+		dir := filepath.Dir(cmdline)
+		stat, _ := os.ReadFile(filepath.Join(dir, "stat"))
+		wchan, _ := os.ReadFile(filepath.Join(dir, "wchan"))
+		state := ""
+		if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+3 < len(stat) {
+			state = string(stat[i+2 : i+3])
+		}
+		out = append(out, fmt.Sprintf("%s [%s %s] %s", filepath.Base(dir), state, wchan, bytes.ReplaceAll(data, []byte{0}, []byte{' '})))
+	}
+	return out
 }

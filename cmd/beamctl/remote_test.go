@@ -191,6 +191,7 @@ func TestRemoteFaults(t *testing.T) {
 		{"checksum mismatch", []string{"submit", tampered, "--endpoint", prism.Endpoint}, 2, launcher + " does not match manifest.json"},
 		{"no such dist", []string{"submit", filepath.Join(t.TempDir(), "none"), "--endpoint", prism.Endpoint}, 2, "manifest.json does not exist"},
 		{"unknown target", []string{"submit", dist, "--target", "linux/s390x", "--endpoint", prism.Endpoint}, 2, "has no worker for linux/s390x"},
+		{"misspelt target", []string{"submit", dist, "--target", "linux/amd46", "--endpoint", prism.Endpoint}, 2, "has no worker for linux/amd46: did you mean --target linux/amd64?"},
 		{"detach without endpoint", []string{"submit", dist, "--detach"}, 2, "--detach needs --endpoint"},
 		{"external without address", []string{"submit", dist, "--endpoint", prism.Endpoint, "--environment", "external"}, 2, "--environment-config HOST:PORT"},
 		{"unknown environment", []string{"submit", dist, "--endpoint", prism.Endpoint, "--environment", "kubernetes"}, 2, `--environment "kubernetes" is not one of`},

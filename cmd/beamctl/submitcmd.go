@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/internal/suggest"
 	"github.com/beamctl/beamctl/launch"
 )
 
@@ -82,6 +83,13 @@ func distTargets(dist string, targets []string) ([]build.Platform, error) {
 	for _, t := range targets {
 		p, err := build.ParseTarget(t, known)
 		if err != nil {
+			var names []string
+			for _, k := range known {
+				names = append(names, k.String())
+			}
+			if near := suggest.Nearest(t, names, 1, nil); len(near) == 1 && suggest.Distance(t, near[0]) <= 2 {
+				return nil, usagef("%s has no worker for %s: did you mean --target %s?", dist, t, near[0])
+			}
 			return nil, usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, t, launch.PlatformList(known), t)
 		}
 		out = append(out, p)
