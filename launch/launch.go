@@ -544,7 +544,7 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 			// running with no worker, and says so only in its own log. A
 			// local endpoint may still be forwarded to another machine,
 			// where the path would be right: a warning, not a refusal.
-			if err := executable(command); err != nil {
+			if _, err := exec.LookPath(command); err != nil {
 				d.Logger.Warn("the job server runs the process environment's command, which cannot run on this machine; unless the job server is elsewhere, the job will wait for workers that never start",
 					"command", command, "error", err)
 			}
@@ -689,23 +689,4 @@ func rootCause(err error) error {
 		}
 		err = u
 	}
-}
-
-// executable tells whether command names a file this machine can
-// execute: a path, or a name looked up on PATH as the job server would.
-func executable(command string) error {
-	if !strings.Contains(command, "/") {
-		_, err := exec.LookPath(command)
-		return err
-	}
-	fi, err := os.Stat(command)
-	switch {
-	case err != nil:
-		return err
-	case fi.IsDir():
-		return errors.New("it is a directory")
-	case fi.Mode()&0o111 == 0:
-		return errors.New("it is not executable")
-	}
-	return nil
 }

@@ -106,6 +106,10 @@ func usageArgs(c *cobra.Command) {
 	}
 }
 
+// typoEdits is how many edits away a name may be to be suggested for a
+// mistyped one.
+const typoEdits = 2
+
 // unknownCommand finds, before cobra runs, a command name that names no
 // command of its group: cobra reports one under the root as a plain error,
 // and one under another group (beamctl jobs bogus) not at all, printing the
@@ -133,8 +137,8 @@ func unknownCommand(root *cobra.Command, args []string) error {
 				}
 			}
 			fix := "see " + cmd.CommandPath() + " --help"
-			if near := suggest.Nearest(a, names, 1, nil); len(near) == 1 && suggest.Distance(a, near[0]) <= 2 {
-				fix = "did you mean " + cmd.CommandPath() + " " + near[0] + "?"
+			if near, ok := suggest.Close(a, names, typoEdits); ok {
+				fix = "did you mean " + cmd.CommandPath() + " " + near + "?"
 			}
 			return usagef("unknown command %q for %s: %s", a, cmd.CommandPath(), fix)
 		}
@@ -161,8 +165,8 @@ func flagError(cmd *cobra.Command, err error) error {
 			names = append(names, f.Name)
 		}
 	})
-	if near := suggest.Nearest(name, names, 1, nil); len(near) == 1 && suggest.Distance(name, near[0]) <= 2 {
-		return usagef("%v: did you mean --%s?", err, near[0])
+	if near, ok := suggest.Close(name, names, typoEdits); ok {
+		return usagef("%v: did you mean --%s?", err, near)
 	}
 	if takesPipelineArgs(cmd) {
 		return usagef("%v: pipeline arguments go after --, e.g. %s", err, pipelineExample(cmd, name))

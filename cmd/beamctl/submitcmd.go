@@ -87,8 +87,8 @@ func distTargets(dist string, targets []string) ([]build.Platform, error) {
 			for _, k := range known {
 				names = append(names, k.String())
 			}
-			if near := suggest.Nearest(t, names, 1, nil); len(near) == 1 && suggest.Distance(t, near[0]) <= 2 {
-				return nil, usagef("%s has no worker for %s: did you mean --target %s?", dist, t, near[0])
+			if near, ok := suggest.Close(t, names, typoEdits); ok {
+				return nil, usagef("%s has no worker for %s: did you mean --target %s?", dist, t, near)
 			}
 			return nil, usagef("%s has no worker for %s: it has %s; build one with beamctl build --target %s", dist, t, launch.PlatformList(known), t)
 		}

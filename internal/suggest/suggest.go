@@ -51,3 +51,13 @@ func Nearest(s string, candidates []string, n int, score func(s, c string) int) 
 	}
 	return out
 }
+
+// Close returns the candidate nearest to s when it is at most maxDist
+// edits away: a likely typo of it.
+func Close(s string, candidates []string, maxDist int) (string, bool) {
+	near := Nearest(s, candidates, 1, nil)
+	if len(near) == 1 && Distance(s, near[0]) <= maxDist {
+		return near[0], true
+	}
+	return "", false
+}

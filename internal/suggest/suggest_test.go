@@ -28,3 +28,19 @@ func TestNearest(t *testing.T) {
 		t.Errorf("Nearest = %v, want %v", got, want)
 	}
 }
+
+func TestClose(t *testing.T) {
+	names := []string{"build", "jobs", "logs", "list"}
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"buidl", "build", true},
+		{"lgs", "logs", true},
+		{"frobnicate", "", false},
+	} {
+		if got, ok := Close(tc.in, names, 2); got != tc.want || ok != tc.ok {
+			t.Errorf("Close(%q) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
