@@ -13,11 +13,17 @@ import (
 // cgroup's limit: a container (a CI job's, say) sees the host's meminfo,
 // and tools sized by that would be killed at the container's limit.
 func availableMemory() (int64, bool) {
-	avail, ok := memAvailable("/proc/meminfo")
+	return availableUnder("/proc/meminfo", "/proc/self/cgroup", "/sys/fs/cgroup")
+}
+
+// availableUnder is availableMemory from the given meminfo, the process's
+// cgroup file and the cgroup mount.
+func availableUnder(meminfo, procCgroup, root string) (int64, bool) {
+	avail, ok := memAvailable(meminfo)
 	if !ok {
 		return 0, false
 	}
-	if c, ok := cgroupAvailable("/proc/self/cgroup", "/sys/fs/cgroup"); ok {
+	if c, ok := cgroupAvailable(procCgroup, root); ok {
 		avail = min(avail, c)
 	}
 	return avail, true

@@ -82,10 +82,36 @@ func TestCgroupAvailable(t *testing.T) {
 	if _, ok := cgroupAvailable(filepath.Join(t.TempDir(), "none"), t.TempDir()); ok {
 		t.Error("a limit without /proc/self/cgroup")
 	}
-	// This machine: whatever it is, the answer must not exceed meminfo's.
-	if m, ok := memAvailable("/proc/meminfo"); ok {
-		if a, _ := availableMemory(); a > m || a < 0 {
-			t.Errorf("availableMemory = %d, above MemAvailable %d", a, m)
+	// The least of MemAvailable and the cgroup's room, read from files
+	// that hold still (this machine's change between two reads).
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
 		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	meminfo := write("meminfo", "MemTotal:       25165824 kB\nMemAvailable:    8388608 kB\n")
+	proc := write("cgroup", "0::/\n")
+	for _, tc := range []struct {
+		name, max string
+		want      int64
+	}{
+		{"the cgroup has less room", "4294967296", 4 * gib},
+		{"meminfo has less", "17179869184", 8 * gib},
+	} {
+		root := filepath.Join(dir, tc.name)
+		write(filepath.Join(tc.name, "memory.max"), tc.max)
+		write(filepath.Join(tc.name, "memory.current"), "0")
+		if got, ok := availableUnder(meminfo, proc, root); !ok || got != tc.want {
+			t.Errorf("%s: availableUnder = %d, %v; want %d", tc.name, got, ok, tc.want)
+		}
+	}
+	if a, ok := availableMemory(); ok && a < 0 {
+		t.Errorf("availableMemory = %d on this machine", a)
 	}
 }
