@@ -60,6 +60,10 @@ type Options struct {
 	// NoLauncher builds no launcher: for worker images, which hold none,
 	// a link the size of a worker's saved.
 	NoLauncher bool
+	// Vet checks the pipeline for mistakes that would reach its workers
+	// (package vet) while it compiles: findings fail the build with a
+	// *vet.FindingsError, and nothing is published.
+	Vet bool
 	// Jobs bounds concurrent go builds. Default: the number of CPUs.
 	Jobs int
 	// CacheDir holds the reusable outputs. Default: the user cache dir.
@@ -316,14 +320,36 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 			}
 		}
 	}
-	g, gctx := errgroup.WithContext(ctx)
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var checked *vetRun
+	firstDone := make(chan struct{})
+	vctx, vstop := context.WithCancel(ctx)
+	defer vstop()
+	if o.Vet {
+		checked = o.startVet(vctx, pkg, len(jobs) > 0 && exists(jobs[0].cacheOut), firstDone, stop, log)
+	}
+	g, gctx := errgroup.WithContext(bctx)
 	g.SetLimit(o.Jobs)
-	for _, j := range jobs {
+	for i, j := range jobs {
 		g.Go(func() error {
+			if i == 0 {
+				defer close(firstDone)
+			}
 			return o.run(gctx, tc, pkg, j, emit, log)
 		})
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	if err != nil && bctx.Err() == nil {
+		// The compile failed on its own: its errors say more than a check.
+		vstop()
+	}
+	if checked != nil {
+		if verr := checked.result(log); verr != nil {
+			return nil, verr
+		}
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -359,10 +385,7 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 	if p.OS == "windows" {
 		name += ".exe"
 	}
-	args := []string{"build", "-trimpath"}
-	if o.Tags != "" {
-		args = append(args, "-tags", o.Tags)
-	}
+	args := append([]string{"build"}, o.compileFlags()...)
 	ldflags := o.LDFlags
 	switch {
 	case role == RoleWorker && !o.NoStrip && !o.Debug:
@@ -374,11 +397,6 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 	}
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
-	}
-	if o.Debug {
-		args = append(args, "-gcflags", "all=-N -l")
-	} else if o.GCFlags != "" {
-		args = append(args, "-gcflags", o.GCFlags)
 	}
 	return o.job(pkg, Binary{Role: role, Platform: p, File: name}, args, pkg.arg, tmp)
 }
@@ -394,9 +412,23 @@ func (o *Options) planBoot(pkg *Package, ov *bootOverlay, p Platform, tmp string
 	return o.job(pkg, Binary{Role: RoleBoot, Platform: p, File: name}, args, ov.importPath, tmp)
 }
 
-// job completes a go build of target for bin.Platform.
-func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
-	p := bin.Platform
+// compileFlags are the go build flags that decide how packages compile,
+// as opposed to how binaries link.
+func (o *Options) compileFlags() []string {
+	flags := []string{"-trimpath"}
+	if o.Tags != "" {
+		flags = append(flags, "-tags", o.Tags)
+	}
+	if o.Debug {
+		flags = append(flags, "-gcflags", "all=-N -l")
+	} else if o.GCFlags != "" {
+		flags = append(flags, "-gcflags", o.GCFlags)
+	}
+	return flags
+}
+
+// compileEnv is the environment go builds for p with.
+func compileEnv(p Platform) []string {
 	env := append(p.Env(), "CGO_ENABLED=0")
 	if p.Arch != "arm" {
 		env = append(env, "GOARM=")
@@ -406,6 +438,13 @@ func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp strin
 	} else if p.Variant == "" {
 		env = append(env, "GOAMD64=v1")
 	}
+	return env
+}
+
+// job completes a go build of target for bin.Platform.
+func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
+	p := bin.Platform
+	env := compileEnv(p)
 
 	// The key names a stable output path per (package, platform, flags):
 	// go build skips the link only when -o names an existing, current file.

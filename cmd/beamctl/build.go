@@ -49,12 +49,14 @@ func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
 	f.Bool("strip", true, "strip symbols and DWARF from workers (-ldflags=-s -w); panics keep function names")
 	f.Bool("force", false, "rebuild every binary even if it is up to date")
 	f.String("cache-dir", "", "where reusable build outputs are kept (default: the user cache directory)")
+	addVetFlag(f)
 }
 
 // buildOptions turns the settings into build options, rejecting
 // combinations that cannot be honoured.
 func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string) (build.Options, error) {
 	v := a.v
+	var err error
 	o := build.Options{
 		Package:  pkg,
 		OutDir:   v.GetString("out"),
@@ -76,6 +78,9 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 	}
 	if o.Jobs < 0 {
 		return o, usagef("--jobs %d is negative: give the number of concurrent builds, or 0 for one per CPU", o.Jobs)
+	}
+	if o.Vet, err = a.vetOn(); err != nil {
+		return o, err
 	}
 	if o.OutDir == "" && a.changed(flags, "out") {
 		return o, usagef("--out is empty: give the output directory, e.g. --out dist")

@@ -50,6 +50,7 @@ var settings = map[string]kind{
 	"force":     kBool,
 	"cache-dir": kString,
 	"boot":      kBool,
+	"vet":       kString,
 
 	"job-name":           kString,
 	"capture-timeout":    kDuration,

@@ -74,7 +74,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a))
 	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)

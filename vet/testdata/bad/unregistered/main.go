@@ -22,8 +22,26 @@ func main() {
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	words := beam.Create(s, "a", "b")
-	textio.Write(s, *output, beam.ParDo(s, shout, words)) // want unregistered "shout"
+	textio.Write(s, *output, beam.ParDo(s, shout, words)) // want unregistered "function shout is used in beam.ParDo but registered nowhere" "register.Function1x1\(shout\)"
 	if err := beamx.Run(context.Background(), p); err != nil {
 		log.Fatal(err)
 	}
+}
+
+type word struct{ Text string }
+
+type countFn struct{}
+
+func (*countFn) ProcessElement(w word, emit func(string, int)) { emit(w.Text, 1) }
+
+func init() {
+	beam.RegisterFunction(wrap)
+}
+
+func wrap(w string) word { return word{w} }
+
+// pipeline holds the other mistakes this check finds.
+func pipeline(s beam.Scope, words beam.PCollection) beam.PCollection {
+	wrapped := beam.ParDo(s, wrap, words)     // want unregistered "type word flows through function wrap in beam.ParDo but is registered nowhere"
+	return beam.ParDo(s, &countFn{}, wrapped) // want unregistered "DoFn countFn is used in beam.ParDo but registered nowhere" "register.DoFn2x0\[word, func\(string, int\)\]\(&countFn\{\}\)"
 }

@@ -1,0 +1,109 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/beamctl/beamctl/vet"
+)
+
+// VetOptions check packages with the launcher's compile settings, so that
+// the check loads the dependencies the launcher's build compiled (and the
+// build reuses what the check compiled). Patterns default to Package.
+func (o Options) VetOptions(patterns ...string) vet.Options {
+	if len(patterns) == 0 {
+		patterns = []string{cmpOr(o.Package, ".")}
+	}
+	vo := vet.Options{
+		Patterns:   patterns,
+		WorkDir:    o.WorkDir,
+		Env:        append(slices.Clip(os.Environ()), compileEnv(HostPlatform())...),
+		BuildFlags: o.compileFlags(),
+		Logger:     o.Logger,
+	}
+	if o.CacheDir != "" {
+		vo.CacheDir = filepath.Join(o.CacheDir, "vet")
+	} else if root, err := CacheRoot(); err == nil {
+		vo.CacheDir = filepath.Join(root, "build", "vet")
+	}
+	if o.Toolchain != nil && o.Toolchain.Env != nil {
+		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(HostPlatform())...)
+	}
+	return vo
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// vetRun is a check that runs beside the compiles.
+type vetRun struct {
+	done chan struct{}
+	err  error
+}
+
+// startVet checks the package once start is closed, or at once when warm:
+// a cold check would compile the dependencies a second time beside the
+// build, where waiting for the launcher's compile makes it a matter of
+// loading what that left in the build cache. Findings cancel the build
+// through stop, so that a broken pipeline fails fast.
+func (o *Options) startVet(ctx context.Context, pkg *Package, warm bool, start <-chan struct{}, stop context.CancelFunc, log *slog.Logger) *vetRun {
+	r := &vetRun{done: make(chan struct{})}
+	vo := o.VetOptions(pkg.Dir)
+	vo.Logger = log
+	go func() {
+		defer close(r.done)
+		if !warm {
+			select {
+			case <-start:
+			case <-ctx.Done():
+				r.err = ctx.Err()
+				return
+			}
+		}
+		t := time.Now()
+		rep, err := vet.Run(ctx, vo)
+		log.Debug("vet", "package", pkg.ImportPath, "elapsed", time.Since(t).Round(time.Millisecond), "error", err)
+		switch {
+		case err != nil:
+			r.err = err
+		case len(rep.Findings) > 0:
+			r.err = &vet.FindingsError{Findings: rep.Findings}
+			stop()
+		}
+	}()
+	return r
+}
+
+// result waits for the check and says whether it refuses the build. A
+// check that could not run is not the pipeline's fault: it is logged and
+// the build goes on; a package that does not type-check is the compile's
+// to report.
+func (r *vetRun) result(log *slog.Logger) error {
+	<-r.done
+	var fe *vet.FindingsError
+	var pe *vet.PackageError
+	switch {
+	case r.err == nil:
+		return nil
+	case errors.As(r.err, &fe):
+		return fe
+	case errors.As(r.err, &pe), errors.Is(r.err, context.Canceled):
+		return nil
+	}
+	log.Warn("the pipeline checks did not run", "error", r.err)
+	return nil
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -1,0 +1,381 @@
+// Package analyzers holds beamctl's pipeline checks: go/analysis analyzers
+// for the Beam Go mistakes that compile, pass a local run, and then fail or
+// silently compute the wrong thing on a runner's workers.
+package analyzers
+
+import (
+	"go/ast"
+	"go/types"
+	"reflect"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/analysis/passes/inspect"
+	"golang.org/x/tools/go/ast/inspector"
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// All are the checks beamctl vet runs, in the order their findings are
+// explained in the guide.
+var All = []*analysis.Analyzer{UnexportedField, FlagRead, Unregistered, AnonymousFn, DoFnMethod}
+
+const (
+	beamPkg     = "github.com/apache/beam/sdks/v2/go/pkg/beam"
+	registerPkg = beamPkg + "/register"
+	filterPkg   = beamPkg + "/transforms/filter"
+	topPkg      = beamPkg + "/transforms/top"
+	statsPkg    = beamPkg + "/transforms/stats"
+)
+
+// dofnArgs maps the SDK's transforms to the index of the argument that is
+// serialised by reference to the workers: a DoFn, a combine fn or a
+// function.
+var dofnArgs = map[string]map[string]int{
+	beamPkg: {
+		"ParDo": 1, "ParDo0": 1, "ParDo2": 1, "ParDo3": 1, "ParDo4": 1, "ParDo5": 1,
+		"ParDo6": 1, "ParDo7": 1, "ParDoN": 1, "TryParDo": 1,
+		"Combine": 1, "CombinePerKey": 1, "TryCombine": 1, "TryCombinePerKey": 1,
+		"Partition": 2,
+	},
+	filterPkg: {"Include": 2, "Exclude": 2},
+	topPkg:    {"Largest": 3, "Smallest": 3, "LargestPerKey": 3, "SmallestPerKey": 3},
+	statsPkg:  {"ApproximateQuantiles": 2, "ApproximateWeightedQuantiles": 2},
+}
+
+// Kind is what an expression passed as a DoFn turns out to be.
+type Kind int
+
+const (
+	// KindFunc is a top-level function of the package being checked.
+	KindFunc Kind = iota + 1
+	// KindStruct is a value or pointer of a struct type of that package.
+	KindStruct
+	// KindLiteral is a function literal, or a variable holding one.
+	KindLiteral
+	// KindBuilt is a function made at run time: a call's result or a
+	// method value, which has no name a worker could look up.
+	KindBuilt
+	// KindOther is anything else: a function or type of another package,
+	// or an expression whose origin is not known statically.
+	KindOther
+)
+
+// Use is one place where the pipeline hands a DoFn to the SDK.
+type Use struct {
+	Call *ast.CallExpr
+	Arg  ast.Expr
+	// API names the transform, e.g. "beam.ParDo".
+	API  string
+	Kind Kind
+	Func *types.Func
+	Type *types.TypeName
+	// Pointer reports whether a KindStruct DoFn is passed as a pointer.
+	Pointer bool
+}
+
+// Registration is one call that registers a function or type with the
+// SDK.
+type Registration struct {
+	Call *ast.CallExpr
+	// API names the call, e.g. "register.DoFn2x1" or "beam.RegisterType".
+	API  string
+	Func *types.Func
+	Type *types.TypeName
+}
+
+// Graph is what the package hands to the SDK: DoFn uses and
+// registrations, of objects declared in the package.
+type Graph struct {
+	Uses          []Use
+	Registrations []Registration
+	// RegisteredFuncs and RegisteredTypes hold what some registration
+	// names; CoveredTypes also the struct types a register.* call
+	// registers along with a DoFn's or function's signature.
+	RegisteredFuncs map[*types.Func]bool
+	RegisteredTypes map[*types.TypeName]bool
+	CoveredTypes    map[*types.TypeName]bool
+}
+
+// DoFnTypes are the package's struct types that are DoFns: used as one or
+// registered.
+func (g *Graph) DoFnTypes() map[*types.TypeName]bool {
+	out := map[*types.TypeName]bool{}
+	for _, u := range g.Uses {
+		if u.Kind == KindStruct {
+			out[u.Type] = true
+		}
+	}
+	for _, r := range g.Registrations {
+		if r.Type != nil {
+			out[r.Type] = true
+		}
+	}
+	return out
+}
+
+// DoFnFuncs are the package's functions that are DoFns: used as one or
+// registered.
+func (g *Graph) DoFnFuncs() map[*types.Func]bool {
+	out := map[*types.Func]bool{}
+	for _, u := range g.Uses {
+		if u.Kind == KindFunc {
+			out[u.Func] = true
+		}
+	}
+	for f := range g.RegisteredFuncs {
+		out[f] = true
+	}
+	return out
+}
+
+// graphAnalyzer finds the package's DoFn uses and registrations once for
+// every check.
+var graphAnalyzer = &analysis.Analyzer{
+	Name:       "beamgraph",
+	Doc:        "finds the DoFns a package hands to the Beam SDK and what it registers",
+	Requires:   []*analysis.Analyzer{inspect.Analyzer},
+	ResultType: reflect.TypeFor[*Graph](),
+	Run:        findGraph,
+}
+
+func findGraph(pass *analysis.Pass) (any, error) {
+	g := &Graph{
+		RegisteredFuncs: map[*types.Func]bool{},
+		RegisteredTypes: map[*types.TypeName]bool{},
+		CoveredTypes:    map[*types.TypeName]bool{},
+	}
+	ins := pass.ResultOf[inspect.Analyzer].(*inspector.Inspector)
+	funcLits := literalVars(pass, ins)
+	ins.Preorder([]ast.Node{(*ast.CallExpr)(nil)}, func(n ast.Node) {
+		call := n.(*ast.CallExpr)
+		fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
+		if !ok || fn.Pkg() == nil {
+			return
+		}
+		path, name := fn.Pkg().Path(), fn.Name()
+		if i, ok := dofnArgs[path][name]; ok && i < len(call.Args) {
+			u := Use{Call: call, Arg: call.Args[i], API: shortPkg(path) + "." + name}
+			u.Kind, u.Func, u.Type, u.Pointer = classify(pass, call.Args[i], funcLits)
+			g.Uses = append(g.Uses, u)
+			return
+		}
+		if api, ok := registration(path, name); ok && len(call.Args) > 0 {
+			r := Registration{Call: call, API: api}
+			arg := call.Args[0]
+			if t := reflectedType(pass, arg); t != nil {
+				r.Type = t
+			} else {
+				kind, f, t, _ := classify(pass, arg, funcLits)
+				switch kind {
+				case KindFunc:
+					r.Func = f
+				case KindStruct:
+					r.Type = t
+				}
+			}
+			if r.Func != nil {
+				g.RegisteredFuncs[r.Func] = true
+			}
+			if r.Type != nil {
+				g.RegisteredTypes[r.Type] = true
+				g.CoveredTypes[r.Type] = true
+			}
+			if strings.HasPrefix(api, "register.") {
+				for _, t := range signatureStructs(pass.Pkg, r) {
+					g.CoveredTypes[t] = true
+				}
+			}
+			g.Registrations = append(g.Registrations, r)
+		}
+	})
+	return g, nil
+}
+
+func shortPkg(path string) string { return path[strings.LastIndex(path, "/")+1:] }
+
+// registration names the SDK call that registers a function or type.
+func registration(path, name string) (string, bool) {
+	switch path {
+	case registerPkg:
+		for _, p := range []string{"DoFn", "Function", "Combiner"} {
+			if strings.HasPrefix(name, p) {
+				return "register." + name, true
+			}
+		}
+	case beamPkg:
+		switch name {
+		case "RegisterFunction", "RegisterType", "RegisterDoFn":
+			return "beam." + name, true
+		}
+	}
+	return "", false
+}
+
+// literalVars finds the local variables that are only ever given function
+// literals, so that a DoFn passed through one is known to be a closure.
+func literalVars(pass *analysis.Pass, ins *inspector.Inspector) map[*types.Var]bool {
+	lit := map[*types.Var]bool{}
+	other := map[*types.Var]bool{}
+	note := func(id *ast.Ident, rhs ast.Expr) {
+		v, ok := pass.TypesInfo.ObjectOf(id).(*types.Var)
+		if !ok || v.Parent() == pass.Pkg.Scope() {
+			return
+		}
+		if _, ok := ast.Unparen(rhs).(*ast.FuncLit); ok {
+			lit[v] = true
+		} else {
+			other[v] = true
+		}
+	}
+	ins.Preorder([]ast.Node{(*ast.AssignStmt)(nil), (*ast.ValueSpec)(nil)}, func(n ast.Node) {
+		switch n := n.(type) {
+		case *ast.AssignStmt:
+			if len(n.Lhs) != len(n.Rhs) {
+				return
+			}
+			for i, l := range n.Lhs {
+				if id, ok := l.(*ast.Ident); ok {
+					note(id, n.Rhs[i])
+				}
+			}
+		case *ast.ValueSpec:
+			if len(n.Names) != len(n.Values) {
+				return
+			}
+			for i, id := range n.Names {
+				note(id, n.Values[i])
+			}
+		}
+	})
+	for v := range other {
+		delete(lit, v)
+	}
+	return lit
+}
+
+// classify says what a DoFn argument is.
+func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Kind, *types.Func, *types.TypeName, bool) {
+	e = ast.Unparen(e)
+	switch x := e.(type) {
+	case *ast.FuncLit:
+		return KindLiteral, nil, nil, false
+	case *ast.IndexExpr, *ast.IndexListExpr:
+		// An instantiated generic function: the SDK cannot name it.
+		if _, ok := pass.TypesInfo.TypeOf(e).Underlying().(*types.Signature); ok {
+			return KindBuilt, nil, nil, false
+		}
+	case *ast.Ident, *ast.SelectorExpr:
+		if sel, ok := x.(*ast.SelectorExpr); ok {
+			if s, ok := pass.TypesInfo.Selections[sel]; ok && s.Kind() == types.MethodVal {
+				return KindBuilt, nil, nil, false
+			}
+		}
+		var id *ast.Ident
+		if sel, ok := x.(*ast.SelectorExpr); ok {
+			id = sel.Sel
+		} else {
+			id = x.(*ast.Ident)
+		}
+		switch obj := pass.TypesInfo.ObjectOf(id).(type) {
+		case *types.Func:
+			if obj.Pkg() == pass.Pkg {
+				return KindFunc, obj, nil, false
+			}
+			return KindOther, nil, nil, false
+		case *types.Var:
+			if funcLits[obj] {
+				return KindLiteral, nil, nil, false
+			}
+		}
+	case *ast.CallExpr:
+		if _, ok := pass.TypesInfo.TypeOf(e).Underlying().(*types.Signature); ok {
+			if tv, ok := pass.TypesInfo.Types[x.Fun]; !ok || !tv.IsType() {
+				return KindBuilt, nil, nil, false
+			}
+		}
+	}
+	if t, ptr := localStruct(pass, pass.TypesInfo.TypeOf(e)); t != nil {
+		return KindStruct, nil, t, ptr
+	}
+	return KindOther, nil, nil, false
+}
+
+// localStruct returns the struct type of the package that t is, or points
+// to.
+func localStruct(pass *analysis.Pass, t types.Type) (*types.TypeName, bool) {
+	if t == nil {
+		return nil, false
+	}
+	ptr := false
+	if p, ok := types.Unalias(t).(*types.Pointer); ok {
+		t, ptr = p.Elem(), true
+	}
+	n, ok := types.Unalias(t).(*types.Named)
+	if !ok || n.Obj().Pkg() != pass.Pkg {
+		return nil, false
+	}
+	if _, ok := n.Underlying().(*types.Struct); !ok {
+		return nil, false
+	}
+	return n.Obj(), ptr
+}
+
+// reflectedType recognises reflect.TypeOf(x) and reflect.TypeOf(x).Elem(),
+// the way beam.RegisterType is given a type.
+func reflectedType(pass *analysis.Pass, e ast.Expr) *types.TypeName {
+	e = ast.Unparen(e)
+	call, ok := e.(*ast.CallExpr)
+	if !ok {
+		return nil
+	}
+	fn, _ := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
+	if fn == nil {
+		return nil
+	}
+	if fn.Name() == "Elem" {
+		if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
+			return reflectedType(pass, sel.X)
+		}
+		return nil
+	}
+	if fn.Pkg() == nil || fn.Pkg().Path() != "reflect" || fn.Name() != "TypeOf" || len(call.Args) != 1 {
+		return nil
+	}
+	t, _ := localStruct(pass, pass.TypesInfo.TypeOf(call.Args[0]))
+	return t
+}
+
+// signatureStructs are the package's struct types in the signature that a
+// register.* call registers along with the DoFn or function, as the SDK's
+// register package does (pointers skipped, top level only).
+func signatureStructs(pkg *types.Package, r Registration) []*types.TypeName {
+	var sigs []*types.Signature
+	if r.Func != nil {
+		sigs = append(sigs, r.Func.Signature())
+	}
+	if r.Type != nil {
+		ms := types.NewMethodSet(types.NewPointer(r.Type.Type()))
+		for _, name := range []string{"ProcessElement", "MergeAccumulators", "AddInput", "ExtractOutput"} {
+			if sel := ms.Lookup(pkg, name); sel != nil {
+				sigs = append(sigs, sel.Obj().(*types.Func).Signature())
+			}
+		}
+	}
+	var out []*types.TypeName
+	for _, s := range sigs {
+		for _, tup := range []*types.Tuple{s.Params(), s.Results()} {
+			for v := range tup.Variables() {
+				t := v.Type()
+				if p, ok := t.(*types.Pointer); ok {
+					t = p.Elem()
+				}
+				if n, ok := types.Unalias(t).(*types.Named); ok && n.Obj().Pkg() == pkg {
+					if _, ok := n.Underlying().(*types.Struct); ok {
+						out = append(out, n.Obj())
+					}
+				}
+			}
+		}
+	}
+	return out
+}

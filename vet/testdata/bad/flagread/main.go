@@ -1,0 +1,57 @@
+// Command flagread prefixes words with a DoFn that reads the flag itself:
+// on the workers the flag holds its default.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+)
+
+var (
+	output = flag.String("output", "", "File to write to.")
+	prefix = flag.String("prefix", "> ", "What to put before each word.")
+	upper  bool
+	suffix string
+)
+
+func init() {
+	flag.BoolVar(&upper, "upper", false, "Upper-case the words.")
+	register.DoFn1x1[string, string](&addPrefixFn{})
+	register.Function1x1(addSuffix)
+}
+
+type addPrefixFn struct{}
+
+func (f *addPrefixFn) ProcessElement(w string) string {
+	return *prefix + shape(w) // want flagread "DoFn addPrefixFn.ProcessElement reads prefix, which flag parsing sets only in the launcher"
+}
+
+func shape(w string) string {
+	if upper { // want flagread "DoFn addPrefixFn.ProcessElement \(through shape\) reads upper"
+		return strings.ToUpper(w)
+	}
+	return w
+}
+
+func addSuffix(w string) string {
+	return w + suffix // want flagread "function addSuffix reads suffix"
+}
+
+func main() {
+	flag.Parse()
+	suffix = "!"
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	words := beam.Create(s, "a", "b")
+	textio.Write(s, *output, beam.ParDo(s, addSuffix, beam.ParDo(s, &addPrefixFn{}, words)))
+	if err := beamx.Run(context.Background(), p); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,45 @@
+// Command unregistered formats its words with a function that its init
+// registers.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"reflect"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+)
+
+var output = flag.String("output", "", "File to write to.")
+
+type word struct{ Text string }
+
+func init() {
+	register.Function1x1(shout)
+	register.Function1x1(unwrap)
+	beam.RegisterFunction(wrap)
+	beam.RegisterType(reflect.TypeOf((*word)(nil)).Elem())
+}
+
+func shout(w string) string { return strings.ToUpper(w) }
+
+func wrap(w string) word { return word{w} }
+
+func unwrap(w word) string { return w.Text }
+
+func main() {
+	flag.Parse()
+	beam.Init()
+	p, s := beam.NewPipelineWithRoot()
+	words := beam.Create(s, "a", "b")
+	wrapped := beam.ParDo(s, wrap, beam.ParDo(s, shout, words))
+	textio.Write(s, *output, beam.ParDo(s, unwrap, wrapped))
+	if err := beamx.Run(context.Background(), p); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,296 @@
+// Package vet checks Beam Go pipelines for the mistakes that compile and
+// then fail, or compute the wrong thing, on a runner's workers: it loads
+// the packages with go/packages (dependencies from the build cache's
+// export data, as the launcher's build leaves it), runs the analyzers of
+// vet/analyzers on them, and keeps the findings for packages whose files
+// have not changed since.
+package vet
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"go/token"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"golang.org/x/tools/go/analysis"
+	"golang.org/x/tools/go/analysis/checker"
+	"golang.org/x/tools/go/packages"
+
+	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/vet/analyzers"
+)
+
+// Options configure a check.
+type Options struct {
+	// Patterns name the packages, as go vet takes them. Default ".". A
+	// directory pattern in a module of its own is loaded from that module.
+	Patterns []string
+	// WorkDir is where patterns are resolved from, and what finding
+	// positions are relative to. Default: the current directory.
+	WorkDir string
+	// Env is the environment go list runs with (GOOS, GOARCH,
+	// CGO_ENABLED… as the launcher's build has them, so that the
+	// dependencies' export data is what it compiled); nil: os.Environ().
+	Env []string
+	// BuildFlags pass through to go list (-tags, -trimpath, -gcflags).
+	BuildFlags []string
+	// CacheDir keeps the findings of unchanged packages; "" keeps none.
+	CacheDir string
+	// Logger receives debug detail. Default: discard.
+	Logger *slog.Logger
+}
+
+// Finding is one mistake in a pipeline.
+type Finding struct {
+	// Analyzer is the check's stable name, e.g. "unregistered".
+	Analyzer string `json:"analyzer"`
+	// Position is file:line:col, the file relative to WorkDir.
+	Position string `json:"position"`
+	// Message says what is wrong; Fix, what to do.
+	Message string `json:"message"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+func (f Finding) String() string {
+	s := fmt.Sprintf("%s: %s (%s)", f.Position, f.Message, f.Analyzer)
+	if f.Fix != "" {
+		s += "\n\tfix: " + f.Fix
+	}
+	return s
+}
+
+// Report is the outcome of a check.
+type Report struct {
+	// Packages are the import paths checked.
+	Packages []string  `json:"packages"`
+	Findings []Finding `json:"findings"`
+	// Cached reports whether the findings were kept from an earlier check
+	// of the same files.
+	Cached bool `json:"cached"`
+}
+
+// FindingsError is a check that found mistakes.
+type FindingsError struct{ Findings []Finding }
+
+func (e *FindingsError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the pipeline has %d mistake%s that would reach the workers:", len(e.Findings), plural(len(e.Findings)))
+	for _, f := range e.Findings {
+		b.WriteString("\n" + f.String())
+	}
+	return b.String()
+}
+
+// PackageError is a package that could not be loaded or type-checked:
+// go's own messages, which a build would print too.
+type PackageError struct{ Errors []string }
+
+func (e *PackageError) Error() string { return strings.Join(e.Errors, "\n") }
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// Run checks the packages.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	if o.WorkDir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		o.WorkDir = wd
+	}
+	if len(o.Patterns) == 0 {
+		o.Patterns = []string{"."}
+	}
+	if o.Env == nil {
+		o.Env = os.Environ()
+	}
+	rep := &Report{Findings: []Finding{}}
+	for _, grp := range groupByModule(o.WorkDir, o.Patterns) {
+		r, err := runGroup(ctx, o, grp, log)
+		if err != nil {
+			return nil, err
+		}
+		rep.Packages = append(rep.Packages, r.Packages...)
+		rep.Findings = append(rep.Findings, r.Findings...)
+		rep.Cached = r.Cached
+	}
+	return rep, nil
+}
+
+// group is patterns that load from one directory.
+type group struct {
+	dir      string
+	patterns []string
+}
+
+// groupByModule sends a directory pattern that lies in another module
+// than WorkDir's to that module's directory: go list loads packages of
+// the main module (and its workspace) only.
+func groupByModule(workDir string, patterns []string) []group {
+	home := moduleRoot(workDir)
+	var out []group
+	add := func(dir, p string) {
+		for i := range out {
+			if out[i].dir == dir {
+				out[i].patterns = append(out[i].patterns, p)
+				return
+			}
+		}
+		out = append(out, group{dir, []string{p}})
+	}
+	for _, p := range patterns {
+		if !isDirPattern(p) {
+			add(workDir, p)
+			continue
+		}
+		base, rest, _ := strings.Cut(p, "/...")
+		abs := base
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(workDir, base)
+		}
+		root := moduleRoot(abs)
+		if root == "" || root == home {
+			add(workDir, p)
+			continue
+		}
+		rel, err := filepath.Rel(root, abs)
+		if err != nil {
+			add(workDir, p)
+			continue
+		}
+		q := "./" + filepath.ToSlash(rel)
+		if strings.Contains(p, "/...") {
+			q += "/..." + rest
+		}
+		add(root, q)
+	}
+	return out
+}
+
+func isDirPattern(p string) bool {
+	return p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") || filepath.IsAbs(p)
+}
+
+func moduleRoot(dir string) string {
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			return ""
+		}
+	}
+}
+
+func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Report, error) {
+	key := cacheKey(o, grp)
+	if rep, ok := readCache(o.CacheDir, key); ok {
+		log.Debug("vet findings kept from an earlier check", "dir", grp.dir, "patterns", grp.patterns)
+		return rep, nil
+	}
+	cfg := &packages.Config{
+		Mode: packages.NeedName | packages.NeedFiles | packages.NeedCompiledGoFiles | packages.NeedImports |
+			packages.NeedTypes | packages.NeedTypesInfo | packages.NeedSyntax | packages.NeedModule |
+			packages.NeedEmbedFiles | packages.NeedTypesSizes,
+		Context:    ctx,
+		Dir:        grp.dir,
+		Env:        o.Env,
+		BuildFlags: o.BuildFlags,
+		Logf: func(format string, args ...any) {
+			log.Debug("go/packages: " + fmt.Sprintf(format, args...))
+		},
+	}
+	pkgs, err := packages.Load(cfg, grp.patterns...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.patterns, " "), firstLine(err.Error())).Wrap(err)
+	}
+	var errs []string
+	for _, p := range pkgs {
+		for _, e := range p.Errors {
+			errs = append(errs, relPos(e.Error(), o.WorkDir))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, &PackageError{Errors: errs}
+	}
+	if len(pkgs) == 0 {
+		return nil, problem.Usagef("name packages as go build takes them", "%s matched no packages", strings.Join(grp.patterns, " "))
+	}
+	g, err := checker.Analyze(analyzers.All, pkgs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("checking the pipeline: %w", err)
+	}
+	rep := &Report{Findings: []Finding{}}
+	for _, p := range pkgs {
+		rep.Packages = append(rep.Packages, p.PkgPath)
+	}
+	var failed []error
+	for act := range g.All() {
+		if !act.IsRoot {
+			continue
+		}
+		if act.Err != nil {
+			failed = append(failed, fmt.Errorf("%s on %s: %w", act.Analyzer.Name, act.Package.PkgPath, act.Err))
+			continue
+		}
+		for _, d := range act.Diagnostics {
+			rep.Findings = append(rep.Findings, finding(act.Analyzer, act.Package.Fset, d, o.WorkDir))
+		}
+	}
+	if len(failed) > 0 {
+		return nil, fmt.Errorf("checking the pipeline: %w", errors.Join(failed...))
+	}
+	slices.SortFunc(rep.Findings, func(a, b Finding) int {
+		return cmp.Or(cmp.Compare(a.Position, b.Position), cmp.Compare(a.Analyzer, b.Analyzer))
+	})
+	rep.Findings = slices.Compact(rep.Findings)
+	writeCache(o.CacheDir, key, pkgs, rep, log)
+	return rep, nil
+}
+
+func finding(a *analysis.Analyzer, fset *token.FileSet, d analysis.Diagnostic, workDir string) Finding {
+	pos := fset.Position(d.Pos)
+	file := pos.Filename
+	if rel, err := filepath.Rel(workDir, file); err == nil && !strings.HasPrefix(rel, "..") {
+		file = rel
+	}
+	f := Finding{
+		Analyzer: a.Name,
+		Position: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column),
+		Message:  d.Message,
+	}
+	if len(d.SuggestedFixes) > 0 {
+		f.Fix = d.SuggestedFixes[0].Message
+	}
+	return f
+}
+
+// relPos makes an absolute file position at the start of a go message
+// relative to workDir.
+func relPos(msg, workDir string) string {
+	file, rest, ok := strings.Cut(msg, ":")
+	if !ok || !filepath.IsAbs(file) {
+		return msg
+	}
+	if rel, err := filepath.Rel(workDir, file); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel + ":" + rest
+	}
+	return msg
+}
+
+func firstLine(s string) string { return problem.FirstLine(s) }
