@@ -326,22 +326,26 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	firstDone := make(chan struct{})
 	vctx, vstop := context.WithCancel(ctx)
 	defer vstop()
-	if o.Vet {
-		checked = o.startVet(vctx, pkg, len(jobs) > 0 && exists(jobs[0].cacheOut), firstDone, stop, log)
+	if o.Vet && len(jobs) > 0 {
+		checked = o.startVet(vctx, pkg, jobs[0].bin.Platform, firstDone, stop, log)
 	}
 	g, gctx := errgroup.WithContext(bctx)
 	g.SetLimit(o.Jobs)
 	for i, j := range jobs {
 		g.Go(func() error {
+			err := o.run(gctx, tc, pkg, j, emit, log)
 			if i == 0 {
-				defer close(firstDone)
+				if err != nil {
+					// The compile failed: its errors say more than a check.
+					vstop()
+				}
+				close(firstDone)
 			}
-			return o.run(gctx, tc, pkg, j, emit, log)
+			return err
 		})
 	}
 	err = g.Wait()
 	if err != nil && bctx.Err() == nil {
-		// The compile failed on its own: its errors say more than a check.
 		vstop()
 	}
 	if checked != nil {

@@ -16,13 +16,19 @@ import (
 // the check loads the dependencies the launcher's build compiled (and the
 // build reuses what the check compiled). Patterns default to Package.
 func (o Options) VetOptions(patterns ...string) vet.Options {
+	return o.vetOptions(HostPlatform(), patterns...)
+}
+
+// vetOptions check for platform p: the one whose compile the check's
+// go list is to find in the build cache.
+func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 	if len(patterns) == 0 {
 		patterns = []string{cmpOr(o.Package, ".")}
 	}
 	vo := vet.Options{
 		Patterns:   patterns,
 		WorkDir:    o.WorkDir,
-		Env:        append(slices.Clip(os.Environ()), compileEnv(HostPlatform())...),
+		Env:        append(slices.Clip(os.Environ()), compileEnv(p)...),
 		BuildFlags: o.compileFlags(),
 		Logger:     o.Logger,
 	}
@@ -32,7 +38,7 @@ func (o Options) VetOptions(patterns ...string) vet.Options {
 		vo.CacheDir = filepath.Join(root, "build", "vet")
 	}
 	if o.Toolchain != nil && o.Toolchain.Env != nil {
-		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(HostPlatform())...)
+		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(p)...)
 	}
 	return vo
 }
@@ -50,24 +56,27 @@ type vetRun struct {
 	err  error
 }
 
-// startVet checks the package once start is closed, or at once when warm:
-// a cold check would compile the dependencies a second time beside the
-// build, where waiting for the launcher's compile makes it a matter of
-// loading what that left in the build cache. Findings cancel the build
-// through stop, so that a broken pipeline fails fast.
-func (o *Options) startVet(ctx context.Context, pkg *Package, warm bool, start <-chan struct{}, stop context.CancelFunc, log *slog.Logger) *vetRun {
+// startVet checks the package once start is closed: when the first
+// binary's build has compiled the package and its dependencies, so that
+// the check loads their export data from the build cache. Started beside
+// that compile instead, the check's go list would compile the package a
+// second time, which for a pipeline that instantiates the register
+// package's generics costs as much as the compile itself. The check loads
+// for that binary's platform p, whose export data is then in the cache. Findings cancel
+// the other builds through stop, so that a broken pipeline fails fast.
+func (o *Options) startVet(ctx context.Context, pkg *Package, p Platform, start <-chan struct{}, stop context.CancelFunc, log *slog.Logger) *vetRun {
 	r := &vetRun{done: make(chan struct{})}
-	vo := o.VetOptions(pkg.Dir)
+	vo := o.vetOptions(p, pkg.Dir)
 	vo.Logger = log
 	go func() {
 		defer close(r.done)
-		if !warm {
-			select {
-			case <-start:
-			case <-ctx.Done():
-				r.err = ctx.Err()
-				return
-			}
+		select {
+		case <-start:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			r.err = ctx.Err()
+			return
 		}
 		t := time.Now()
 		rep, err := vet.Run(ctx, vo)
@@ -101,9 +110,4 @@ func (r *vetRun) result(log *slog.Logger) error {
 	}
 	log.Warn("the pipeline checks did not run", "error", r.err)
 	return nil
-}
-
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }

@@ -45,3 +45,12 @@ func pipeline(s beam.Scope, words beam.PCollection) beam.PCollection {
 	wrapped := beam.ParDo(s, wrap, words)     // want unregistered "type word flows through function wrap in beam.ParDo but is registered nowhere"
 	return beam.ParDo(s, &countFn{}, wrapped) // want unregistered "DoFn countFn is used in beam.ParDo but registered nowhere" "register.DoFn2x0\[word, func\(string, int\)\]\(&countFn\{\}\)"
 }
+
+func quiet(w string) string { return w }
+
+// silenced holds mistakes silenced where they are.
+func silenced(s beam.Scope, words beam.PCollection) {
+	beam.ParDo(s, quiet, words) //beamctl:ignore unregistered registered by a package this test does not build
+	//beamctl:ignore anonymousfn,unregistered
+	beam.ParDo(s, func(w string) string { return w }, words)
+}
