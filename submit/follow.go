@@ -35,6 +35,8 @@ type Event struct {
 	Severity string `json:"severity,omitempty"`
 	// Text is the message text.
 	Text string `json:"text,omitempty"`
+	// Cause is an error message of several lines in a few words.
+	Cause *Cause `json:"cause,omitempty"`
 }
 
 // messageDrainTimeout bounds the wait for the last job messages after the
@@ -44,36 +46,24 @@ const messageDrainTimeout = 10 * time.Second
 // JobFailedError reports a job that ended FAILED, with the runner's account
 // of why.
 type JobFailedError struct {
-	JobID   string
+	JobID string
+	// Message is the runner's whole account.
 	Message string
+	// Cause is Message in a few words; nil when the runner sent none.
+	Cause *Cause
 }
 
-// failureLines caps the failure message in Error: a worker panic arrives with
-// the whole execution plan and stack, whose top holds what matters.
-const failureLines = 40
-
-// Error gives the first line of the runner's message and, indented below
-// it, up to failureLines more lines; Message keeps all of it.
+// Error gives the cause of the failure and its fix in one line; Message
+// keeps the runner's whole account.
 func (e *JobFailedError) Error() string {
-	msg := strings.TrimSpace(e.Message)
-	if msg == "" {
+	c := e.Cause
+	if c == nil {
+		c = FailureCause(e.Message)
+	}
+	if c == nil {
 		return fmt.Sprintf("job %s failed; the runner sent no reason", e.JobID)
 	}
-	first, rest, _ := strings.Cut(msg, "\n")
-	var b strings.Builder
-	fmt.Fprintf(&b, "job %s failed: %s", e.JobID, first)
-	if rest == "" {
-		return b.String()
-	}
-	lines := strings.Split(rest, "\n")
-	for i, l := range lines {
-		if i == failureLines {
-			fmt.Fprintf(&b, "\n    [%d more lines]", len(lines)-i)
-			break
-		}
-		b.WriteString("\n    " + strings.TrimRight(l, " \t\r"))
-	}
-	return b.String()
+	return fmt.Sprintf("job %s failed: %s", e.JobID, c)
 }
 
 // IsTerminal reports whether a job in state s will not change any more.
@@ -173,7 +163,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 		if msg == "" {
 			msg = lastMessage
 		}
-		return last, &JobFailedError{JobID: jobID, Message: msg}
+		return last, &JobFailedError{JobID: jobID, Message: msg, Cause: FailureCause(msg)}
 	}
 	for {
 		if IsTerminal(last) && messagesDone {
@@ -264,7 +254,12 @@ func pastMessageEvent(m *jobpb.JobMessage) Event {
 			t = pt
 		}
 	}
-	return Event{Time: t, Kind: EventMessage, Severity: severity(m.GetImportance()), Text: m.GetMessageText()}
+	e := Event{Time: t, Kind: EventMessage, Severity: severity(m.GetImportance()), Text: m.GetMessageText()}
+	// A one-line message is its own cause.
+	if e.Severity == "error" && strings.Contains(strings.TrimSpace(e.Text), "\n") {
+		e.Cause = FailureCause(e.Text)
+	}
+	return e
 }
 
 func severity(i jobpb.JobMessage_MessageImportance) string {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,6 +95,10 @@ func TestFollowScripted(t *testing.T) {
 		errm  = jobpb.JobMessage_JOB_MESSAGE_ERROR
 	)
 	S, R, D, F := jobpb.JobState_STARTING, jobpb.JobState_RUNNING, jobpb.JobState_DONE, jobpb.JobState_FAILED
+	unregistered, err := os.ReadFile(filepath.Join("testdata", "failures", "unregistered.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name       string
 		jobs       *scriptedJobs
@@ -99,6 +106,8 @@ func TestFollowScripted(t *testing.T) {
 		wantErr    string
 		wantStates []string
 		wantTexts  []string
+		// wantCauses are the functions the messages' causes name.
+		wantCauses []string
 	}{
 		{
 			name:       "states from both streams are reported once",
@@ -130,6 +139,15 @@ func TestFollowScripted(t *testing.T) {
 			wantState: F,
 			wantErr:   "job j1 failed: worker said: boom",
 			wantTexts: []string{"starting", "worker said: boom", "cleaning up"},
+		},
+		{
+			name: "a failure's message and error carry its cause",
+			jobs: &scriptedJobs{states: []jobpb.JobState_Enum{R, F}, messages: []*jobpb.JobMessagesResponse{
+				msg(basic, "one line\n"), stateMsg(R), stateMsg(F), msg(errm, string(unregistered)),
+			}},
+			wantState:  F,
+			wantErr:    "job j1 failed: in transform main.shout: main.shout not found. Register DoFns and functions with the beam/register package: register it in an init function",
+			wantCauses: []string{"main.shout"},
 		},
 		{
 			name:      "failure without an error message uses the last message",
@@ -167,12 +185,15 @@ func TestFollowScripted(t *testing.T) {
 			conn := serveJobs(t, tt.jobs)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			var states, texts []string
+			var states, texts, causes []string
 			state, err := submit.Follow(ctx, conn, "j1", func(e submit.Event) {
 				if e.Kind == submit.EventState {
 					states = append(states, e.State)
 				} else {
 					texts = append(texts, e.Text)
+				}
+				if e.Cause != nil {
+					causes = append(causes, e.Cause.Function)
 				}
 			})
 			if state != tt.wantState {
@@ -189,6 +210,13 @@ func TestFollowScripted(t *testing.T) {
 			}
 			if tt.wantTexts != nil && !reflect.DeepEqual(texts, tt.wantTexts) {
 				t.Errorf("messages = %v; want %v", texts, tt.wantTexts)
+			}
+			if !slices.Equal(causes, tt.wantCauses) {
+				t.Errorf("causes name %q; want %q", causes, tt.wantCauses)
+			}
+			var failed *submit.JobFailedError
+			if errors.As(err, &failed) && failed.Cause == nil {
+				t.Errorf("failure %+v has no cause", failed)
 			}
 		})
 	}

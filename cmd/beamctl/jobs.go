@@ -117,7 +117,7 @@ func newJobsCmd(a *app) *cobra.Command {
 			var failed *submit.JobFailedError
 			switch {
 			case errors.As(err, &failed):
-				return &codeError{code: exitFailure, msg: failed.Error()}
+				return &codeError{code: exitFailure, msg: a.jobFailure(failed)}
 			case err != nil:
 				return err
 			case state == jobpb.JobState_CANCELLED:
@@ -202,5 +202,10 @@ func (a *app) printLogEvent(e submit.Event) {
 		fmt.Fprintf(a.stdout, "%s  state     %s\n", ts, e.State)
 		return
 	}
-	fmt.Fprintf(a.stdout, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), strings.TrimSpace(e.Text))
+	text := strings.TrimSpace(e.Text)
+	if e.Cause != nil && !a.v.GetBool("verbose") {
+		// Continued lines line up with the text of the first.
+		text = strings.Join(append(causeLines(e.Cause), a.verboseHint(e.Text, e.Cause)...), "\n"+strings.Repeat(" ", 20))
+	}
+	fmt.Fprintf(a.stdout, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
 }

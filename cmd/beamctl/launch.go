@@ -271,10 +271,12 @@ func launchError(err error) error {
 
 // jobResult is the last line of `run --output json`.
 type jobResult struct {
-	JobID    string          `json:"job_id"`
-	Name     string          `json:"name"`
-	State    string          `json:"state"`
-	Error    string          `json:"error,omitempty"`
+	JobID string `json:"job_id"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	// Cause is a failed job's error in a few words, with the fix.
+	Cause    *submit.Cause   `json:"cause,omitempty"`
 	Metrics  []submit.Metric `json:"metrics"`
 	Duration string          `json:"duration"`
 	Seconds  float64         `json:"duration_seconds"`
@@ -297,9 +299,14 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	out := jobResult{JobID: job.ID, Name: job.Name, State: res.State.String(), Metrics: res.Metrics,
 		Duration: res.Duration.Round(time.Millisecond).String(), Seconds: res.Duration.Seconds(),
 		StagedBytes: res.StagedBytes, Image: res.Image}
+	var failed *submit.JobFailedError
 	switch {
 	case res.WorkerFailed:
 		out.Error = "a worker failed: " + res.Err.Error()
+	case errors.As(res.Err, &failed) && failed.Cause != nil:
+		// A program reading the line gets the runner's whole account.
+		out.Error = fmt.Sprintf("job %s failed: %s", failed.JobID, strings.TrimSpace(failed.Message))
+		out.Cause = failed.Cause
 	case res.Err != nil:
 		out.Error = res.Err.Error()
 	}
@@ -327,6 +334,8 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	switch {
 	case res.WorkerFailed:
 		return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s stopped because a worker failed: %v", job.ID, res.Err)}
+	case failed != nil:
+		return &codeError{code: exitFailure, msg: a.jobFailure(failed)}
 	case res.Err != nil:
 		return &codeError{code: exitFailure, msg: res.Err.Error()}
 	}

@@ -42,6 +42,26 @@ type result struct {
 	stdout, stderr string
 }
 
+// checkText reports what text, a command's stdout or stderr (stream),
+// lacks of want or holds of not, and whether it is longer than max bytes
+// (0: any length).
+func checkText(t *testing.T, stream, text string, want, not []string, max int) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", stream, w, text)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(text, n) {
+			t.Errorf("%s has %q:\n%s", stream, n, text)
+		}
+	}
+	if max > 0 && len(text) > max {
+		t.Errorf("%s has %d bytes, more than %d:\n%s", stream, len(text), max, text)
+	}
+}
+
 // beamctl runs the CLI in process.
 func beamctl(t *testing.T, args ...string) result {
 	t.Helper()

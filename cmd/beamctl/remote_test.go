@@ -243,3 +243,48 @@ func TestJobServerDiesMidJob(t *testing.T) {
 		t.Errorf("exit %v, want 1 and a lost job\n%s", err, stderr.String())
 	}
 }
+
+// TestJobsLogsFailureCause reads the messages of a job that failed on an
+// upstream prism: the failure in a few lines with its fix, the runner's
+// whole message under --verbose.
+func TestJobsLogsFailureCause(t *testing.T) {
+	prism := startPrism(t)
+	dist := t.TempDir()
+	if r := beamctl(t, "build", unregisteredPkg, "--target", "host", "--out", dist); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	r := beamctl(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "loopback", "--output", "json",
+		"--", "--output="+filepath.Join(t.TempDir(), "out"))
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var res jobResult
+	if r.code != 1 || json.Unmarshal([]byte(lines[len(lines)-1]), &res) != nil || res.Cause == nil {
+		t.Fatalf("submit: exit %d, want 1 with a cause\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	const summary = "in transform main.shout: main.shout not found. Register DoFns and functions with the beam/register package"
+	for _, tc := range []struct {
+		name              string
+		args              []string
+		code              int
+		stdout, notStdout []string
+		maxStdout         int
+		stderr            []string
+	}{
+		{"logs", nil, 0, []string{summary, "fix: register it in an init function", "register.Function1x1(shout)", "--verbose shows"},
+			[]string{"invalid bundle desc"}, 2500, nil},
+		{"verbose", []string{"-v"}, 0, []string{"invalid bundle desc: stage-", "state_api_service_descriptor"},
+			[]string{"--verbose shows"}, 0, nil},
+		{"follow", []string{"--follow"}, 1, []string{summary}, []string{"invalid bundle desc"}, 2500,
+			[]string{"job " + res.JobID + " failed: " + summary, "register.Function1x1(shout)"}},
+		{"json", []string{"--output", "json"}, 0,
+			[]string{`"cause":{"kind":"unregistered","transform":"main.shout","function":"main.shout"`, "invalid bundle desc"}, nil, 0, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := beamctl(t, append([]string{"jobs", "logs", res.JobID, "--endpoint", prism.Endpoint}, tc.args...)...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			checkText(t, "stdout", r.stdout, tc.stdout, tc.notStdout, tc.maxStdout)
+			checkText(t, "stderr", r.stderr, tc.stderr, nil, 0)
+		})
+	}
+}

@@ -41,7 +41,11 @@ network access. Credentials are the SDK's (Application Default
 Credentials).
 
 Job state changes and messages are printed as they happen, user metrics at
-the end. Exit codes: 0 when the job is DONE, 1 when it FAILED, 3 when it
+the end. A failed job is told by its cause: where it failed, the SDK's
+reason and the fix (for a function no init function registers, the
+register call to add); --verbose prints the runner's whole message.
+
+Exit codes: 0 when the job is DONE, 1 when it FAILED, 3 when it
 was CANCELLED, 130 when interrupted: Ctrl-C cancels the job and waits for
 it to stop; a second Ctrl-C exits at once.`
 
@@ -119,13 +123,45 @@ func (a *app) printEvent(e submit.Event) {
 			}
 		}
 		text := strings.TrimSpace(e.Text)
-		// A failure arrives with the whole plan and stack; its first line
-		// says what happened, and the final error repeats the rest.
-		if first, rest, ok := strings.Cut(text, "\n"); ok && !a.v.GetBool("verbose") {
-			text = fmt.Sprintf("%s [%d more lines]", first, strings.Count(rest, "\n")+1)
+		// A failure arrives with the whole plan or stack; its cause says
+		// what happened, and the final error adds the fix.
+		if !a.v.GetBool("verbose") {
+			if e.Cause != nil {
+				text = e.Cause.Summary()
+			} else if first, rest, ok := strings.Cut(text, "\n"); ok {
+				text = fmt.Sprintf("%s [%d more lines]", first, strings.Count(rest, "\n")+1)
+			}
 		}
 		fmt.Fprintf(a.stderr, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
 	}
+}
+
+// causeLines words a failure's cause: where and why, then the fix.
+func causeLines(c *submit.Cause) []string {
+	lines := []string{c.Summary()}
+	if c.Fix != "" {
+		lines = append(lines, "fix: "+c.Fix)
+	}
+	return lines
+}
+
+// verboseHint is the line that tells how to see all a runner said of a
+// failure whose cause leaves some of it out.
+func (a *app) verboseHint(message string, c *submit.Cause) []string {
+	if a.v.GetBool("verbose") || strings.TrimSpace(message) == c.Reason {
+		return nil
+	}
+	return []string{"(--verbose shows the runner's whole message)"}
+}
+
+// jobFailure words a failed job for its final error line: the cause, then,
+// indented, the fix.
+func (a *app) jobFailure(jf *submit.JobFailedError) string {
+	if jf.Cause == nil {
+		return jf.Error()
+	}
+	lines := append(causeLines(jf.Cause), a.verboseHint(jf.Message, jf.Cause)...)
+	return fmt.Sprintf("job %s failed: %s", jf.JobID, strings.Join(lines, "\n    "))
 }
 
 func (a *app) printMetrics(ms []submit.Metric) {

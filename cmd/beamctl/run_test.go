@@ -175,25 +175,44 @@ func TestRunOtherModule(t *testing.T) {
 	}
 }
 
+// unregisteredPkg is a pipeline whose ParDo function no init registers.
+const unregisteredPkg = "../../vet/testdata/bad/unregistered"
+
+// TestRunFailures runs pipelines that fail: each failure is told in a few
+// lines (max bytes of stderr, build log included), with the runner's whole
+// message only under --verbose.
 func TestRunFailures(t *testing.T) {
+	unregistered := []string{unregisteredPkg, "--", "--output=" + filepath.Join(t.TempDir(), "out")}
 	for _, tc := range []struct {
-		name string
-		args []string
-		code int
-		want []string
+		name      string
+		args      []string
+		code      int
+		want, not []string
+		max       int
 	}{
 		{"DoFn panics", []string{"../../submit/testdata/panicky"}, 1,
-			[]string{"panicky: element 2 is not welcome", "explodeFn"}},
+			[]string{"panic in main.(*explodeFn).ProcessElement at github.com/beamctl/beamctl/submit/testdata/panicky/main.go:31", "panicky: element 2 is not welcome", "--verbose shows"},
+			[]string{"goroutine ", "callNoPanic"}, 2500},
+		{"function not registered", unregistered, 1,
+			[]string{"in transform main.shout: main.shout not found. Register DoFns and functions with the beam/register package\n",
+				"fix: register it in an init function", "register.Function1x1(shout)", "github.com/apache/beam/sdks/v2/go/pkg/beam/register"},
+			[]string{"invalid bundle desc", "the the", "more lines"}, 2500},
+		{"function not registered, verbose", append([]string{"-v"}, unregistered...), 1,
+			[]string{"invalid bundle desc: stage-", "state_api_service_descriptor", "decoding userfn", "register.Function1x1(shout)"},
+			[]string{"--verbose shows"}, 0},
+		{"function literal", []string{"./testdata/mistakes", "--", "--mistake=closure"}, 1,
+			[]string{"in transform Upper/main.main.func1: main.main.func1 not found", "function literal", "named top-level function"},
+			[]string{"invalid bundle desc"}, 2500},
 		{"launcher rejects its arguments", []string{"../../examples/wordcount", "--", "--no_such_flag"}, 1,
-			[]string{"submitted no pipeline", "no_such_flag"}},
+			[]string{"submitted no pipeline", "no_such_flag"}, nil, 0},
 		{"program never submits", []string{"./testdata/nosubmit"}, 1,
-			[]string{"submitted no pipeline to beamctl", "forgot to run it"}},
+			[]string{"submitted no pipeline to beamctl", "forgot to run it"}, nil, 0},
 		{"launcher hangs", []string{"./testdata/hang", "--capture-timeout", "3s"}, 1,
-			[]string{"3s", "hang: waiting forever"}},
+			[]string{"3s", "hang: waiting forever"}, nil, 0},
 		{"worker dies before it connects", []string{"./testdata/dyingworker"}, 1,
-			[]string{"a worker failed", "dyingworker: refusing to work"}},
+			[]string{"a worker failed", "dyingworker: refusing to work"}, nil, 0},
 		{"output not writable", []string{"../../examples/wordcount", "--", "--input=" + abs(t, wordcountInput), "--output=/proc/beamctl/counts.txt"}, 1,
-			[]string{"/proc/beamctl"}},
+			[]string{"in transform textio.writeFileFn: mkdir /proc/beamctl: no such file or directory"}, nil, 2500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"run", "--target", "host", "--out", t.TempDir()}, tc.args...)
@@ -201,15 +220,34 @@ func TestRunFailures(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r.stderr)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(r.stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, r.stderr)
-				}
-			}
-			if strings.Contains(r.stderr, "goroutine ") && !strings.Contains(tc.name, "panics") {
+			checkText(t, "stderr", r.stderr, tc.want, tc.not, tc.max)
+			if strings.Contains(r.stderr, "goroutine ") && !slices.Contains(tc.args, "-v") {
 				t.Errorf("stderr has a stack trace:\n%s", r.stderr)
 			}
 		})
+	}
+}
+
+// TestRunFailureJSON checks the result line of a failed job: the cause
+// beside the runner's whole message.
+func TestRunFailureJSON(t *testing.T) {
+	r := beamctl(t, "run", unregisteredPkg, "--target", "host", "--out", t.TempDir(), "--output", "json",
+		"--", "--output="+filepath.Join(t.TempDir(), "out"))
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var res jobResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	c := res.Cause
+	if res.State != "FAILED" || c == nil || c.Kind != "unregistered" || c.Function != "main.shout" || c.Transform != "main.shout" ||
+		!strings.Contains(c.Reason, "not found") || !strings.Contains(c.Fix, "register.Function1x1(shout)") {
+		t.Errorf("result %+v, cause %+v", res, c)
+	}
+	if !strings.Contains(res.Error, "invalid bundle desc") || !strings.Contains(res.Error, "state_api_service_descriptor") {
+		t.Errorf("error is not the runner's whole message: %q", res.Error)
 	}
 }
 

@@ -30,6 +30,14 @@ const (
 // ParDoURN is the URN of a transform that runs a DoFn.
 const ParDoURN = "beam:transform:pardo:v1"
 
+// CombineURNPrefix begins the URNs of the combining transforms and of the
+// phases a runner lifts a combine into; all carry a CombinePayload.
+const CombineURNPrefix = "beam:transform:combine_"
+
+// GoDoFnURN marks a DoFn or CombineFn of the Go SDK: its payload is the
+// SDK's own description of the function, a base64 TransformPayload.
+const GoDoFnURN = "beam:go:transform:dofn:v1"
+
 // File is a local file a pipeline declares as an artifact.
 type File struct {
 	// Path is the file's path exactly as the artifact's ArtifactFilePayload
