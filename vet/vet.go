@@ -78,12 +78,18 @@ type Report struct {
 // FindingsError is a check that found mistakes.
 type FindingsError struct{ Findings []Finding }
 
-func (e *FindingsError) Error() string {
+func (e *FindingsError) Error() string { return problem.Plain(e.text()) }
+
+// Render words the error with the caller's names for settings.
+func (e *FindingsError) Render(name func(string) string) string { return problem.Sub(e.text(), name) }
+
+func (e *FindingsError) text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "the pipeline has %d mistake%s that would reach the workers:", len(e.Findings), plural(len(e.Findings)))
 	for _, f := range e.Findings {
 		b.WriteString("\n" + f.String())
 	}
+	b.WriteString("\nfix them, silence one with //" + "beamctl:ignore NAME on its line, or skip the checks with {Vet}")
 	return b.String()
 }
 
@@ -220,10 +226,19 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.patterns, " "), firstLine(err.Error())).Wrap(err)
 	}
 	var errs []string
-	for _, p := range pkgs {
+	var missing error
+	packages.Visit(pkgs, nil, func(p *packages.Package) {
 		for _, e := range p.Errors {
+			// A pattern that names no files names no package; a package
+			// with files whose compile fails is the compiler's to report.
+			if len(p.GoFiles) == 0 && len(p.CompiledGoFiles) == 0 && missing == nil {
+				missing = problem.Usagef("name packages as go build takes them", "%s", firstLine(e.Msg))
+			}
 			errs = append(errs, relPos(e.Error(), o.WorkDir))
 		}
+	})
+	if missing != nil {
+		return nil, missing
 	}
 	if len(errs) > 0 {
 		return nil, &PackageError{Errors: errs}
@@ -241,11 +256,12 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 	}
 	var failed []error
 	for act := range g.All() {
-		if !act.IsRoot {
-			continue
-		}
-		if act.Err != nil {
+		// An analyzer that failed fails those that need it: report it
+		// once, where it happened.
+		if act.Err != nil && !strings.HasPrefix(act.Err.Error(), "failed prerequisites") {
 			failed = append(failed, fmt.Errorf("%s on %s: %w", act.Analyzer.Name, act.Package.PkgPath, act.Err))
+		}
+		if !act.IsRoot || act.Err != nil {
 			continue
 		}
 		for _, d := range act.Diagnostics {
@@ -266,9 +282,7 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 func finding(a *analysis.Analyzer, fset *token.FileSet, d analysis.Diagnostic, workDir string) Finding {
 	pos := fset.Position(d.Pos)
 	file := pos.Filename
-	if rel, err := filepath.Rel(workDir, file); err == nil && !strings.HasPrefix(rel, "..") {
-		file = rel
-	}
+	file = relPath(file, workDir)
 	f := Finding{
 		Analyzer: a.Name,
 		Position: fmt.Sprintf("%s:%d:%d", file, pos.Line, pos.Column),
@@ -287,10 +301,16 @@ func relPos(msg, workDir string) string {
 	if !ok || !filepath.IsAbs(file) {
 		return msg
 	}
-	if rel, err := filepath.Rel(workDir, file); err == nil && !strings.HasPrefix(rel, "..") {
-		return rel + ":" + rest
+	return relPath(file, workDir) + ":" + rest
+}
+
+// relPath is file relative to workDir when that is the shorter way to
+// name it, as go names files in its messages.
+func relPath(file, workDir string) string {
+	if rel, err := filepath.Rel(workDir, file); err == nil && len(rel) < len(file) {
+		return rel
 	}
-	return msg
+	return file
 }
 
 func firstLine(s string) string { return problem.FirstLine(s) }

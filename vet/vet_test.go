@@ -121,8 +121,7 @@ func TestFindings(t *testing.T) {
 func TestBeamExamples(t *testing.T) {
 	t.Parallel()
 	examples := []string{"wordcount", "large_wordcount", "multiout", "pingpong", "stringsplit", "ordered_list_state",
-		"minimal_wordcount", "debugging_wordcount", "windowed_wordcount", "grades", "yatzy", "contains", "forest",
-		"cookbook/filter", "cookbook/join", "cookbook/combine", "cookbook/tornadoes"}
+		"minimal_wordcount", "debugging_wordcount", "windowed_wordcount", "grades", "yatzy", "contains", "forest"}
 	var patterns []string
 	for _, e := range examples {
 		patterns = append(patterns, "github.com/apache/beam/sdks/v2/go/examples/"+e)

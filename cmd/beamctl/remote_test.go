@@ -250,7 +250,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 func TestJobsLogsFailureCause(t *testing.T) {
 	prism := startPrism(t)
 	dist := t.TempDir()
-	if r := beamctl(t, "build", unregisteredPkg, "--target", "host", "--out", dist); r.code != 0 {
+	if r := beamctl(t, "build", "--vet=off", unregisteredPkg, "--target", "host", "--out", dist); r.code != 0 {
 		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
 	}
 	r := beamctl(t, "submit", dist, "--endpoint", prism.Endpoint, "--environment", "loopback", "--output", "json",

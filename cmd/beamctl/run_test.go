@@ -182,7 +182,8 @@ const unregisteredPkg = "../../vet/testdata/bad/unregistered"
 // lines (max bytes of stderr, build log included), with the runner's whole
 // message only under --verbose.
 func TestRunFailures(t *testing.T) {
-	unregistered := []string{unregisteredPkg, "--", "--output=" + filepath.Join(t.TempDir(), "out")}
+	// The checks would refuse these pipelines before a worker ran.
+	unregistered := []string{"--vet=off", unregisteredPkg, "--", "--output=" + filepath.Join(t.TempDir(), "out")}
 	for _, tc := range []struct {
 		name      string
 		args      []string
@@ -200,7 +201,7 @@ func TestRunFailures(t *testing.T) {
 		{"function not registered, verbose", append([]string{"-v"}, unregistered...), 1,
 			[]string{"invalid bundle desc: stage-", "state_api_service_descriptor", "decoding userfn", "register.Function1x1(shout)"},
 			[]string{"--verbose shows"}, 0},
-		{"function literal", []string{"./testdata/mistakes", "--", "--mistake=closure"}, 1,
+		{"function literal", []string{"--vet=off", "./testdata/mistakes", "--", "--mistake=closure"}, 1,
 			[]string{"in transform Upper/main.main.func1: main.main.func1 not found", "function literal", "named top-level function"},
 			[]string{"invalid bundle desc"}, 2500},
 		{"launcher rejects its arguments", []string{"../../examples/wordcount", "--", "--no_such_flag"}, 1,
@@ -231,7 +232,7 @@ func TestRunFailures(t *testing.T) {
 // TestRunFailureJSON checks the result line of a failed job: the cause
 // beside the runner's whole message.
 func TestRunFailureJSON(t *testing.T) {
-	r := beamctl(t, "run", unregisteredPkg, "--target", "host", "--out", t.TempDir(), "--output", "json",
+	r := beamctl(t, "run", "--vet=off", unregisteredPkg, "--target", "host", "--out", t.TempDir(), "--output", "json",
 		"--", "--output="+filepath.Join(t.TempDir(), "out"))
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)

@@ -45,6 +45,7 @@ var flags = map[string]string{
 	"Debug":             "--debug",
 	"DebugAddr":         "--debug-addr",
 	"Dlv":               "--dlv",
+	"Vet":               "--vet=off",
 }
 
 // Flag words setting as the flag that sets it.
