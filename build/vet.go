@@ -3,13 +3,18 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/beamctl/beamctl/internal/check"
+	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/vet"
+	"github.com/beamctl/beamctl/vet/analyzers"
 )
 
 // VetOptions check packages with the launcher's compile settings, so that
@@ -110,4 +115,34 @@ func (r *vetRun) result(log *slog.Logger) error {
 	}
 	log.Warn("the pipeline checks did not run", "error", r.err)
 	return nil
+}
+
+// CheckVet runs the pipeline checks of beamctl vet on pkg, for doctor.
+func CheckVet(ctx context.Context, tc *Toolchain, workDir, pkg, cacheDir string) check.Result {
+	const name = "pipeline checks"
+	o := Options{Package: pkg, WorkDir: workDir, Toolchain: tc, CacheDir: cacheDir}
+	rep, err := vet.Run(ctx, o.VetOptions())
+	var pe *vet.PackageError
+	switch {
+	case errors.As(err, &pe):
+		return check.Failure(name, "the pipeline does not compile: "+problem.FirstLine(pe.Error()), "fix what the compiler says (beamctl build shows all of it)")
+	case err != nil:
+		return check.Warning(name, "the checks did not run: "+problem.FirstLine(err.Error()), "run beamctl vet -v "+pkg+" to see why")
+	case len(rep.Findings) > 0:
+		f := rep.Findings[0]
+		detail := fmt.Sprintf("%d mistake%s that would reach the workers, first %s: %s (%s)", len(rep.Findings), plural(len(rep.Findings)), f.Position, f.Message, f.Analyzer)
+		return check.Failure(name, detail, "run beamctl vet "+pkg+" for each finding and its fix")
+	}
+	names := make([]string, len(analyzers.All))
+	for i, a := range analyzers.All {
+		names[i] = a.Name
+	}
+	return check.Pass(name, "no mistake found by "+strings.Join(names, ", "))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

@@ -48,7 +48,11 @@ func Run(ctx context.Context, o Options) []check.Result {
 	tcRes, tc := build.CheckToolchain(ctx, o.Env)
 	out = append(out, tcRes)
 	if tc != nil && o.Package != "" {
-		out = append(out, build.CheckPipeline(ctx, tc, o.WorkDir, o.Package, "v"+core.SdkVersion)...)
+		pipeline := build.CheckPipeline(ctx, tc, o.WorkDir, o.Package, "v"+core.SdkVersion)
+		out = append(out, pipeline...)
+		if !Failed(pipeline) {
+			out = append(out, build.CheckVet(ctx, tc, o.WorkDir, o.Package, o.CacheDir))
+		}
 	}
 	var checked []build.Platform
 	for _, t := range o.Targets {

@@ -83,6 +83,7 @@ func TestDoctor(t *testing.T) {
 		{"registry unreachable", nil, []string{"--image", "127.0.0.1:1/wc"}, "registry push", check.Fail, "is unreachable"},
 		{"registry wants credentials", nil, []string{"--image", unauthorized + "/wc"}, "registry push", check.Fail, "log in with `docker login " + unauthorized + "`"},
 		{"no credentials", nil, []string{"--image", unauthorized + "/wc"}, "registry credentials", check.Warn, "docker login"},
+		{"pipeline with a mistake", nil, []string{"../../vet/testdata/bad/anonymousfn"}, "pipeline checks", check.Fail, "3 mistakes that would reach the workers, first ../../vet/testdata/bad/anonymousfn/main.go:27:25: an anonymous function"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.check == "target linux/arm64" {
@@ -119,7 +120,7 @@ func TestDoctor(t *testing.T) {
 		if code != 0 {
 			t.Errorf("exit %d, want 0", code)
 		}
-		for _, name := range []string{"go toolchain", "pipeline", "go version", "modules", "beam sdk", "cache directory", "endpoint", "registry push", "embedded runner"} {
+		for _, name := range []string{"go toolchain", "pipeline", "go version", "modules", "beam sdk", "pipeline checks", "cache directory", "endpoint", "registry push", "embedded runner"} {
 			if rs[name].Status != check.OK {
 				t.Errorf("%s: %+v, want ok", name, rs[name])
 			}

@@ -81,6 +81,9 @@ type Registration struct {
 	API  string
 	Func *types.Func
 	Type *types.TypeName
+	// In names the function the call is in, "" for init or a package
+	// variable's initialiser: where registrations belong.
+	In string
 }
 
 // Graph is what the package hands to the SDK: DoFn uses and
@@ -146,49 +149,70 @@ func findGraph(pass *analysis.Pass) (any, error) {
 	}
 	ins := pass.ResultOf[inspect.Analyzer].(*inspector.Inspector)
 	funcLits := literalVars(pass, ins)
-	ins.Preorder([]ast.Node{(*ast.CallExpr)(nil)}, func(n ast.Node) {
-		call := n.(*ast.CallExpr)
-		fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
-		if !ok || fn.Pkg() == nil {
-			return
+	ins.WithStack([]ast.Node{(*ast.CallExpr)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
+		if push {
+			visitCall(pass, g, n.(*ast.CallExpr), stack, funcLits)
 		}
-		path, name := fn.Pkg().Path(), fn.Name()
-		if i, ok := dofnArgs[path][name]; ok && i < len(call.Args) {
-			u := Use{Call: call, Arg: call.Args[i], API: shortPkg(path) + "." + name}
-			u.Kind, u.Func, u.Type, u.Pointer = classify(pass, call.Args[i], funcLits)
-			g.Uses = append(g.Uses, u)
-			return
-		}
-		if api, ok := registration(path, name); ok && len(call.Args) > 0 {
-			r := Registration{Call: call, API: api}
-			arg := call.Args[0]
-			if t := reflectedType(pass, arg); t != nil {
-				r.Type = t
-			} else {
-				kind, f, t, _ := classify(pass, arg, funcLits)
-				switch kind {
-				case KindFunc:
-					r.Func = f
-				case KindStruct:
-					r.Type = t
-				}
-			}
-			if r.Func != nil {
-				g.RegisteredFuncs[r.Func] = true
-			}
-			if r.Type != nil {
-				g.RegisteredTypes[r.Type] = true
-				g.CoveredTypes[r.Type] = true
-			}
-			if strings.HasPrefix(api, "register.") {
-				for _, t := range signatureStructs(pass.Pkg, r) {
-					g.CoveredTypes[t] = true
-				}
-			}
-			g.Registrations = append(g.Registrations, r)
-		}
+		return true
 	})
 	return g, nil
+}
+
+// visitCall records call if it hands a DoFn to the SDK or registers one.
+func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.Node, funcLits map[*types.Var]bool) {
+	fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() == nil {
+		return
+	}
+	path, name := fn.Pkg().Path(), fn.Name()
+	if i, ok := dofnArgs[path][name]; ok && i < len(call.Args) {
+		u := Use{Call: call, Arg: call.Args[i], API: shortPkg(path) + "." + name}
+		u.Kind, u.Func, u.Type, u.Pointer = classify(pass, call.Args[i], funcLits)
+		g.Uses = append(g.Uses, u)
+		return
+	}
+	if api, ok := registration(path, name); ok && len(call.Args) > 0 {
+		r := Registration{Call: call, API: api, In: enclosingFunc(stack)}
+		arg := call.Args[0]
+		if t := reflectedType(pass, arg); t != nil {
+			r.Type = t
+		} else {
+			kind, f, t, _ := classify(pass, arg, funcLits)
+			switch kind {
+			case KindFunc:
+				r.Func = f
+			case KindStruct:
+				r.Type = t
+			}
+		}
+		if r.Func != nil {
+			g.RegisteredFuncs[r.Func] = true
+		}
+		if r.Type != nil {
+			g.RegisteredTypes[r.Type] = true
+			g.CoveredTypes[r.Type] = true
+		}
+		if strings.HasPrefix(api, "register.") {
+			for _, t := range signatureStructs(pass.Pkg, r) {
+				g.CoveredTypes[t] = true
+			}
+		}
+		g.Registrations = append(g.Registrations, r)
+	}
+}
+
+// enclosingFunc names the function declaration around the innermost
+// node of stack, "" at package level or in init.
+func enclosingFunc(stack []ast.Node) string {
+	for i := len(stack) - 1; i >= 0; i-- {
+		if fd, ok := stack[i].(*ast.FuncDecl); ok {
+			if fd.Recv == nil && fd.Name.Name == "init" {
+				return ""
+			}
+			return fd.Name.Name
+		}
+	}
+	return ""
 }
 
 func shortPkg(path string) string { return path[strings.LastIndex(path, "/")+1:] }

@@ -19,7 +19,8 @@ A worker finds a DoFn, a function and a struct type of a PCollection by
 the name the launcher encoded, in the registry that the register package
 (register.DoFnXxY, register.FunctionXxY, register.CombinerN) or
 beam.RegisterFunction, beam.RegisterType and beam.RegisterDoFn fill in an
-init function. Without an entry the job fails on the worker with "not
+init function; a registration elsewhere, in main or behind a flag, may
+never run on a worker. Without an entry the job fails on the worker with "not
 found. Register DoFns and functions with the beam/register package".`,
 	Requires: []*analysis.Analyzer{graphAnalyzer},
 	Run:      runUnregistered,
@@ -28,6 +29,20 @@ found. Register DoFns and functions with the beam/register package".`,
 func runUnregistered(pass *analysis.Pass) (any, error) {
 	g := pass.ResultOf[graphAnalyzer].(*Graph)
 	q := types.RelativeTo(pass.Pkg)
+	for _, r := range g.Registrations {
+		if r.In == "" {
+			continue
+		}
+		what := "it"
+		switch {
+		case r.Func != nil:
+			what = r.Func.Name()
+		case r.Type != nil:
+			what = r.Type.Name()
+		}
+		report(pass, r.Call, "move the registration to an init function, which every worker runs before the pipeline starts",
+			"%s registers %s in %s, not in an init function: a worker that does not run this code cannot resolve %s", r.API, what, r.In, what)
+	}
 	seenType := map[*types.TypeName]bool{}
 	for _, u := range g.Uses {
 		var sigs []*types.Signature

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 )
 
@@ -53,4 +54,16 @@ func silenced(s beam.Scope, words beam.PCollection) {
 	beam.ParDo(s, quiet, words) //beamctl:ignore unregistered registered by a package this test does not build
 	//beamctl:ignore anonymousfn,unregistered
 	beam.ParDo(s, func(w string) string { return w }, words)
+}
+
+type upperFn struct{}
+
+func (*upperFn) ProcessElement(w string) string { return strings.ToUpper(w) }
+
+// launchOnly registers a DoFn where only the launcher does.
+func launchOnly(s beam.Scope, words beam.PCollection, upper bool) beam.PCollection {
+	if upper {
+		register.DoFn1x1[string, string](&upperFn{}) // want unregistered "register.DoFn1x1 registers upperFn in launchOnly, not in an init function" "move the registration to an init function"
+	}
+	return beam.ParDo(s, &upperFn{}, words)
 }
