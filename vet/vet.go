@@ -228,7 +228,12 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 	var errs []string
 	var missing error
 	packages.Visit(pkgs, nil, func(p *packages.Package) {
+		typeErrs := slices.ContainsFunc(p.Errors, func(e packages.Error) bool { return e.Kind == packages.TypeError })
 		for _, e := range p.Errors {
+			if typeErrs && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+				// go list's compile, saying again what type checking said.
+				continue
+			}
 			// A pattern that names no files names no package; a package
 			// with files whose compile fails is the compiler's to report.
 			if len(p.GoFiles) == 0 && len(p.CompiledGoFiles) == 0 && missing == nil {
