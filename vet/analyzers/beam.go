@@ -81,8 +81,9 @@ type Registration struct {
 	API  string
 	Func *types.Func
 	Type *types.TypeName
-	// In names the function the call is in, "" for init or a package
-	// variable's initialiser: where registrations belong.
+	// In names the function the call is in, "" for a package
+	// variable's initialiser, init, or a function only init calls: where
+	// registrations belong.
 	In string
 }
 
@@ -149,9 +150,10 @@ func findGraph(pass *analysis.Pass) (any, error) {
 	}
 	ins := pass.ResultOf[inspect.Analyzer].(*inspector.Inspector)
 	funcLits := literalVars(pass, ins)
+	inInit := initOnly(pass)
 	ins.WithStack([]ast.Node{(*ast.CallExpr)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
 		if push {
-			visitCall(pass, g, n.(*ast.CallExpr), stack, funcLits)
+			visitCall(pass, g, n.(*ast.CallExpr), stack, funcLits, inInit)
 		}
 		return true
 	})
@@ -159,7 +161,7 @@ func findGraph(pass *analysis.Pass) (any, error) {
 }
 
 // visitCall records call if it hands a DoFn to the SDK or registers one.
-func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.Node, funcLits map[*types.Var]bool) {
+func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.Node, funcLits map[*types.Var]bool, inInit map[*ast.FuncDecl]bool) {
 	fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
 	if !ok || fn.Pkg() == nil {
 		return
@@ -172,7 +174,10 @@ func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.No
 		return
 	}
 	if api, ok := registration(path, name); ok && len(call.Args) > 0 {
-		r := Registration{Call: call, API: api, In: enclosingFunc(stack)}
+		r := Registration{Call: call, API: api}
+		if fd := enclosingFunc(stack); fd != nil && !inInit[fd] {
+			r.In = fd.Name.Name
+		}
 		arg := call.Args[0]
 		if t := reflectedType(pass, arg); t != nil {
 			r.Type = t
@@ -201,18 +206,99 @@ func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.No
 	}
 }
 
-// enclosingFunc names the function declaration around the innermost
-// node of stack, "" at package level or in init.
-func enclosingFunc(stack []ast.Node) string {
+// enclosingFunc is the function declaration around the innermost node of
+// stack, nil at package level.
+func enclosingFunc(stack []ast.Node) *ast.FuncDecl {
 	for i := len(stack) - 1; i >= 0; i-- {
 		if fd, ok := stack[i].(*ast.FuncDecl); ok {
-			if fd.Recv == nil && fd.Name.Name == "init" {
-				return ""
-			}
-			return fd.Name.Name
+			return fd
 		}
 	}
-	return ""
+	return nil
+}
+
+// initOnly finds the package's functions that run only as part of its
+// initialisation: init functions, and those that only they (or other such
+// functions) call, such as a registerAll called from init.
+func initOnly(pass *analysis.Pass) map[*ast.FuncDecl]bool {
+	decls := map[*types.Func]*ast.FuncDecl{}
+	callers := map[*ast.FuncDecl][]*ast.FuncDecl{}
+	var inits []*ast.FuncDecl
+	for _, f := range pass.Files {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || fd.Body == nil {
+				continue
+			}
+			if fd.Recv == nil && fd.Name.Name == "init" {
+				inits = append(inits, fd)
+			} else if fn, ok := pass.TypesInfo.Defs[fd.Name].(*types.Func); ok {
+				decls[fn] = fd
+			}
+		}
+	}
+	// Any reference to a function other than a call (a method value, a
+	// function passed along) may run it from anywhere.
+	escapes := map[*ast.FuncDecl]bool{}
+	for _, f := range pass.Files {
+		for _, d := range f.Decls {
+			caller, _ := d.(*ast.FuncDecl)
+			called := map[*ast.Ident]bool{}
+			ast.Inspect(d, func(n ast.Node) bool {
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					fn, ok := typeutil.Callee(pass.TypesInfo, n).(*types.Func)
+					if !ok {
+						return true
+					}
+					fd := decls[fn.Origin()]
+					if fd == nil {
+						return true
+					}
+					switch fun := ast.Unparen(n.Fun).(type) {
+					case *ast.Ident:
+						called[fun] = true
+					case *ast.SelectorExpr:
+						called[fun.Sel] = true
+					}
+					if caller == nil {
+						escapes[fd] = true
+					} else {
+						callers[fd] = append(callers[fd], caller)
+					}
+				case *ast.Ident:
+					// Named other than as the function of a call: a
+					// function value that may run from anywhere.
+					if fn, ok := pass.TypesInfo.Uses[n].(*types.Func); ok && !called[n] {
+						if fd := decls[fn.Origin()]; fd != nil {
+							escapes[fd] = true
+						}
+					}
+				}
+				return true
+			})
+		}
+	}
+	out := map[*ast.FuncDecl]bool{}
+	for _, fd := range inits {
+		out[fd] = true
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, fd := range decls {
+			if out[fd] || escapes[fd] || len(callers[fd]) == 0 {
+				continue
+			}
+			all := true
+			for _, c := range callers[fd] {
+				all = all && out[c]
+			}
+			if all {
+				out[fd], changed = true, true
+			}
+		}
+	}
+	return out
 }
 
 func shortPkg(path string) string { return path[strings.LastIndex(path, "/")+1:] }

@@ -43,3 +43,19 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+type lowerFn struct{}
+
+func (*lowerFn) ProcessElement(w string) string { return strings.ToLower(w) }
+
+// registerAll runs only from init: its registrations are as good as
+// init's.
+func registerAll() {
+	register.DoFn1x1[string, string](&lowerFn{})
+}
+
+func init() { registerAll() }
+
+func lower(s beam.Scope, words beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, &lowerFn{}, words)
+}
