@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
-	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"github.com/beamctl/beamctl/internal/digest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/testenv"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 
@@ -131,7 +133,7 @@ func TestWordcount(t *testing.T) {
 					t.Skip("the emulated case runs on amd64 hosts")
 				}
 				if _, err := Emulator("linux", tt.goarch); err != nil {
-					t.Skip(err)
+					testenv.Skip(t, testenv.Qemu, "%v", err)
 				}
 			}
 			worker := wordcount(t, tt.goarch)

@@ -289,6 +289,10 @@ func TestBuildBoot(t *testing.T) {
 				final[e.File] = e.State
 			}
 		}
+		// A launcher, a worker and a boot for each of the two targets.
+		if len(m.Binaries) != 5 {
+			t.Fatalf("build %d: %d binaries, want 5: %+v", i+1, len(m.Binaries), m.Binaries)
+		}
 		for _, b := range m.Binaries {
 			if final[b.File] != want {
 				t.Errorf("build %d: %s was %q, want %q", i+1, b.File, final[b.File], want)

@@ -305,7 +305,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	// Concurrent go builds each default to one compile per CPU; sharing
 	// the CPUs out instead keeps a cold build from oversubscribing them.
 	concurrent := min(o.Jobs, len(jobs))
-	p := compileParallelism(concurrent, tc.environ())
+	p := compileParallelism(concurrent, runtime.NumCPU(), tc.environ())
 	if p > 0 {
 		for _, j := range jobs {
 			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
@@ -506,9 +506,10 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 	return nil
 }
 
-// compileParallelism is the -p each of n concurrent go builds gets, or 0
-// to leave go's default (one build, or the user's own -p in GOFLAGS).
-func compileParallelism(n int, env []string) int {
+// compileParallelism is the -p each of n concurrent go builds on cpus
+// CPUs gets, or 0 to leave go's default (one build, or the user's own -p
+// in GOFLAGS).
+func compileParallelism(n, cpus int, env []string) int {
 	if n <= 1 {
 		return 0
 	}
@@ -521,7 +522,7 @@ func compileParallelism(n int, env []string) int {
 			}
 		}
 	}
-	return max(1, runtime.NumCPU()/n)
+	return max(1, cpus/n)
 }
 
 var goPosRE = regexp.MustCompile(`^(\S+?\.(?:go|s|c|mod)):(\d+)`)

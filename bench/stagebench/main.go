@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command stagebench measures how fast a worker binary is staged to a Beam
 // job server, by beamctl's stage.Artifacts or by the Beam SDK's
 // runnerlib.Stage, and the peak resident memory of the process doing it.

@@ -111,6 +111,9 @@ func TestBuildEndToEnd(t *testing.T) {
 
 			// Another output directory gets byte-identical binaries.
 			other := buildJSON(t, tc.pkg, "--target", "host,linux/arm64", "--out", t.TempDir())
+			if len(other.Binaries) != len(m.Binaries) {
+				t.Fatalf("the other directory has %d binaries, the first %d", len(other.Binaries), len(m.Binaries))
+			}
 			for i, b := range other.Binaries {
 				if b.SHA256 != m.Binaries[i].SHA256 {
 					t.Errorf("%s differs between output directories", b.File)
@@ -137,6 +140,9 @@ func TestBuildReproducible(t *testing.T) {
 	var b build.Manifest
 	if err := json.Unmarshal([]byte(r.stdout), &b); err != nil {
 		t.Fatal(err)
+	}
+	if len(a.Binaries) != 2 || len(b.Binaries) != len(a.Binaries) {
+		t.Fatalf("builds of %d and %d binaries, want a launcher and a worker each", len(a.Binaries), len(b.Binaries))
 	}
 	for i := range a.Binaries {
 		if a.Binaries[i].SHA256 != b.Binaries[i].SHA256 {

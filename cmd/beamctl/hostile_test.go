@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/testenv"
 )
 
 // hostileRunner provisions one worker artifact and serves it as chunks,
@@ -78,7 +79,7 @@ func TestHostileArtifactServer(t *testing.T) {
 	const rssBound = 80 << 20
 	timeBin, err := exec.LookPath("/usr/bin/time")
 	if err != nil {
-		t.Skip("needs GNU time (apt-get install time) to read the boot's peak memory")
+		testenv.Skip(t, testenv.Tools, "needs GNU time (apt-get install time) to read the boot's peak memory")
 	}
 	for _, tc := range []struct {
 		name   string
@@ -100,10 +101,10 @@ func TestHostileArtifactServer(t *testing.T) {
 			}
 			if tc.tmpfs {
 				if os.Getuid() != 0 {
-					t.Skip("mounting a tmpfs needs root")
+					testenv.Skip(t, testenv.Root, "mounting a tmpfs needs root")
 				}
 				if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", semi).CombinedOutput(); err != nil {
-					t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
+					testenv.Skip(t, testenv.Root, "cannot mount a small tmpfs here: %v %s", err, out)
 				}
 				t.Cleanup(func() { exec.Command("umount", semi).Run() })
 			}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/internal/syncbuf"
+	"github.com/beamctl/beamctl/internal/testenv"
 )
 
 var (
@@ -85,10 +86,10 @@ func askForWorker(t *testing.T, uid int, pool, id, provision string) (int, strin
 // hears of it. The pool's own user is served.
 func TestPoolsServeOnlyTheirUser(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Getuid() != 0 {
-		t.Skip("needs root on Linux, to act as another user")
+		testenv.Skip(t, testenv.Root, "needs root on Linux, to act as another user")
 	}
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv (util-linux)")
+		testenv.Skip(t, testenv.Tools, "needs setpriv (util-linux)")
 	}
 	const nobody = 65534
 	for _, tt := range []struct {
@@ -155,10 +156,10 @@ func TestPoolAddressBeyondLoopback(t *testing.T) {
 // its --verbose log, for a worker as another user.
 func TestRunPoolServesOnlyItsUser(t *testing.T) {
 	if runtime.GOOS != "linux" || os.Getuid() != 0 {
-		t.Skip("needs root on Linux, to act as another user")
+		testenv.Skip(t, testenv.Root, "needs root on Linux, to act as another user")
 	}
 	if _, err := exec.LookPath("setpriv"); err != nil {
-		t.Skip("needs setpriv (util-linux)")
+		testenv.Skip(t, testenv.Tools, "needs setpriv (util-linux)")
 	}
 	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
 	_, out := startBeamctl(t, "slow: element", "submit", dist, "-v")
@@ -185,7 +186,7 @@ func TestRunPoolServesOnlyItsUser(t *testing.T) {
 // loopback address, or bound to the loopback device.
 func TestListenersOnLoopback(t *testing.T) {
 	if _, err := exec.LookPath("ss"); err != nil || runtime.GOOS != "linux" {
-		t.Skip("needs ss (iproute2) on Linux")
+		testenv.Skip(t, testenv.Tools, "needs ss (iproute2) on Linux")
 	}
 	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
 	for _, tc := range []struct {

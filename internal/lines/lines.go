@@ -9,9 +9,9 @@ import "bytes"
 type Splitter struct {
 	// Line receives each line; the slice is valid only during the call.
 	Line func(line []byte)
-	// Max, when positive, passes on a line that grows this long without a
-	// newline, so a writer that never ends one cannot grow memory without
-	// limit.
+	// Max, when positive, is the longest line passed on: a longer one is
+	// passed on in pieces of Max bytes, so a writer that never ends a line
+	// cannot grow memory without limit, and a reader never gets more.
 	Max int
 
 	partial []byte
@@ -23,21 +23,33 @@ func (s *Splitter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
-			s.partial = append(s.partial, p...)
-			if s.Max > 0 && len(s.partial) >= s.Max {
-				s.Flush()
-			}
+			s.add(p)
 			break
 		}
-		if len(s.partial) > 0 {
-			s.partial = append(s.partial, p[:i]...)
-			s.Flush()
-		} else {
+		if len(s.partial) == 0 && (s.Max <= 0 || i <= s.Max) {
+			// A whole line in one write: no copy.
 			s.Line(p[:i])
+		} else {
+			s.add(p[:i])
+			s.Line(s.partial)
+			s.partial = s.partial[:0]
 		}
 		p = p[i+1:]
 	}
 	return n, nil
+}
+
+// add holds b as part of the current line, passing on a piece of Max
+// bytes whenever the line grows past Max.
+func (s *Splitter) add(b []byte) {
+	for s.Max > 0 && len(s.partial)+len(b) > s.Max {
+		k := s.Max - len(s.partial)
+		s.partial = append(s.partial, b[:k]...)
+		s.Line(s.partial)
+		s.partial = s.partial[:0]
+		b = b[k:]
+	}
+	s.partial = append(s.partial, b...)
 }
 
 // Flush passes on a line held back for want of its newline.

@@ -16,8 +16,11 @@ func TestSplitter(t *testing.T) {
 		{name: "lines across writes", writes: []string{"he", "llo\nwor", "ld\n"}, want: []string{"hello", "world"}},
 		{name: "empty lines", writes: []string{"\n\nx\n"}, want: []string{"", "", "x"}},
 		{name: "last line without newline", writes: []string{"a\nb"}, want: []string{"a", "b"}},
-		{name: "long line cut at max", max: 4, writes: []string{"abcdefg\n"}, want: []string{"abcdefg"}},
-		{name: "long line without newline cut at max", max: 4, writes: []string{"ab", "cdef", "g"}, want: []string{"abcdef", "g"}},
+		{name: "long line cut at max", max: 4, writes: []string{"abcdefghij\n"}, want: []string{"abcd", "efgh", "ij"}},
+		{name: "line of max", max: 4, writes: []string{"abcd\nef\n"}, want: []string{"abcd", "ef"}},
+		{name: "long line across writes cut at max", max: 4, writes: []string{"ab", "cdef", "g\nh"}, want: []string{"abcd", "efg", "h"}},
+		{name: "long line without newline cut at max", max: 4, writes: []string{"ab", "cdef", "g"}, want: []string{"abcd", "efg"}},
+		{name: "held line of max ends", max: 4, writes: []string{"abcd", "\n"}, want: []string{"abcd"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
