@@ -22,13 +22,11 @@ type lineWriter struct {
 
 	mu    sync.Mutex
 	lines lines.Splitter
-	tail  []string
-	next  int // where the next line goes in tail once it is full
-	keep  int
+	tail  lines.Tail
 }
 
 func newLineWriter(name string, out io.Writer, outMu *sync.Mutex, keep int) *lineWriter {
-	w := &lineWriter{prefix: []byte("[" + name + "] "), out: out, outMu: outMu, keep: keep}
+	w := &lineWriter{prefix: []byte("[" + name + "] "), out: out, outMu: outMu, tail: lines.Tail{Keep: keep}}
 	w.lines = lines.Splitter{Line: w.emit, Max: maxLine}
 	return w
 }
@@ -49,14 +47,7 @@ func (w *lineWriter) Flush() {
 
 func (w *lineWriter) emit(line []byte) {
 	line = bytes.TrimSuffix(line, []byte("\r"))
-	if w.keep > 0 {
-		if len(w.tail) < w.keep {
-			w.tail = append(w.tail, string(line))
-		} else {
-			w.tail[w.next] = string(line)
-			w.next = (w.next + 1) % w.keep
-		}
-	}
+	w.tail.Add(string(line))
 	buf := make([]byte, 0, len(w.prefix)+len(line)+1)
 	buf = append(append(append(buf, w.prefix...), line...), '\n')
 	w.outMu.Lock()
@@ -68,7 +59,5 @@ func (w *lineWriter) emit(line []byte) {
 func (w *lineWriter) Tail() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	out := make([]string, 0, len(w.tail))
-	out = append(out, w.tail[w.next:]...)
-	return append(out, w.tail[:w.next]...)
+	return w.tail.Lines()
 }

@@ -348,7 +348,7 @@ type logReader struct {
 	id      string
 	// end is the job's end as the SDK reported it while waiting.
 	end  string
-	last []string
+	last lines.Tail
 }
 
 // sdkEnds are the SDK's words for how a job it waited for ended
@@ -364,7 +364,7 @@ var jobEnd = regexp.MustCompile(`(?:^|: )Job (\S+) (succeeded!|cancelled|drained
 const keepLines = 20
 
 func newLogReader() *logReader {
-	r := &logReader{}
+	r := &logReader{last: lines.Tail{Keep: keepLines}}
 	r.lines.Line = func(l []byte) { r.line(string(l)) }
 	return r
 }
@@ -383,10 +383,7 @@ func (r *logReader) flush() {
 }
 
 func (r *logReader) line(l string) {
-	r.last = append(r.last, l)
-	if len(r.last) > keepLines {
-		r.last = r.last[1:]
-	}
+	r.last.Add(l)
 	m, multiline, ok := recordStart(l)
 	switch {
 	case ok:
@@ -453,7 +450,7 @@ func (r *logReader) job() *Job {
 func (r *logReader) tail() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return strings.Join(r.last, "\n")
+	return strings.Join(r.last.Lines(), "\n")
 }
 
 // message is the msg of an slog text record (the SDK's log format).

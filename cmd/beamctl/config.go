@@ -213,6 +213,7 @@ func (c *config) source(flags *pflag.FlagSet, key string) string {
 	return "default"
 }
 
+// envName is the BEAMCTL_ variable that sets key.
 func envName(key string) string {
 	return "BEAMCTL_" + strings.ToUpper(strings.ReplaceAll(key, "-", "_"))
 }

@@ -263,18 +263,5 @@ func (a *app) changed(flags *pflag.FlagSet, key string) bool {
 	if f := flags.Lookup(key); f != nil && f.Changed {
 		return true
 	}
-	return a.v.InConfig(key) || os.Getenv("BEAMCTL_"+envKey(key)) != ""
-}
-
-func envKey(key string) string {
-	b := []byte(key)
-	for i, c := range b {
-		switch {
-		case c == '-':
-			b[i] = '_'
-		case c >= 'a' && c <= 'z':
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
+	return a.v.InConfig(key) || os.Getenv(envName(key)) != ""
 }

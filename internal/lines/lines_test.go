@@ -37,3 +37,27 @@ func TestSplitter(t *testing.T) {
 		})
 	}
 }
+
+func TestTail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keep int
+		add  []string
+		want []string
+	}{
+		{name: "fewer than kept", keep: 3, add: []string{"a", "b"}, want: []string{"a", "b"}},
+		{name: "as many as kept", keep: 2, add: []string{"a", "b"}, want: []string{"a", "b"}},
+		{name: "more than kept", keep: 2, add: []string{"a", "b", "c", "d", "e"}, want: []string{"d", "e"}},
+		{name: "none kept", keep: 0, add: []string{"a"}, want: []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tail := Tail{Keep: tc.keep}
+			for _, l := range tc.add {
+				tail.Add(l)
+			}
+			if got := tail.Lines(); !slices.Equal(got, tc.want) {
+				t.Errorf("Lines = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
