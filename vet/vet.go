@@ -237,7 +237,11 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 			// A pattern that names no files names no package; a package
 			// with files whose compile fails is the compiler's to report.
 			if len(p.GoFiles) == 0 && len(p.CompiledGoFiles) == 0 && missing == nil {
-				missing = problem.Usagef("name packages as go build takes them", "%s", firstLine(e.Msg))
+				msg, fix := strings.TrimSuffix(strings.TrimSuffix(firstLine(e.Msg), ":"), "; to add it"), "name packages as go build takes them"
+				if strings.Contains(msg, "no required module provides") {
+					fix = "add its module with go get, or " + fix
+				}
+				missing = problem.Usagef(fix, "%s", msg)
 			}
 			errs = append(errs, relPos(e.Error(), o.WorkDir))
 		}
