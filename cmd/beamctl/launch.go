@@ -164,6 +164,9 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 		bp = a.newBuildProgress()
 	}
 	staging, stopStaging := a.stagingProgress()
+	// Staging ends before the job runs on a job server; the embedded and
+	// Dataflow paths stage nothing, and a failed launch may end anywhere.
+	defer stopStaging()
 	obs := launch.Observer{
 		Staging:     staging,
 		StagingDone: stopStaging,
@@ -367,7 +370,8 @@ func (a *app) dial(ctx context.Context) (*grpc.ClientConn, string, error) {
 	return conn, endpoint, nil
 }
 
-// stagingProgress shows a progress bar per staged file on a terminal.
+// stagingProgress shows a progress bar per staged file on a terminal; its
+// stop, which may be called more than once, waits for the bars to end.
 func (a *app) stagingProgress() (func(stage.Progress), func()) {
 	if !a.stderrIsTerminal() || a.json {
 		return func(p stage.Progress) {
@@ -376,12 +380,19 @@ func (a *app) stagingProgress() (func(stage.Progress), func()) {
 			}
 		}, func() {}
 	}
-	pr := mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(150*time.Millisecond))
-	var mu sync.Mutex
-	bars := map[string]*mpb.Bar{}
+	// The container starts with the first chunk: most launches stage
+	// nothing, and a container once started must be waited for.
+	var (
+		mu   sync.Mutex
+		pr   *mpb.Progress
+		bars = map[string]*mpb.Bar{}
+	)
 	return func(p stage.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
+			if pr == nil {
+				pr = mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(150*time.Millisecond))
+			}
 			b := bars[p.Path]
 			if b == nil {
 				b = pr.AddBar(p.Size,
@@ -393,12 +404,16 @@ func (a *app) stagingProgress() (func(stage.Progress), func()) {
 		}, func() {
 			mu.Lock()
 			defer mu.Unlock()
+			if pr == nil {
+				return
+			}
 			for _, b := range bars {
 				if !b.Completed() {
 					b.Abort(false)
 				}
 			}
 			pr.Wait()
+			pr, bars = nil, map[string]*mpb.Bar{}
 		}
 }
 
