@@ -38,6 +38,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/problem"
 )
 
@@ -242,7 +243,7 @@ func (r *Runner) cancelJobs(ctx context.Context) {
 		return
 	}
 	for _, j := range resp.GetJobInfo() {
-		if terminal(j.GetState()) {
+		if beam.Terminal(j.GetState()) {
 			continue
 		}
 		r.logger.Debug("embedded runner: cancelling job still running at close", "job", j.GetJobId(), "state", j.GetState().String())
@@ -250,13 +251,4 @@ func (r *Runner) cancelJobs(ctx context.Context) {
 			r.logger.Debug("embedded runner: cancel failed", "job", j.GetJobId(), "error", err)
 		}
 	}
-}
-
-func terminal(s jobpb.JobState_Enum) bool {
-	switch s {
-	case jobpb.JobState_DONE, jobpb.JobState_FAILED, jobpb.JobState_CANCELLED,
-		jobpb.JobState_DRAINED, jobpb.JobState_UPDATED:
-		return true
-	}
-	return false
 }

@@ -149,7 +149,7 @@ func (s *Spec) runDataflow(ctx context.Context, d Deps, obs Observer) (*Result, 
 		return nil, err
 	}
 	o.Logger = d.Logger
-	o.Stop = cancelWait
+	o.Stop = s.Waits.cancel()
 	job, err := d.Dataflow(ctx, o)
 	if err != nil && (job == nil || job.ID == "") {
 		return nil, err

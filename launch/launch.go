@@ -176,10 +176,6 @@ type Result struct {
 	Dataflow *DataflowJob
 }
 
-// cancelWait bounds how long an interrupted run waits for the runner to
-// confirm the job's cancellation.
-const cancelWait = 30 * time.Second
-
 // binaries are the launcher and worker a launch runs.
 type binaries struct {
 	manifest         *build.Manifest
@@ -498,7 +494,7 @@ func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localR
 	if obs.Submitted != nil {
 		obs.Submitted(Submission{Job: job, Embedded: true})
 	}
-	res := follow(ctx, d, obs, runner.Conn(), job, pool.Failures(), start)
+	res := follow(ctx, runner.Conn(), job, s.followOptions(d, obs, pool.Failures()), start, false)
 	res.Embedded = true
 	return res, nil
 }
@@ -610,75 +606,15 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 	if s.Detach {
 		return &Result{Job: job, Outcome: Detached, State: jobpb.JobState_RUNNING, StagedBytes: staged.total(), Image: workerImage}, nil
 	}
-	res := follow(ctx, d, obs, conn, job, failures, start)
+	res := follow(ctx, conn, job, s.followOptions(d, obs, failures), start, false)
 	res.StagedBytes = staged.total()
 	res.Image = workerImage
 	return res, nil
 }
 
-// follow follows the job until it ends, cancelling it when ctx ends or a
-// worker on this machine fails, and reads its metrics.
-func follow(ctx context.Context, d Deps, obs Observer, conn grpc.ClientConnInterface, job *submit.Job, failures <-chan error, start time.Time) *Result {
-	// The follow outlives an interrupt: after cancelling, the job must be
-	// seen to stop.
-	followCtx, stopFollow := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopFollow()
-	reason := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case err := <-failures:
-			reason <- err
-		case <-ctx.Done():
-			reason <- ctx.Err()
-		case <-done:
-			return
-		}
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelWait)
-		defer cancel()
-		if err := submit.Cancel(cctx, conn, job.ID); err != nil && !errors.Is(err, submit.ErrJobFinished) {
-			d.Logger.Warn("cancelling the job failed", "job", job.ID, "err", err)
-		}
-		select {
-		case <-cctx.Done():
-			d.Logger.Warn("the runner did not confirm the cancellation in time", "job", job.ID)
-			stopFollow()
-		case <-done:
-		}
-	}()
-	onEvent := obs.Job
-	if onEvent == nil {
-		onEvent = func(submit.Event) {}
-	}
-	state, err := submit.Follow(followCtx, conn, job.ID, onEvent)
-	close(done)
-	res := &Result{Job: job, State: state, Err: err}
-	select {
-	case r := <-reason:
-		if !errors.Is(r, context.Canceled) && ctx.Err() == nil {
-			res.Err, res.WorkerFailed = r, true
-		}
-	default:
-	}
-	metrics, merr := submit.Metrics(context.WithoutCancel(ctx), conn, job.ID)
-	if merr != nil {
-		d.Logger.Debug("reading metrics failed", "job", job.ID, "err", merr)
-	}
-	res.Metrics = metrics
-	res.Duration = time.Since(start)
-	switch {
-	case ctx.Err() != nil:
-		res.Outcome = Interrupted
-	case res.Err != nil:
-		res.Outcome = Failed
-	case state == jobpb.JobState_DONE:
-		res.Outcome = Done
-	case state == jobpb.JobState_CANCELLED:
-		res.Outcome = Cancelled
-	default:
-		res.Outcome = Failed
-	}
-	return res
+// followOptions follow a launched job: its metrics are part of the Result.
+func (s *Spec) followOptions(d Deps, obs Observer, failures <-chan error) FollowOptions {
+	return FollowOptions{OnEvent: obs.Job, Failures: failures, Metrics: true, Waits: s.Waits, Logger: d.Logger}
 }
 
 func rootCause(err error) error {

@@ -15,6 +15,7 @@ import (
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/launch"
+	"github.com/beamctl/beamctl/submit"
 )
 
 func TestValidate(t *testing.T) {
@@ -30,7 +31,9 @@ func TestValidate(t *testing.T) {
 		{"remote docker", launch.Spec{Dist: "dist", Endpoint: "localhost:8099"}, ""},
 		{"neither build nor dist", launch.Spec{}, "a launch needs either {Build} or {Dist}"},
 		{"both", launch.Spec{Build: b, Dist: "dist"}, "a launch needs either {Build} or {Dist}"},
-		{"negative capture timeout", launch.Spec{Build: b, CaptureTimeout: -time.Second}, "{CaptureTimeout} -1s is not positive"},
+		{"negative capture timeout", launch.Spec{Build: b, CaptureTimeout: -time.Second}, "{CaptureTimeout} -1s is negative"},
+		{"zero capture timeout takes the default", launch.Spec{Build: b, CaptureTimeout: 0}, ""},
+		{"negative connect timeout", launch.Spec{Build: b, Dial: submit.DialOptions{ConnectTimeout: -time.Second}}, "{ConnectTimeout} -1s is negative"},
 		{"bad endpoint", launch.Spec{Build: b, Endpoint: "host:port:x"}, "host:port:x"},
 		{"unknown environment", launch.Spec{Build: b, Endpoint: "localhost:1", Environment: "kubernetes"}, `{Environment} "kubernetes" is not one of`},
 		{"docker without job server", launch.Spec{Build: b, Environment: launch.Docker}, "{Environment} docker needs a job server: give {Endpoint}"},

@@ -78,6 +78,8 @@ type Spec struct {
 	Expose bool
 	// Detach returns once the job runs, without following it.
 	Detach bool
+	// Waits bounds the waits once the job has ended or is to stop.
+	Waits Waits
 	// Image, if set, is the worker image the job's workers start from:
 	// staged first (or, given by digest, checked against the worker), then
 	// named by digest in the Docker environment, or expected of the
@@ -153,10 +155,13 @@ func (s *Spec) Validate() error {
 	case (s.Build == nil) == (s.Dist == ""):
 		return problem.Usagef("set exactly one of them", "a launch needs either {Build} or {Dist}")
 	case s.CaptureTimeout < 0:
-		return problem.Usagef("give a duration such as 2m", "{CaptureTimeout} %v is not positive", s.CaptureTimeout)
-	case s.Dial.ConnectTimeout < 0:
-		return problem.Usagef("give a duration such as 30s", "{ConnectTimeout} %v is not positive", s.Dial.ConnectTimeout)
-	case s.Dataflow != nil:
+		return problem.Usagef(fmt.Sprintf("give a duration such as 2m (0 takes the default, %v)", capture.DefaultTimeout),
+			"{CaptureTimeout} %v is negative", s.CaptureTimeout)
+	}
+	if err := s.Dial.Validate(); err != nil {
+		return err
+	}
+	if s.Dataflow != nil {
 		return s.validateDataflow()
 	}
 	if err := capture.CheckArgs(s.Args); err != nil {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,14 +18,14 @@ import (
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/grpctest"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/stage/stagetest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 )
 
 var (
@@ -420,18 +419,7 @@ func (f *fakeStaging) ReverseArtifactRetrievalService(stream jobpb.ArtifactStagi
 
 func startFake(t *testing.T, f *fakeStaging) jobpb.ArtifactStagingServiceClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	jobpb.RegisterArtifactStagingServiceServer(srv, f)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := grpctest.Serve(t, "bufnet", func(srv *grpc.Server) { jobpb.RegisterArtifactStagingServiceServer(srv, f) })
 	return jobpb.NewArtifactStagingServiceClient(conn)
 }
 

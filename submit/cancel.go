@@ -7,6 +7,8 @@ import (
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"google.golang.org/grpc"
+
+	"github.com/beamctl/beamctl/internal/beam"
 )
 
 // Errors that Cancel, Follow and Metrics return match these with errors.Is.
@@ -28,7 +30,7 @@ func Cancel(ctx context.Context, conn grpc.ClientConnInterface, jobID string) er
 		}
 		return fmt.Errorf("looking up job %s on %s: %w", jobID, endpoint, err)
 	}
-	if IsTerminal(st.GetState()) {
+	if beam.Terminal(st.GetState()) {
 		return &kindError{msg: fmt.Sprintf("job %s on %s already ended %s; nothing to cancel", jobID, endpoint, st.GetState()), kind: ErrJobFinished}
 	}
 	if _, err := client.Cancel(ctx, &jobpb.CancelJobRequest{JobId: jobID}); err != nil {

@@ -68,6 +68,16 @@ type DialOptions struct {
 	Logger *slog.Logger
 }
 
+// Validate checks the options without touching anything: a negative
+// ConnectTimeout is refused, 0 takes the default.
+func (o DialOptions) Validate() error {
+	if o.ConnectTimeout < 0 {
+		return problem.Usagef(fmt.Sprintf("give a duration such as 30s (0 takes the default, %v)", DefaultConnectTimeout),
+			"{ConnectTimeout} %v is negative", o.ConnectTimeout)
+	}
+	return nil
+}
+
 // UseTLS reports whether the options make the connection use TLS.
 func (o DialOptions) UseTLS() bool { return o.TLS || o.CAFile != "" || o.ServerName != "" }
 

@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/beamctl/beamctl/internal/beam"
 )
 
 // Event kinds.
@@ -64,15 +66,6 @@ func (e *JobFailedError) Error() string {
 		return fmt.Sprintf("job %s failed; the runner sent no reason", e.JobID)
 	}
 	return fmt.Sprintf("job %s failed: %s", e.JobID, c)
-}
-
-// IsTerminal reports whether a job in state s will not change any more.
-func IsTerminal(s jobpb.JobState_Enum) bool {
-	switch s {
-	case jobpb.JobState_DONE, jobpb.JobState_FAILED, jobpb.JobState_CANCELLED, jobpb.JobState_DRAINED, jobpb.JobState_UPDATED:
-		return true
-	}
-	return false
 }
 
 // notStarted reports whether state s, coming after earlier states or not,
@@ -166,7 +159,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 		return last, &JobFailedError{JobID: jobID, Message: msg, Cause: FailureCause(msg)}
 	}
 	for {
-		if IsTerminal(last) && messagesDone {
+		if beam.Terminal(last) && messagesDone {
 			return finish()
 		}
 		if stateDone && messagesDone {
@@ -190,7 +183,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 					stateDone = true
 				}
 				// A runner without one of the streams still has the other.
-				if err != nil && status.Code(err) != codes.Unimplemented && !IsTerminal(last) {
+				if err != nil && status.Code(err) != codes.Unimplemented && !beam.Terminal(last) {
 					if isNotFound(err) {
 						return last, notFound(jobID, endpoint)
 					}
@@ -203,7 +196,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 			case it.isState:
 				// Both streams report states, each in its own time; a
 				// state seen before is the other stream catching up.
-				if seen[it.state] || IsTerminal(last) {
+				if seen[it.state] || beam.Terminal(last) {
 					continue
 				}
 				seen[it.state] = true
@@ -212,7 +205,7 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 				}
 				last = it.state
 				onEvent(it.ev)
-				if IsTerminal(last) && drain == nil {
+				if beam.Terminal(last) && drain == nil {
 					t := time.NewTimer(messageDrainTimeout)
 					defer t.Stop()
 					drain = t.C

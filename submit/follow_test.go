@@ -3,7 +3,6 @@ package submit_test
 import (
 	"context"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,12 +12,12 @@ import (
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/beamctl/beamctl/internal/grpctest"
+	"github.com/beamctl/beamctl/submit"
 )
 
 // scriptedJobs is a job service whose streams follow a script, for the
@@ -74,19 +73,7 @@ func stateMsg(s jobpb.JobState_Enum) *jobpb.JobMessagesResponse {
 
 func serveJobs(t *testing.T, s jobpb.JobServiceServer) *grpc.ClientConn {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	jobpb.RegisterJobServiceServer(srv, s)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///fake-jobs",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return grpctest.Serve(t, "fake-jobs", func(srv *grpc.Server) { jobpb.RegisterJobServiceServer(srv, s) })
 }
 
 func TestFollowScripted(t *testing.T) {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,17 +17,17 @@ import (
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/grpctest"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"github.com/beamctl/beamctl/stage"
-	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
-	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/beamctl/beamctl/stage"
+	"github.com/beamctl/beamctl/submit"
 )
 
 // flakyJobs is a job service that fails the first calls of each step with
@@ -122,20 +121,10 @@ func (f *flakyJobs) Run(_ context.Context, req *jobpb.RunJobRequest) (*jobpb.Run
 
 func serveFlaky(t *testing.T, f *flakyJobs) *grpc.ClientConn {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	jobpb.RegisterJobServiceServer(srv, f)
-	jobpb.RegisterArtifactStagingServiceServer(srv, f)
-	go srv.Serve(lis)
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///flaky-jobs",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return grpctest.Serve(t, "flaky-jobs", func(srv *grpc.Server) {
+		jobpb.RegisterJobServiceServer(srv, f)
+		jobpb.RegisterArtifactStagingServiceServer(srv, f)
+	})
 }
 
 // fakeCaptured is a pipeline whose Go environment declares a small worker

@@ -8,11 +8,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/submit"
 )
 
@@ -85,20 +85,14 @@ func newJobsCmd(a *app) *cobra.Command {
 		Short: "Cancel a job and wait until the job server confirms it",
 		Args:  cobra.ExactArgs(1),
 		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
-			if err := submit.Cancel(ctx, conn, args[0]); err != nil {
+			res, err := launch.Cancel(ctx, conn, args[0], a.waits(), a.log)
+			if err != nil {
 				return err
 			}
-			wctx, stop := context.WithTimeout(ctx, cancelWait)
-			defer stop()
-			state, err := submit.Follow(wctx, conn, args[0], func(submit.Event) {})
-			var failed *submit.JobFailedError
-			if err != nil && !errors.As(err, &failed) {
-				return fmt.Errorf("job %s: cancel requested, but its end was not seen: %w", args[0], err)
-			}
 			if a.json {
-				return a.printJSON(map[string]string{"job_id": args[0], "state": state.String()})
+				return a.printJSON(map[string]string{"job_id": args[0], "state": res.State.String()})
 			}
-			fmt.Fprintf(a.stdout, "job %s %s\n", args[0], state)
+			fmt.Fprintf(a.stdout, "job %s %s\n", args[0], res.State)
 			return nil
 		}),
 	}
@@ -113,19 +107,10 @@ func newJobsCmd(a *app) *cobra.Command {
 			}
 			// Followed to its end, the job's end is the exit code, as
 			// for run and submit: a CI step can wait on a detached job.
-			state, err := submit.Follow(ctx, conn, args[0], a.printLogEvent)
-			var failed *submit.JobFailedError
-			switch {
-			case errors.As(err, &failed):
-				return &codeError{code: exitFailure, msg: a.jobFailure(failed)}
-			case err != nil:
-				return err
-			case state == jobpb.JobState_CANCELLED:
-				return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", args[0])}
-			case state != jobpb.JobState_DONE:
-				return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s ended %s", args[0], state)}
-			}
-			return nil
+			// The job is not this command's: an interrupt leaves it
+			// running.
+			return a.outcomeError(launch.Follow(ctx, conn, &submit.Job{ID: args[0]},
+				launch.FollowOptions{OnEvent: a.printLogEvent, Watch: true, Logger: a.log}))
 		}),
 	}
 	logs.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the job ends, and exit as run does for its end: 0 DONE, 1 FAILED, 3 CANCELLED")

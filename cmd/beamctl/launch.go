@@ -28,7 +28,7 @@ import (
 // share them.
 func addDialFlags(f *pflag.FlagSet) {
 	f.String("endpoint", "", "Beam job server HOST:PORT")
-	f.Duration("connect-timeout", submit.DefaultConnectTimeout, "how long to wait for the job server to answer")
+	f.Duration("connect-timeout", submit.DefaultConnectTimeout, "how long to wait for the job server to answer (0: the default)")
 	f.Bool("tls", false, "connect to the job server with TLS")
 	f.String("tls-ca", "", "PEM file of certificate authorities to trust for --tls (implies --tls)")
 	f.String("tls-server-name", "", "name the job server's certificate must carry (implies --tls)")
@@ -43,7 +43,7 @@ func addLaunchFlags(f *pflag.FlagSet) {
 	f.String("loopback-address", "127.0.0.1", "address of this machine's worker pool that the job server can reach, for --environment loopback; beyond loopback only with --expose")
 	f.Bool("expose", false, "let --loopback-address be beyond loopback: anyone who can reach it can start workers, that is run programs, as this user")
 	f.String("job-name", "", "job name (default: the one the pipeline chooses)")
-	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline")
+	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline (0: the default)")
 	f.Bool("detach", false, "print the job id once the job runs, and return (the default for --runner dataflow)")
 	addImageFlags(f)
 	f.String("runner", "", "dataflow: run the launcher with the Beam Go SDK's Dataflow runner (default: a Job API server, --endpoint, or the embedded runner)")
@@ -97,10 +97,7 @@ func (a *app) dialOptions() (submit.DialOptions, error) {
 		ConnectTimeout: a.v.GetDuration("connect-timeout"),
 		Logger:         a.log,
 	}
-	if o.ConnectTimeout <= 0 {
-		return o, usagef("--connect-timeout %v is not positive: give a duration such as 30s", o.ConnectTimeout)
-	}
-	return o, nil
+	return o, o.Validate()
 }
 
 // launchSpec reads the launch settings into a spec; what to run is for the
@@ -114,9 +111,6 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		// An empty host listens on every interface.
 		return launch.Spec{}, usagef("--loopback-address is empty, which is every interface: give the address the job server reaches this machine at, with --expose")
 	}
-	if t := a.v.GetDuration("capture-timeout"); t <= 0 {
-		return launch.Spec{}, usagef("--capture-timeout %v is not positive: give a duration such as 2m", t)
-	}
 	s := launch.Spec{
 		Endpoint:          a.v.GetString("endpoint"),
 		Dial:              dial,
@@ -127,6 +121,7 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		JobName:           a.v.GetString("job-name"),
 		CaptureTimeout:    a.v.GetDuration("capture-timeout"),
 		Detach:            a.v.GetBool("detach"),
+		Waits:             a.waits(),
 		WorkerOutput:      a.stderr,
 	}
 	if a.v.GetBool("verbose") {
@@ -169,6 +164,9 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 		bp = a.newBuildProgress()
 	}
 	staging, stopStaging := a.stagingProgress()
+	// Staging ends before the job runs on a job server; the embedded and
+	// Dataflow paths stage nothing, and a failed launch may end anywhere.
+	defer stopStaging()
 	obs := launch.Observer{
 		Staging:     staging,
 		StagingDone: stopStaging,
@@ -317,30 +315,43 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	} else if len(res.Metrics) > 0 {
 		a.printMetrics(res.Metrics)
 	}
+	if res.Outcome == launch.Done && !a.json {
+		fmt.Fprintf(a.stderr, "job %s done in %s\n", job.ID, out.Duration)
+	}
+	if res.Outcome == launch.Interrupted && !a.json {
+		fmt.Fprintf(a.stderr, "job %s %s after interrupt\n", job.ID, strings.ToLower(res.State.String()))
+	}
+	return a.outcomeError(res)
+}
+
+// outcomeError maps how a followed job ended to the exit code, with the
+// final line that says why it is not 0: for run, submit and jobs logs
+// --follow alike.
+func (a *app) outcomeError(res *launch.Result) error {
+	id := res.Job.ID
 	switch res.Outcome {
 	case launch.Done:
-		if !a.json {
-			fmt.Fprintf(a.stderr, "job %s done in %s\n", job.ID, out.Duration)
-		}
 		return nil
 	case launch.Interrupted:
-		if !a.json {
-			fmt.Fprintf(a.stderr, "job %s %s after interrupt\n", job.ID, strings.ToLower(res.State.String()))
-		}
 		return context.Canceled
 	case launch.Cancelled:
-		return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", job.ID)}
+		return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", id)}
 	}
+	var failed *submit.JobFailedError
 	switch {
 	case res.WorkerFailed:
-		return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s stopped because a worker failed: %v", job.ID, res.Err)}
-	case failed != nil:
+		return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s stopped because a worker failed: %v", id, res.Err)}
+	case errors.As(res.Err, &failed):
 		return &codeError{code: exitFailure, msg: a.jobFailure(failed)}
 	case res.Err != nil:
-		return &codeError{code: exitFailure, msg: res.Err.Error()}
+		return res.Err
 	}
-	return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s ended %s", job.ID, res.State)}
+	return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s ended %s", id, res.State)}
 }
+
+// waits are the bounds of the waits once a job is to stop: a second
+// interrupt ends them at once.
+func (a *app) waits() launch.Waits { return launch.Waits{Abort: a.abort} }
 
 // dial connects to the job server of the dial flags.
 func (a *app) dial(ctx context.Context) (*grpc.ClientConn, string, error) {
@@ -359,7 +370,8 @@ func (a *app) dial(ctx context.Context) (*grpc.ClientConn, string, error) {
 	return conn, endpoint, nil
 }
 
-// stagingProgress shows a progress bar per staged file on a terminal.
+// stagingProgress shows a progress bar per staged file on a terminal; its
+// stop, which may be called more than once, waits for the bars to end.
 func (a *app) stagingProgress() (func(stage.Progress), func()) {
 	if !a.stderrIsTerminal() || a.json {
 		return func(p stage.Progress) {
@@ -368,12 +380,19 @@ func (a *app) stagingProgress() (func(stage.Progress), func()) {
 			}
 		}, func() {}
 	}
-	pr := mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(150*time.Millisecond))
-	var mu sync.Mutex
-	bars := map[string]*mpb.Bar{}
+	// The container starts with the first chunk: most launches stage
+	// nothing, and a container once started must be waited for.
+	var (
+		mu   sync.Mutex
+		pr   *mpb.Progress
+		bars = map[string]*mpb.Bar{}
+	)
 	return func(p stage.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
+			if pr == nil {
+				pr = mpb.New(mpb.WithOutput(a.stderr), mpb.WithRefreshRate(150*time.Millisecond))
+			}
 			b := bars[p.Path]
 			if b == nil {
 				b = pr.AddBar(p.Size,
@@ -385,12 +404,16 @@ func (a *app) stagingProgress() (func(stage.Progress), func()) {
 		}, func() {
 			mu.Lock()
 			defer mu.Unlock()
+			if pr == nil {
+				return
+			}
 			for _, b := range bars {
 				if !b.Completed() {
 					b.Abort(false)
 				}
 			}
 			pr.Wait()
+			pr, bars = nil, map[string]*mpb.Bar{}
 		}
 }
 

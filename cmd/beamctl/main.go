@@ -12,7 +12,9 @@ import (
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
 	"github.com/beamctl/beamctl/cmd/internal/words"
@@ -38,26 +40,22 @@ func main() {
 
 // run executes beamctl with args and returns the exit code. Signals
 // cancel the context, so every command unwinds and cleans up; a second
-// interrupt exits at once.
+// interrupt also ends the waits that outlive the first (for a cancelled job
+// to stop), and gives the cleanup unwindBound before the process exits.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
-	sigs := make(chan os.Signal, 2)
+	abort, stopWaits := context.WithCancelCause(context.Background())
+	defer stopWaits(nil)
+	sigs := make(chan os.Signal, 3)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		sig, ok := <-sigs
-		if !ok {
-			return
-		}
-		cancel(&interrupted{sig})
-		if _, ok := <-sigs; ok {
-			fmt.Fprintln(stderr, "beamctl: interrupted again, exiting now")
-			os.Exit(exitInterrupted)
-		}
+	stopInterrupts := interrupts(sigs, cancel, stopWaits, stderr, unwindBound, os.Exit)
+	defer func() {
+		signal.Stop(sigs)
+		stopInterrupts()
 	}()
 
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, digests: digest.NewCache()}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, digests: digest.NewCache(), abort: abort}
 	root := newRootCmd(a)
 	root.SetArgs(args)
 	err := unknownCommand(root, args)
@@ -126,6 +124,53 @@ func (a *app) settingSource(msg string) string {
 // message (--jobs -3 is negative), or for a target, the target does. A
 // flag named further on may be the pipeline's own.
 var settingAtFault = regexp.MustCompile(`^(?:--([a-z][a-z-]*)|(target)) `)
+
+// unwindBound is how long a command may take to clean up (child
+// processes, temporary directories) after a second interrupt.
+const unwindBound = 10 * time.Second
+
+// interrupts handles the signals on sigs until the returned func is
+// called, which waits for it to end. The first cancels the command; the
+// second aborts the waits that outlive the first and gives the command
+// bound to return before exit ends the process; a third ends it at once.
+func interrupts(sigs <-chan os.Signal, cancel, abort context.CancelCauseFunc, stderr io.Writer, bound time.Duration, exit func(int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var late <-chan time.Time
+		for n := 1; ; n++ {
+			select {
+			case <-done:
+				return
+			case <-late:
+				fmt.Fprintf(stderr, "beamctl: cleanup did not end within %v of the second interrupt; exiting\n", bound)
+				exit(exitInterrupted)
+				return
+			case sig := <-sigs:
+				switch n {
+				case 1:
+					cancel(&interrupted{sig})
+				case 2:
+					fmt.Fprintln(stderr, "beamctl: interrupted again: not waiting for the job any longer; cleaning up (interrupt once more to exit at once)")
+					abort(&interrupted{sig})
+					t := time.NewTimer(bound)
+					defer t.Stop()
+					late = t.C
+				default:
+					fmt.Fprintln(stderr, "beamctl: interrupted a third time: exiting now")
+					exit(exitInterrupted)
+					return
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
 
 type interrupted struct{ sig os.Signal }
 

@@ -41,6 +41,9 @@ type app struct {
 	pipelineDir string
 	// cmd is the command whose settings cfg holds.
 	cmd *cobra.Command
+	// abort ends at a second interrupt: waits that outlive the first (for
+	// a cancelled job to stop) end at once.
+	abort context.Context
 }
 
 func newRootCmd(a *app) *cobra.Command {

@@ -5,7 +5,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,12 +45,10 @@ reason and the fix (for a function no init function registers, the
 register call to add); --verbose prints the runner's whole message.
 
 Exit codes: 0 when the job is DONE, 1 when it FAILED, 3 when it
-was CANCELLED, 130 when interrupted: Ctrl-C cancels the job and waits for
-it to stop; a second Ctrl-C exits at once.`
-
-// cancelWait bounds how long jobs cancel waits for the job server to
-// confirm the cancellation.
-const cancelWait = 30 * time.Second
+was CANCELLED, 130 when interrupted: Ctrl-C cancels the job and waits, at
+most 30s, for the runner to confirm; a second Ctrl-C stops waiting and
+exits once beamctl has cleaned up (its workers, temporary directories),
+within 10s; a third exits at once.`
 
 func newRunCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
