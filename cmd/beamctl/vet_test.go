@@ -81,7 +81,7 @@ func TestVetText(t *testing.T) {
 	}
 }
 
-// TestRunRefusedByVet checks that run and build refuse a pipeline with a
+// TestRunRefusedByVet checks that run, build and stage refuse a pipeline with a
 // mistake before anything runs or is written, and that --vet=off, from
 // the flag, the environment or beamctl.yaml, lets it through.
 func TestRunRefusedByVet(t *testing.T) {
@@ -103,6 +103,14 @@ func TestRunRefusedByVet(t *testing.T) {
 	}
 	if _, err := os.Stat(dist); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a refused build wrote %s: %v", dist, err)
+	}
+
+	tarball := filepath.Join(t.TempDir(), "wc.tar")
+	if r := beamctl(t, "stage", pkg, "--target", "host", "--image", "wc:v1", "--tarball", tarball); r.code != 1 || !strings.Contains(r.stderr, "unexportedfield") {
+		t.Errorf("stage: exit %d, want 1 with the findings\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(tarball); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused stage wrote %s: %v", tarball, err)
 	}
 
 	if r := beamctl(t, "run", "--vet=off", pkg, "--target", "host", "--", "--output="+out); r.code != 0 {
