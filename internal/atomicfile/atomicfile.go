@@ -5,21 +5,36 @@ package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
 
 // WriteFile writes data to path with perm, atomically.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return Write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// Write writes what fill writes to path with perm, atomically: for
+// content too large to hold in memory, such as an image tarball. On any
+// error, from fill or the file system, path is left as it was and the
+// temporary file is removed.
+func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	err = fill(f)
 	if err == nil {
 		err = f.Chmod(perm)
 	}
+	// Without the sync, a crash soon after the rename can leave path
+	// naming an empty or partial file on file systems that order the
+	// rename before the data.
 	if err == nil {
 		err = f.Sync()
 	}
