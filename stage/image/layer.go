@@ -168,6 +168,9 @@ type layerMeta struct {
 	Digest string `json:"digest"`
 	DiffID string `json:"diffID"`
 	Size   int64  `json:"size"`
+	// Stamp is the blob's digest.Stamp when it was written or last
+	// checked: while it holds, the blob need not be hashed again.
+	Stamp string `json:"stamp,omitempty"`
 }
 
 // fileLayer is a compressed layer kept in a file: its digests are known
@@ -282,14 +285,24 @@ func (c layerCache) layer(ctx context.Context, entries []entry, mtime time.Time)
 	if err := os.Rename(tmp.Name(), l.path); err != nil {
 		return nil, fmt.Errorf("writing the layer cache: %w", err)
 	}
-	data, err := json.Marshal(meta)
-	if err != nil {
+	if fi, err := os.Stat(l.path); err == nil {
+		l.meta.Stamp = digest.Stamp(fi)
+	}
+	if err := writeRecord(record, l.meta); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(record, data, 0o644); err != nil {
-		return nil, fmt.Errorf("writing the layer cache: %w", err)
-	}
 	return l, nil
+}
+
+func writeRecord(record string, meta layerMeta) error {
+	data, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(record, data, 0o644); err != nil {
+		return fmt.Errorf("writing the layer cache: %w", err)
+	}
+	return nil
 }
 
 func (c layerCache) blobPath(d string) string {
@@ -322,11 +335,21 @@ func (c layerCache) cached(ctx context.Context, record string) (*fileLayer, erro
 		return nil, err
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || fi.Size() != meta.Size {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != meta.Size {
 		return nil, fmt.Errorf("%s is not the %d bytes its record says", l.path, meta.Size)
 	}
+	if stamp := digest.Stamp(fi); stamp != "" && stamp == meta.Stamp {
+		return l, nil
+	}
+	// Not the file last checked (another process renamed its copy in) or
+	// changed since: hashed once, then trusted by its new stamp.
 	if err := c.digests.VerifyOpen(ctx, l.path, f, strings.TrimPrefix(meta.Digest, "sha256:")); err != nil {
 		return nil, err
+	}
+	l.meta.Stamp = digest.Stamp(fi)
+	if err := writeRecord(record, l.meta); err != nil {
+		c.log.Debug("layer record not updated", "record", record, "error", err)
 	}
 	return l, nil
 }
