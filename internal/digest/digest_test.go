@@ -163,3 +163,41 @@ func TestReaderStopsWhenCancelled(t *testing.T) {
 		t.Error("nothing was hashed before the cancel: the test shows nothing")
 	}
 }
+
+// TestStamp checks that a file's stamp stays while it is left alone and
+// moves when it is rewritten in place or replaced by a copy.
+func TestStamp(t *testing.T) {
+	p := oldFile(t, "content")
+	stamp := func() string {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Stamp(fi)
+	}
+	s := stamp()
+	if s == "" {
+		t.Skip("this system gives no file identity")
+	}
+	if stamp() != s {
+		t.Error("the stamp of an untouched file moved")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(p, []byte("CONTENT"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := stamp()
+	if rewritten == s {
+		t.Error("rewriting the file in place left its stamp")
+	}
+	cp := p + ".copy"
+	if err := os.WriteFile(cp, []byte("CONTENT"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cp, p); err != nil {
+		t.Fatal(err)
+	}
+	if stamp() == rewritten {
+		t.Error("replacing the file by a copy left its stamp")
+	}
+}

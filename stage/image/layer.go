@@ -74,7 +74,7 @@ type entry struct {
 // writeTar writes entries in a form that depends only on them: sorted,
 // with parent directories made explicit, and with fixed times, owners and
 // formats, so the same inputs give the same layer on any machine.
-func writeTar(ctx context.Context, w io.Writer, entries []entry, mtime time.Time) error {
+func writeTar(ctx context.Context, w io.Writer, entries []entry, mtime time.Time, digests *digest.Cache) error {
 	all := map[string]entry{}
 	for _, e := range entries {
 		all[e.name] = e
@@ -122,7 +122,7 @@ func writeTar(ctx context.Context, w io.Writer, entries []entry, mtime time.Time
 			}
 			continue
 		}
-		if err := copyFileTo(ctx, tw, e); err != nil {
+		if err := copyFileTo(ctx, tw, e, digests); err != nil {
 			return err
 		}
 	}
@@ -131,19 +131,26 @@ func writeTar(ctx context.Context, w io.Writer, entries []entry, mtime time.Time
 
 // copyFileTo copies e's file to w, checking that it still holds the
 // content the layer is cached under: a file rewritten since it was
-// verified would otherwise be cached under its old digest.
-func copyFileTo(ctx context.Context, w io.Writer, e entry) error {
+// verified would otherwise be cached under its old digest. A file the
+// digest cache knows is checked by its state, before and after, instead
+// of hashed once more.
+func copyFileTo(ctx context.Context, w io.Writer, e entry, digests *digest.Cache) error {
 	f, err := os.Open(e.file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	known, ok := digests.Known(e.file, f)
+	trusted := ok && known.SHA256 == e.sha256
 	h := digest.New()
-	n, err := io.Copy(io.MultiWriter(w, h), ctxReader{ctx, io.LimitReader(f, e.size+1)})
+	if !trusted {
+		w = io.MultiWriter(w, h)
+	}
+	n, err := io.Copy(w, ctxReader{ctx, io.LimitReader(f, e.size+1)})
 	if err != nil {
 		return err
 	}
-	if n != e.size || h.Hex() != e.sha256 {
+	if n != e.size || trusted && !digests.Unchanged(e.file, f) || !trusted && h.Hex() != e.sha256 {
 		return fmt.Errorf("%s changed while it was read into an image layer", e.file)
 	}
 	return nil
@@ -264,7 +271,7 @@ func (c layerCache) layer(ctx context.Context, entries []entry, mtime time.Time)
 		return nil, fmt.Errorf("creating the layer cache: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	meta, err := compress(ctx, tmp, entries, mtime)
+	meta, err := compress(ctx, tmp, entries, mtime, c.digests)
 	if err == nil {
 		// Synced before the rename: a crash must not leave the digest's
 		// name on a partial file.
@@ -356,14 +363,14 @@ func (c layerCache) cached(ctx context.Context, record string) (*fileLayer, erro
 
 // compress writes the gzipped tar of entries to w in one pass, hashing
 // the tar (the diff id) and the compressed bytes (the digest) as it goes.
-func compress(ctx context.Context, w io.Writer, entries []entry, mtime time.Time) (layerMeta, error) {
+func compress(ctx context.Context, w io.Writer, entries []entry, mtime time.Time, digests *digest.Cache) (layerMeta, error) {
 	blobSum, diffID := sha256.New(), sha256.New()
 	size := &countWriter{w: io.MultiWriter(w, blobSum)}
 	zw, err := gzip.NewWriterLevel(size, gzipLevel)
 	if err != nil {
 		return layerMeta{}, err
 	}
-	if err := writeTar(ctx, io.MultiWriter(zw, diffID), entries, mtime); err != nil {
+	if err := writeTar(ctx, io.MultiWriter(zw, diffID), entries, mtime, digests); err != nil {
 		return layerMeta{}, err
 	}
 	if err := zw.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -345,5 +346,22 @@ func TestGoldenImageDigest(t *testing.T) {
 	if t.Failed() {
 		t.Logf("if the change is meant, record the new digests (see the comment on goldenImage):\n\tgoldenSystem = %q\n\tgoldenBoot   = %q\n\tgoldenWorker = %q\n\tgoldenImage  = %q",
 			got.Layers[0], got.Layers[1], got.Layers[2], got.Image)
+	}
+}
+
+// TestLayerRefusesChangedFile makes a layer of a file that no longer
+// holds the content it was verified to have: the layer must not be cached
+// under the old content's key.
+func TestLayerRefusesChangedFile(t *testing.T) {
+	dir := t.TempDir()
+	p, _ := file(t, dir, "worker", "new worker")
+	_, oldSum := file(t, t.TempDir(), "worker", "old worker")
+	c := layerCache{dir: t.TempDir(), digests: digest.NewCache(), log: slog.New(slog.DiscardHandler)}
+	e := entry{name: "opt/apache/beam/worker", mode: 0o755, file: p, size: int64(len("new worker")), sha256: oldSum}
+	if _, err := c.layer(t.Context(), []entry{e}, time.Unix(0, 0)); err == nil || !strings.Contains(err.Error(), "changed while it was read") {
+		t.Errorf("layer = %v, want the file refused as changed", err)
+	}
+	if records, _ := filepath.Glob(filepath.Join(c.dir, "*.json")); len(records) > 0 {
+		t.Errorf("a layer of the changed file was recorded: %v", records)
 	}
 }
