@@ -52,10 +52,11 @@ func publish(ctx context.Context, dir string, m *Manifest, jobs []*job, log *slo
 		return &OutputError{Dir: dir, Reason: "cannot be created (" + errReason(err) + ")"}
 	}
 	old, _ := ReadManifest(dir)
-	perm := os.FileMode(0o755)
+	var keepMode *os.FileMode
 	stageIn, inPlace := parent, false
 	if fi, err := os.Stat(dir); err == nil {
-		perm = fi.Mode().Perm()
+		perm := fi.Mode().Perm()
+		keepMode = &perm
 		if pi, err := os.Stat(parent); err == nil && !sameDevice(fi, pi) {
 			// A mount point, such as a container's volume, cannot be
 			// renamed: its content is replaced instead.
@@ -64,14 +65,20 @@ func publish(ctx context.Context, dir string, m *Manifest, jobs []*job, log *slo
 	}
 	base := filepath.Base(dir)
 	sweepStaging(stageIn, base, log)
-	tmp, err := makeStaging(stageIn, base, perm)
+	tmp, err := makeStaging(stageIn, base)
 	if err != nil {
 		return &OutputError{Dir: dir, Reason: "cannot be replaced (" + errReason(err) + ")"}
 	}
 	// After a swap, tmp holds the old output.
-	defer os.RemoveAll(tmp)
+	defer removeTree(tmp)
 	if err := fill(ctx, tmp, dir, old, m, jobs, !inPlace, log); err != nil {
 		return err
+	}
+	// Last, as the mode may not let the owner write.
+	if keepMode != nil && !inPlace {
+		if err := os.Chmod(tmp, *keepMode); err != nil {
+			return fmt.Errorf("replacing %s: %w", dir, err)
+		}
 	}
 	if err := fault("swap"); err != nil {
 		return err
@@ -93,19 +100,22 @@ func publish(ctx context.Context, dir string, m *Manifest, jobs []*job, log *slo
 // fills before it swaps them in.
 func stagingPrefix(base string) string { return "." + base + ".new-" }
 
-func makeStaging(in, base string, perm os.FileMode) (string, error) {
+// makeStaging creates the directory the new output of base is made in.
+func makeStaging(in, base string) (string, error) {
 	for {
 		tmp := filepath.Join(in, stagingPrefix(base)+rand.Text()[:10])
-		err := os.Mkdir(tmp, perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
+		err := os.Mkdir(tmp, 0o755)
+		if !errors.Is(err, fs.ErrExist) {
+			return tmp, err
 		}
-		if err != nil {
-			return "", err
-		}
-		// Mkdir applies the umask; the output keeps the mode it had.
-		return tmp, os.Chmod(tmp, perm)
 	}
+}
+
+// removeTree removes a staging directory, or the old output swapped out
+// into it, even if its mode does not let its owner write.
+func removeTree(dir string) {
+	os.Chmod(dir, 0o700)
+	os.RemoveAll(dir)
 }
 
 // sweepStaging removes what killed publishes of base left in dir.
@@ -114,7 +124,7 @@ func sweepStaging(dir, base string, log *slog.Logger) {
 	for _, p := range left {
 		if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > staleStaging {
 			log.Debug("removing a staging directory left by an earlier build", "dir", p)
-			os.RemoveAll(p)
+			removeTree(p)
 		}
 	}
 }
@@ -240,7 +250,8 @@ func swap(tmp, dir string) error {
 		}
 		return err
 	}
-	return os.RemoveAll(aside)
+	removeTree(aside)
+	return nil
 }
 
 // moveIn publishes into dir itself, for an output that cannot be

@@ -146,6 +146,18 @@ func TestPublishReplacesWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	onlyEntry(t, dist)
+	// A mode that does not let its owner write is kept too.
+	os.Chmod(dist, 0o550)
+	if err := b.publish(t.Context(), dist); err != nil {
+		t.Fatal(err)
+	}
+	onlyEntry(t, dist)
+	if fi, err := os.Stat(dist); err != nil {
+		t.Fatal(err)
+	} else if fi.Mode().Perm() != 0o550 {
+		t.Errorf("the output's mode is %v, want it kept at 0550", fi.Mode().Perm())
+	}
+	os.Chmod(dist, 0o750)
 	m, err := ReadManifest(dist)
 	if err != nil || m.Name != "b" {
 		t.Fatalf("manifest %+v, %v; want b's", m, err)
