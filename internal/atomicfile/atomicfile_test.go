@@ -38,3 +38,27 @@ func TestWrite(t *testing.T) {
 		t.Errorf("the directory holds %d entries, want only the file: temporary files left", len(ents))
 	}
 }
+
+// TestWriteAs names the file after its content is written, as a cache
+// named by digest does, and refuses a name that leaves the directory.
+func TestWriteAs(t *testing.T) {
+	dir := t.TempDir()
+	p, err := WriteAs(dir, 0o644, func(w io.Writer) (string, error) {
+		_, err := io.WriteString(w, "blob")
+		return "named-after-writing", err
+	})
+	if err != nil || p != filepath.Join(dir, "named-after-writing") {
+		t.Fatalf("WriteAs = %q, %v", p, err)
+	}
+	if got, _ := os.ReadFile(p); string(got) != "blob" {
+		t.Errorf("content = %q", got)
+	}
+	for _, bad := range []string{"", "../escape", "sub/file"} {
+		if _, err := WriteAs(dir, 0o644, func(io.Writer) (string, error) { return bad, nil }); err == nil {
+			t.Errorf("name %q was accepted", bad)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("the directory holds %d entries, want only the file: temporary files left", len(ents))
+	}
+}

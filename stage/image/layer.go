@@ -266,32 +266,22 @@ func (c layerCache) layer(ctx context.Context, entries []entry, mtime time.Time)
 	if err := os.MkdirAll(blobs, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the layer cache: %w", err)
 	}
-	tmp, err := os.CreateTemp(blobs, ".tmp-*")
-	if err != nil {
-		return nil, fmt.Errorf("creating the layer cache: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	meta, err := compress(ctx, tmp, entries, mtime, c.digests)
-	if err == nil {
-		// Synced before the rename: a crash must not leave the digest's
-		// name on a partial file.
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
+	var meta layerMeta
+	// Another process may have put the same bytes under the same name
+	// meanwhile: replacing them is harmless, and readers of the old file
+	// keep it.
+	path, err := atomicfile.WriteAs(blobs, 0o644, func(w io.Writer) (string, error) {
+		var err error
+		meta, err = compress(ctx, w, entries, mtime, c.digests)
+		return filepath.Base(c.blobPath(meta.Digest)), err
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, fmt.Errorf("writing an image layer: %w", err)
 	}
-	l = &fileLayer{path: c.blobPath(meta.Digest), meta: meta}
-	// Another process may have put the same bytes there meanwhile:
-	// replacing them is harmless, and readers of the old file keep it.
-	if err := os.Rename(tmp.Name(), l.path); err != nil {
-		return nil, fmt.Errorf("writing the layer cache: %w", err)
-	}
+	l = &fileLayer{path: path, meta: meta}
 	if fi, err := os.Stat(l.path); err == nil {
 		l.meta.Stamp = digest.Stamp(fi)
 	}
