@@ -369,7 +369,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		w.Role, w.Platform = RoleWorker, p
 		m.Binaries = append(m.Binaries, w)
 	}
-	if err := publish(outDir, m, jobs, log); err != nil {
+	if err := publish(ctx, outDir, m, jobs, log); err != nil {
 		return nil, err
 	}
 	// The rest of the run trusts these digests while the files stay as
@@ -492,7 +492,7 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 		emit(ev)
 		return &CompileError{File: j.bin.File, Platform: j.bin.Platform, Output: relativize(errorLines(out), pkg.runDir, o.WorkDir)}
 	}
-	sum, size, err := binaryDigest(j.cacheOut, o.Digests)
+	sum, size, err := binaryDigest(ctx, j.cacheOut, o.Digests)
 	if err != nil {
 		return err
 	}
@@ -557,7 +557,12 @@ func checkWritable(given, dir string) error {
 	case err != nil && !errors.Is(err, os.ErrNotExist):
 		return &OutputError{Dir: given, Reason: "cannot be used (" + errReason(err) + ")"}
 	}
-	probe := dir
+	// The new output is made beside dir and renamed over it, which needs
+	// the parent writable; only a mount point is written into instead.
+	probe := filepath.Dir(dir)
+	if pi, perr := os.Stat(probe); err == nil && perr == nil && !sameDevice(fi, pi) {
+		probe = dir
+	}
 	for {
 		fi, err := os.Stat(probe)
 		if err == nil {

@@ -3,29 +3,151 @@ package build
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/digest"
 )
 
-// publish puts the built binaries and the manifest into dir. Each file
-// lands by rename, and the manifest last, so a reader never sees a
-// manifest that names a binary that is not there.
-func publish(dir string, m *Manifest, jobs []*job, log *slog.Logger) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+// publishFault, when a test sets it, is called at each step of publishing
+// and fails that step with what it returns: how the tests show that a
+// failure anywhere leaves the old output as it was.
+var publishFault func(step string) error
+
+func fault(step string) error {
+	if publishFault == nil {
+		return nil
+	}
+	return publishFault(step)
+}
+
+// staleStaging is how old a staging directory must be before a publish
+// takes it for the leftover of a killed beamctl rather than one that
+// another build is still filling.
+const staleStaging = time.Hour
+
+// publish replaces dir as a whole with the built binaries, the manifest
+// and whatever else dir held that no build wrote. The new output is made
+// in a directory beside dir, on the same file system, and swapped in by
+// rename, so that a reader that opens dir sees the old output or the new,
+// never a mix of both, and a failure or cancellation at any step leaves
+// dir as it was and nothing beside it.
+func publish(ctx context.Context, dir string, m *Manifest, jobs []*job, log *slog.Logger) error {
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		// A link to the output stays a link: its target is what is replaced.
+		dir = real
+	}
+	parent := filepath.Dir(dir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return &OutputError{Dir: dir, Reason: "cannot be created (" + errReason(err) + ")"}
 	}
 	old, _ := ReadManifest(dir)
+	var keepMode *os.FileMode
+	stageIn, inPlace := parent, false
+	if fi, err := os.Stat(dir); err == nil {
+		perm := fi.Mode().Perm()
+		keepMode = &perm
+		if pi, err := os.Stat(parent); err == nil && !sameDevice(fi, pi) {
+			// A mount point, such as a container's volume, cannot be
+			// renamed: its content is replaced instead.
+			stageIn, inPlace = dir, true
+		}
+	}
+	base := filepath.Base(dir)
+	sweepStaging(stageIn, base, log)
+	tmp, err := makeStaging(stageIn, base)
+	if err != nil {
+		return &OutputError{Dir: dir, Reason: "cannot be replaced (" + errReason(err) + ")"}
+	}
+	// After a swap, tmp holds the old output.
+	defer removeTree(tmp)
+	if err := fill(ctx, tmp, dir, old, m, jobs, !inPlace, log); err != nil {
+		return err
+	}
+	// Last, as the mode may not let the owner write.
+	if keepMode != nil && !inPlace {
+		if err := os.Chmod(tmp, *keepMode); err != nil {
+			return fmt.Errorf("replacing %s: %w", dir, err)
+		}
+	}
+	if err := fault("swap"); err != nil {
+		return err
+	}
+	// The last moment to stop: once swapped, the build has succeeded.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if inPlace {
+		return moveIn(tmp, dir, old, m)
+	}
+	if err := swap(tmp, dir); err != nil {
+		return fmt.Errorf("replacing %s: %w", dir, err)
+	}
+	return nil
+}
+
+// stagingPrefix starts the names of the directories a publish of base
+// fills before it swaps them in.
+func stagingPrefix(base string) string { return "." + base + ".new-" }
+
+// makeStaging creates the directory the new output of base is made in.
+func makeStaging(in, base string) (string, error) {
+	for {
+		tmp := filepath.Join(in, stagingPrefix(base)+rand.Text()[:10])
+		err := os.Mkdir(tmp, 0o755)
+		if !errors.Is(err, fs.ErrExist) {
+			return tmp, err
+		}
+	}
+}
+
+// removeTree removes a staging directory, or the old output swapped out
+// into it, even if its mode does not let its owner write.
+func removeTree(dir string) {
+	os.Chmod(dir, 0o700)
+	os.RemoveAll(dir)
+}
+
+// sweepStaging removes what killed publishes of base left in dir.
+func sweepStaging(dir, base string, log *slog.Logger) {
+	left, _ := filepath.Glob(filepath.Join(dir, stagingPrefix(base)+"*"))
+	for _, p := range left {
+		if fi, err := os.Lstat(p); err == nil && time.Since(fi.ModTime()) > staleStaging {
+			log.Debug("removing a staging directory left by an earlier build", "dir", p)
+			removeTree(p)
+		}
+	}
+}
+
+// fill makes tmp the new content of dir: each binary a hard link to the
+// build cache's file, the entries of dir that no build wrote (when carry
+// is set), and the manifest.
+func fill(ctx context.Context, tmp, dir string, old, m *Manifest, jobs []*job, carry bool, log *slog.Logger) error {
+	built := map[string]bool{ManifestFile: true}
 	for _, j := range jobs {
-		if err := place(j.cacheOut, filepath.Join(dir, j.bin.File), log); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := place(ctx, j.cacheOut, filepath.Join(tmp, j.bin.File), filepath.Join(dir, j.bin.File), log); err != nil {
+			return err
+		}
+		built[j.bin.File] = true
+		if err := fault("binary " + j.bin.File); err != nil {
+			return err
+		}
+	}
+	if carry {
+		if err := carryOver(dir, tmp, old, built, log); err != nil {
 			return err
 		}
 	}
@@ -33,16 +155,123 @@ func publish(dir string, m *Manifest, jobs []*job, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, ManifestFile), data, 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, ManifestFile), data, 0o644); err != nil {
 		return err
 	}
-	// Binaries of targets no longer built would otherwise linger beside a
-	// manifest that no longer names them.
+	return fault("manifest")
+}
+
+// carryOver links into tmp what dir holds besides the outputs of builds,
+// such as a user's notes: replacing dir must not lose them. The binaries
+// of dir's manifest are left behind, as are those of targets no longer
+// built.
+func carryOver(dir, tmp string, old *Manifest, built map[string]bool, log *slog.Logger) error {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", dir, err)
+	}
+	owned := map[string]bool{}
 	if old != nil {
-		keep := map[string]bool{}
-		for _, b := range m.Binaries {
-			keep[b.File] = true
+		for _, b := range old.Binaries {
+			owned[b.File] = true
 		}
+	}
+	for _, e := range ents {
+		if n := e.Name(); !built[n] && !owned[n] {
+			if err := linkTree(filepath.Join(dir, n), filepath.Join(tmp, n), log); err != nil {
+				return fmt.Errorf("keeping %s in %s: %w", n, dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// linkTree makes dst a copy of src whose files are hard links, so that
+// nothing is copied and src is left as it is.
+func linkTree(src, dst string, log *slog.Logger) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	switch {
+	case fi.Mode().IsRegular():
+		if err := os.Link(src, dst); err != nil {
+			return copyFile(src, dst, fi.Mode().Perm())
+		}
+		return nil
+	case fi.Mode()&fs.ModeSymlink != 0:
+		target, err := os.Readlink(src)
+		if err != nil {
+			return err
+		}
+		return os.Symlink(target, dst)
+	case fi.IsDir():
+		if err := os.Mkdir(dst, fi.Mode().Perm()); err != nil {
+			return err
+		}
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if err := linkTree(filepath.Join(src, e.Name()), filepath.Join(dst, e.Name()), log); err != nil {
+				return err
+			}
+		}
+		return os.Chmod(dst, fi.Mode().Perm())
+	}
+	log.Debug("not keeping a special file in the new output", "path", src, "mode", fi.Mode())
+	return nil
+}
+
+// swap puts tmp at dir, and what was at dir at tmp.
+func swap(tmp, dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		if err := os.Rename(tmp, dir); err == nil {
+			return nil
+		}
+		// Made by someone else meanwhile: swapped like any other.
+	}
+	if ok, err := exchange(tmp, dir); ok {
+		return err
+	}
+	// Without an exchange, dir is missing between the two renames, but
+	// never holds a mix.
+	aside := tmp + ".old"
+	if err := os.Rename(dir, aside); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if rerr := os.Rename(aside, dir); rerr != nil {
+			return fmt.Errorf("%w; the old output is at %s (%v)", err, aside, rerr)
+		}
+		return err
+	}
+	removeTree(aside)
+	return nil
+}
+
+// moveIn publishes into dir itself, for an output that cannot be
+// replaced: each binary renamed into place and the manifest last, so a
+// manifest never names a file that is not there, then the binaries of
+// targets no longer built removed.
+func moveIn(tmp, dir string, old, m *Manifest) error {
+	keep := map[string]bool{}
+	for _, b := range m.Binaries {
+		if !keep[b.File] {
+			keep[b.File] = true
+			if err := os.Rename(filepath.Join(tmp, b.File), filepath.Join(dir, b.File)); err != nil {
+				return fmt.Errorf("writing %s: %w", filepath.Join(dir, b.File), err)
+			}
+		}
+	}
+	if err := os.Rename(filepath.Join(tmp, ManifestFile), filepath.Join(dir, ManifestFile)); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(dir, ManifestFile), err)
+	}
+	if old != nil {
 		for _, b := range old.Binaries {
 			if !keep[b.File] {
 				os.Remove(filepath.Join(dir, b.File))
@@ -53,29 +282,22 @@ func publish(dir string, m *Manifest, jobs []*job, log *slog.Logger) error {
 }
 
 // place makes dst the same file as src: a hard link when they share a
-// filesystem (no 130 MB copy on every build), a copy otherwise.
-func place(src, dst string, log *slog.Logger) error {
-	si, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	if di, err := os.Stat(dst); err == nil && os.SameFile(si, di) {
+// file system (no 130 MB copy on every build); else, when the previous
+// output's file prev holds the same bytes, a link to that; else a copy.
+func place(ctx context.Context, src, dst, prev string, log *slog.Logger) error {
+	err := os.Link(src, dst)
+	if err == nil {
 		return nil
 	}
-	tmp := filepath.Join(filepath.Dir(dst), "."+filepath.Base(dst)+".tmp")
-	os.Remove(tmp)
-	if err := os.Link(src, tmp); err != nil {
-		log.Debug("hard link failed, copying", "src", src, "dst", dst, "err", err)
-		if sameContent(src, dst) {
-			return nil
-		}
-		if err := copyFile(src, tmp, si.Mode().Perm()); err != nil {
-			os.Remove(tmp)
-			return fmt.Errorf("writing %s: %w", dst, err)
-		}
+	log.Debug("hard link failed, copying", "src", src, "dst", dst, "err", err)
+	if sameContent(ctx, src, prev) && os.Link(prev, dst) == nil {
+		return nil
 	}
-	if err := os.Rename(tmp, dst); err != nil {
-		os.Remove(tmp)
+	si, err := os.Stat(src)
+	if err == nil {
+		err = copyFile(src, dst, si.Mode().Perm())
+	}
+	if err != nil {
 		return fmt.Errorf("writing %s: %w", dst, err)
 	}
 	return nil
@@ -83,9 +305,9 @@ func place(src, dst string, log *slog.Logger) error {
 
 // sameContent reports whether dst already holds src's bytes, so a copy
 // across filesystems is skipped when nothing changed.
-func sameContent(src, dst string) bool {
-	a, _, err1 := binaryDigest(src, digest.NewCache())
-	b, err2 := digest.File(context.Background(), dst)
+func sameContent(ctx context.Context, src, dst string) bool {
+	a, _, err1 := binaryDigest(ctx, src, digest.NewCache())
+	b, err2 := digest.File(ctx, dst)
 	return err1 == nil && err2 == nil && a == b.SHA256
 }
 
@@ -95,7 +317,7 @@ func copyFile(src, dst string, perm os.FileMode) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 	if err != nil {
 		return err
 	}
@@ -120,7 +342,7 @@ type sumRecord struct {
 
 // binaryDigest returns the sha256 and size of a binary in the build cache, from
 // the record beside it when the build ID and size still match.
-func binaryDigest(path string, digests *digest.Cache) (string, int64, error) {
+func binaryDigest(ctx context.Context, path string, digests *digest.Cache) (string, int64, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return "", 0, err
@@ -134,7 +356,7 @@ func binaryDigest(path string, digests *digest.Cache) (string, int64, error) {
 			return r.SHA256, r.Size, nil
 		}
 	}
-	ds, err := digests.Sum(context.Background(), path)
+	ds, err := digests.Sum(ctx, path)
 	if err != nil {
 		return "", 0, err
 	}

@@ -185,6 +185,10 @@ func sentinelDist(t *testing.T) (string, func()) {
 				t.Errorf("%s changed: %q, %v", n, got, err)
 			}
 		}
+		// The new output is made beside --out: none of it may be left.
+		if left, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "."+filepath.Base(dir)+".*")); len(left) > 0 {
+			t.Errorf("left beside --out: %v", left)
+		}
 	}
 }
 

@@ -248,6 +248,19 @@ func (c *Cache) store(path string, st state, s Sum) {
 	c.entries[st.key(path)] = entry{st: st, sum: s}
 }
 
+// Stamp names the file fi describes and the version of its content, for
+// callers that keep a digest beyond a run, such as a cache on disk: while
+// a file's Stamp stays the same, it is the file that was hashed and it
+// was not rewritten. It is "" where the system does not tell a file's
+// identity and change time, and a caller must hash again.
+func Stamp(fi os.FileInfo) string {
+	s := stateOf(fi)
+	if s.ino == 0 || s.ctime == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d:%d:%d:%d", s.dev, s.ino, s.size, s.mtime, s.ctime)
+}
+
 // fileKey names a file: by device and inode where the system tells them,
 // so every hard link of a file shares its entry, else by path.
 type fileKey struct {

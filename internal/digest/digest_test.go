@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -126,5 +127,77 @@ func TestCacheRecord(t *testing.T) {
 	}
 	if got := c.Hashed(link); got != 0 {
 		t.Errorf("recorded file hashed %d bytes, want 0", got)
+	}
+}
+
+// endless is a file that never ends, as a reader of a huge binary sees
+// one for as long as it hashes.
+type endless struct{ read int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	e.read += int64(len(p))
+	return len(p), nil
+}
+
+// TestReaderStopsWhenCancelled hashes without end and cancels: the hash
+// must stop within a chunk or so, not run on to the end of the file.
+func TestReaderStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &endless{}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Reader(ctx, r)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Reader = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Reader ran on after the cancel")
+	}
+	if r.read == 0 {
+		t.Error("nothing was hashed before the cancel: the test shows nothing")
+	}
+}
+
+// TestStamp checks that a file's stamp stays while it is left alone and
+// moves when it is rewritten in place or replaced by a copy.
+func TestStamp(t *testing.T) {
+	p := oldFile(t, "content")
+	stamp := func() string {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Stamp(fi)
+	}
+	s := stamp()
+	if s == "" {
+		t.Skip("this system gives no file identity")
+	}
+	if stamp() != s {
+		t.Error("the stamp of an untouched file moved")
+	}
+	time.Sleep(10 * time.Millisecond)
+	if err := os.WriteFile(p, []byte("CONTENT"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	rewritten := stamp()
+	if rewritten == s {
+		t.Error("rewriting the file in place left its stamp")
+	}
+	cp := p + ".copy"
+	if err := os.WriteFile(cp, []byte("CONTENT"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(cp, p); err != nil {
+		t.Fatal(err)
+	}
+	if stamp() == rewritten {
+		t.Error("replacing the file by a copy left its stamp")
 	}
 }

@@ -1,6 +1,9 @@
 // Package sbom describes a Go binary as an SPDX 2.3 JSON document, from the
 // build information the Go linker embeds in it: the main module, the
-// toolchain and every dependency module, with the build settings.
+// toolchain and every dependency module, with the build settings. The
+// document is built and written with SPDX's own Go library
+// (github.com/spdx/tools-golang), so that it follows the specification as
+// the library's readers and validators take it.
 //
 // The document goes into worker container images, whose digests must not
 // change when nothing else did, so the same binary and Options always give
@@ -14,7 +17,6 @@ import (
 	"context"
 	"debug/buildinfo"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -25,6 +27,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	spdxjson "github.com/spdx/tools-golang/json"
+	"github.com/spdx/tools-golang/spdx"
+	"github.com/spdx/tools-golang/spdx/v2/common"
 
 	"github.com/beamctl/beamctl/internal/digest"
 )
@@ -57,8 +63,8 @@ var errNoModule = errors.New("no module information (built outside module mode)"
 // FromFile describes the Go binary at path. The build info and the digest
 // come from one open file, so they describe the same content even if path
 // is replaced meanwhile.
-func FromFile(path string, o Options) ([]byte, error) {
-	bi, sum, err := readBinary(path)
+func FromFile(ctx context.Context, path string, o Options) ([]byte, error) {
+	bi, sum, err := readBinary(ctx, path)
 	if err != nil {
 		// The message names the file once; a PathError would name it again.
 		if pe, ok := errors.AsType[*fs.PathError](err); ok {
@@ -69,7 +75,7 @@ func FromFile(path string, o Options) ([]byte, error) {
 	return FromBuildInfo(bi, sum, o)
 }
 
-func readBinary(path string) (*debug.BuildInfo, string, error) {
+func readBinary(ctx context.Context, path string) (*debug.BuildInfo, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", err
@@ -83,7 +89,7 @@ func readBinary(path string) (*debug.BuildInfo, string, error) {
 		return nil, "", errNoModule
 	}
 	// buildinfo reads with ReadAt, which leaves the offset at the start.
-	s, err := digest.Reader(context.Background(), f)
+	s, err := digest.Reader(ctx, f)
 	if err != nil {
 		return nil, "", err
 	}
@@ -110,55 +116,52 @@ func FromBuildInfo(bi *debug.BuildInfo, binarySHA256 string, o Options) ([]byte,
 		ns = "https://beamctl.dev/spdx/" + escapePath(name) + "-" + sum
 	}
 
-	pkgs := []pkg{mainPackage(bi, sum), toolchainPackage(bi.GoVersion)}
+	main := mainPackage(bi, sum)
+	pkgs := []*spdx.Package{main, toolchainPackage(bi.GoVersion)}
 	for _, d := range bi.Deps {
 		pkgs = append(pkgs, depPackage(d))
 	}
 	// The comment breaks ties, such as one module listed twice in a
 	// hand-made BuildInfo, so that ids follow content, not input order.
-	slices.SortStableFunc(pkgs, func(a, b pkg) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.VersionInfo, b.VersionInfo), cmp.Compare(a.Comment, b.Comment))
+	slices.SortStableFunc(pkgs, func(a, b *spdx.Package) int {
+		return cmp.Or(cmp.Compare(a.PackageName, b.PackageName), cmp.Compare(a.PackageVersion, b.PackageVersion), cmp.Compare(a.PackageComment, b.PackageComment))
 	})
 	assignIDs(pkgs)
 
-	doc := document{
-		SPDXVersion:       "SPDX-2.3",
-		DataLicense:       "CC0-1.0",
-		SPDXID:            documentID,
-		Name:              name,
+	doc := &spdx.Document{
+		SPDXVersion:       spdx.Version,
+		DataLicense:       spdx.DataLicense,
+		SPDXIdentifier:    documentID,
+		DocumentName:      name,
 		DocumentNamespace: ns,
-		CreationInfo: creationInfo{
+		CreationInfo: &spdx.CreationInfo{
 			Created:  o.Created.UTC().Truncate(time.Second).Format(time.RFC3339),
-			Creators: []string{"Tool: beamctl"},
+			Creators: []spdx.Creator{{CreatorType: "Tool", Creator: "beamctl"}},
 		},
 		Packages: pkgs,
 	}
-	var mainID string
+	mainID := main.PackageSPDXIdentifier
+	doc.Relationships = append(doc.Relationships, relationship(documentID, common.TypeRelationshipDescribe, mainID))
 	for _, p := range pkgs {
-		if p.main {
-			mainID = p.SPDXID
-		}
-	}
-	doc.Relationships = append(doc.Relationships, relationship{documentID, "DESCRIBES", mainID})
-	for _, p := range pkgs {
-		if !p.main {
-			doc.Relationships = append(doc.Relationships, relationship{mainID, "DEPENDS_ON", p.SPDXID})
+		if p.PackageSPDXIdentifier != mainID {
+			doc.Relationships = append(doc.Relationships, relationship(mainID, common.TypeRelationshipDependsOn, p.PackageSPDXIdentifier))
 		}
 	}
 
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
 	// Module paths and build flags may hold <, > or &; escaping them helps
 	// no reader of a file and hurts every human one.
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
+	if err := spdxjson.Write(doc, &buf, spdxjson.Indent("  "), spdxjson.EscapeHTML(false)); err != nil {
+		return nil, fmt.Errorf("writing the SPDX document: %w", err)
 	}
 	return buf.Bytes(), nil
 }
 
-func mainPackage(bi *debug.BuildInfo, sum string) pkg {
+func relationship(a spdx.ElementID, typ string, b spdx.ElementID) *spdx.Relationship {
+	return &spdx.Relationship{RefA: common.MakeDocElementID("", string(a)), Relationship: typ, RefB: common.MakeDocElementID("", string(b))}
+}
+
+func mainPackage(bi *debug.BuildInfo, sum string) *spdx.Package {
 	settings := slices.Clone(bi.Settings)
 	slices.SortStableFunc(settings, func(a, b debug.BuildSetting) int {
 		return cmp.Or(cmp.Compare(a.Key, b.Key), cmp.Compare(a.Value, b.Value))
@@ -170,35 +173,34 @@ func mainPackage(bi *debug.BuildInfo, sum string) pkg {
 			comment = append(comment, s.Key+"="+s.Value)
 		}
 	}
-	p := pkg{
-		Name:                  bi.Main.Path,
-		VersionInfo:           bi.Main.Version,
-		DownloadLocation:      noAssertion,
-		PrimaryPackagePurpose: "APPLICATION",
-		Checksums:             []checksum{{"SHA256", sum}},
-		Comment:               strings.Join(comment, "\n"),
-		main:                  true,
+	p := &spdx.Package{
+		PackageName:             bi.Main.Path,
+		PackageVersion:          bi.Main.Version,
+		PackageDownloadLocation: noAssertion,
+		PrimaryPackagePurpose:   purposeApplication,
+		PackageChecksums:        []spdx.Checksum{{Algorithm: common.SHA256, Value: sum}},
+		PackageComment:          strings.Join(comment, "\n"),
 	}
 	if v := bi.Main.Version; v != devel {
-		p.ExternalRefs = purlRef(bi.Main.Path, v)
+		p.PackageExternalReferences = purlRef(bi.Main.Path, v)
 	}
 	return p
 }
 
 // toolchainPackage stands for the standard library and runtime linked in,
 // which scanners match against Go's own advisories by the stdlib purl.
-func toolchainPackage(goVersion string) pkg {
-	p := pkg{
-		Name:                  "go",
-		VersionInfo:           goVersion,
-		DownloadLocation:      noAssertion,
-		PrimaryPackagePurpose: "LIBRARY",
+func toolchainPackage(goVersion string) *spdx.Package {
+	p := &spdx.Package{
+		PackageName:             "go",
+		PackageVersion:          goVersion,
+		PackageDownloadLocation: noAssertion,
+		PrimaryPackagePurpose:   purposeLibrary,
 	}
 	// A release reads "go1.26.8", maybe followed by " X:experiment"; a
 	// development toolchain's "devel ..." has no release to point at.
 	if f := strings.Fields(goVersion); len(f) > 0 {
 		if v, ok := strings.CutPrefix(f[0], "go"); ok && v != "" {
-			p.ExternalRefs = purlRef("stdlib", v)
+			p.PackageExternalReferences = purlRef("stdlib", v)
 		}
 	}
 	return p
@@ -206,7 +208,7 @@ func toolchainPackage(goVersion string) pkg {
 
 // depPackage describes the module that was linked: the replacement when
 // there is one, as the original's code is not in the binary.
-func depPackage(d *debug.Module) pkg {
+func depPackage(d *debug.Module) *spdx.Package {
 	m := d
 	var comment []string
 	if d.Replace != nil {
@@ -218,13 +220,13 @@ func depPackage(d *debug.Module) pkg {
 	if m.Sum != "" {
 		comment = append(comment, "go.sum hash: "+m.Sum)
 	}
-	return pkg{
-		Name:                  m.Path,
-		VersionInfo:           m.Version,
-		DownloadLocation:      noAssertion,
-		PrimaryPackagePurpose: "LIBRARY",
-		ExternalRefs:          purlRef(m.Path, m.Version),
-		Comment:               strings.Join(comment, "\n"),
+	return &spdx.Package{
+		PackageName:               m.Path,
+		PackageVersion:            m.Version,
+		PackageDownloadLocation:   noAssertion,
+		PrimaryPackagePurpose:     purposeLibrary,
+		PackageExternalReferences: purlRef(m.Path, m.Version),
+		PackageComment:            strings.Join(comment, "\n"),
 	}
 }
 
@@ -237,14 +239,14 @@ func modString(path, version string) string {
 
 // purlRef is the package URL of a module version; none for a version-less
 // one, such as a replacement by a local directory, which no registry holds.
-func purlRef(path, version string) []externalRef {
+func purlRef(path, version string) []*spdx.PackageExternalReference {
 	if version == "" {
 		return nil
 	}
-	return []externalRef{{
-		ReferenceCategory: "PACKAGE-MANAGER",
-		ReferenceType:     "purl",
-		ReferenceLocator:  "pkg:golang/" + escapePath(path) + "@" + url.PathEscape(version),
+	return []*spdx.PackageExternalReference{{
+		Category: common.CategoryPackageManager,
+		RefType:  common.TypePackageManagerPURL,
+		Locator:  "pkg:golang/" + escapePath(path) + "@" + url.PathEscape(version),
 	}}
 }
 
@@ -262,16 +264,16 @@ func escapePath(p string) string {
 // version. Names that differ only in characters an id cannot hold, such as
 // a/b and a-b, would share one; the later in order gets a number, which
 // keeps ids stable as long as the set of modules is.
-func assignIDs(pkgs []pkg) {
-	taken := map[string]bool{documentID: true}
-	for i := range pkgs {
-		base := "SPDXRef-Package-" + sanitize(modString(pkgs[i].Name, pkgs[i].VersionInfo))
-		id := base
+func assignIDs(pkgs []*spdx.Package) {
+	taken := map[spdx.ElementID]bool{documentID: true}
+	for _, p := range pkgs {
+		base := "Package-" + sanitize(modString(p.PackageName, p.PackageVersion))
+		id := spdx.ElementID(base)
 		for n := 2; taken[id]; n++ {
-			id = base + "-" + strconv.Itoa(n)
+			id = spdx.ElementID(base + "-" + strconv.Itoa(n))
 		}
 		taken[id] = true
-		pkgs[i].SPDXID = id
+		p.PackageSPDXIdentifier = id
 	}
 }
 
@@ -287,57 +289,12 @@ func sanitize(s string) string {
 	}, s)
 }
 
+// documentID is the document's element id, without the "SPDXRef-" that
+// the library adds to every id it writes.
+const documentID spdx.ElementID = "DOCUMENT"
+
 const (
-	documentID  = "SPDXRef-DOCUMENT"
-	noAssertion = "NOASSERTION"
+	noAssertion        = "NOASSERTION"
+	purposeApplication = "APPLICATION"
+	purposeLibrary     = "LIBRARY"
 )
-
-// The types below are the part of the SPDX 2.3 JSON schema this package
-// writes; field order is output order.
-
-type document struct {
-	SPDXVersion       string         `json:"spdxVersion"`
-	DataLicense       string         `json:"dataLicense"`
-	SPDXID            string         `json:"SPDXID"`
-	Name              string         `json:"name"`
-	DocumentNamespace string         `json:"documentNamespace"`
-	CreationInfo      creationInfo   `json:"creationInfo"`
-	Packages          []pkg          `json:"packages"`
-	Relationships     []relationship `json:"relationships"`
-}
-
-type creationInfo struct {
-	Created  string   `json:"created"`
-	Creators []string `json:"creators"`
-}
-
-type pkg struct {
-	SPDXID                string        `json:"SPDXID"`
-	Name                  string        `json:"name"`
-	VersionInfo           string        `json:"versionInfo,omitempty"`
-	DownloadLocation      string        `json:"downloadLocation"`
-	FilesAnalyzed         bool          `json:"filesAnalyzed"`
-	PrimaryPackagePurpose string        `json:"primaryPackagePurpose,omitempty"`
-	Checksums             []checksum    `json:"checksums,omitempty"`
-	ExternalRefs          []externalRef `json:"externalRefs,omitempty"`
-	Comment               string        `json:"comment,omitempty"`
-
-	main bool
-}
-
-type checksum struct {
-	Algorithm     string `json:"algorithm"`
-	ChecksumValue string `json:"checksumValue"`
-}
-
-type externalRef struct {
-	ReferenceCategory string `json:"referenceCategory"`
-	ReferenceType     string `json:"referenceType"`
-	ReferenceLocator  string `json:"referenceLocator"`
-}
-
-type relationship struct {
-	SPDXElementID      string `json:"spdxElementId"`
-	RelationshipType   string `json:"relationshipType"`
-	RelatedSPDXElement string `json:"relatedSpdxElement"`
-}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io/fs"
@@ -18,6 +17,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	spdxjson "github.com/spdx/tools-golang/json"
+	"github.com/spdx/tools-golang/spdx"
+	"github.com/spdx/tools-golang/spdx/v2/common"
+	"github.com/spdx/tools-golang/spdxlib"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/handmade.spdx.json from the output")
@@ -50,13 +54,13 @@ func TestFromFile(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			o := Options{Created: created, Name: "worker"}
-			out, err := FromFile(tt.path, o)
+			out, err := FromFile(t.Context(), tt.path, o)
 			if err != nil {
 				t.Fatal(err)
 			}
 			doc := decode(t, out)
-			if doc.SPDXVersion != "SPDX-2.3" || doc.DataLicense != "CC0-1.0" || doc.SPDXID != documentID {
-				t.Errorf("header = %q %q %q", doc.SPDXVersion, doc.DataLicense, doc.SPDXID)
+			if doc.SPDXVersion != "SPDX-2.3" || doc.DataLicense != "CC0-1.0" || doc.SPDXIdentifier != documentID {
+				t.Errorf("header = %q %q %q", doc.SPDXVersion, doc.DataLicense, doc.SPDXIdentifier)
 			}
 			if want := "2026-01-02T02:04:05Z"; doc.CreationInfo.Created != want {
 				t.Errorf("created = %q, want %q", doc.CreationInfo.Created, want)
@@ -80,13 +84,13 @@ func TestFromFile(t *testing.T) {
 				if want := "pkg:golang/" + d.Path + "@" + d.Version; purlOf(p) != want {
 					t.Errorf("%s purl = %q, want %q", d.Path, purlOf(p), want)
 				}
-				if !strings.Contains(p.Comment, d.Sum) {
-					t.Errorf("%s comment %q lacks its sum %s", d.Path, p.Comment, d.Sum)
+				if !strings.Contains(p.PackageComment, d.Sum) {
+					t.Errorf("%s comment %q lacks its sum %s", d.Path, p.PackageComment, d.Sum)
 				}
 			}
 			mainPkg := find(t, doc, bi.Main.Path, bi.Main.Version)
-			if want := []checksum{{"SHA256", fileSHA256(t, tt.path)}}; !slices.Equal(mainPkg.Checksums, want) {
-				t.Errorf("main checksums = %v, want %v", mainPkg.Checksums, want)
+			if want := []spdx.Checksum{{Algorithm: common.SHA256, Value: fileSHA256(t, tt.path)}}; !slices.Equal(mainPkg.PackageChecksums, want) {
+				t.Errorf("main checksums = %v, want %v", mainPkg.PackageChecksums, want)
 			}
 			if want := "https://beamctl.dev/spdx/worker-" + fileSHA256(t, tt.path); doc.DocumentNamespace != want {
 				t.Errorf("namespace = %q, want %q", doc.DocumentNamespace, want)
@@ -95,7 +99,7 @@ func TestFromFile(t *testing.T) {
 
 			// The same content elsewhere must give the same bytes: the
 			// path is not part of what is described.
-			again, err := FromFile(copyFile(t, tt.path), o)
+			again, err := FromFile(t.Context(), copyFile(t, tt.path), o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -125,7 +129,7 @@ func TestFromFileErrors(t *testing.T) {
 			if _, err := os.Stat(tt.path); tt.borrowed && err != nil {
 				t.Skip(err)
 			}
-			_, err := FromFile(tt.path, Options{Created: created})
+			_, err := FromFile(t.Context(), tt.path, Options{Created: created})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -134,7 +138,7 @@ func TestFromFileErrors(t *testing.T) {
 			}
 		})
 	}
-	if _, err := FromFile(filepath.Join(dir, "absent"), Options{Created: created}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := FromFile(t.Context(), filepath.Join(dir, "absent"), Options{Created: created}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("error for a missing file = %v, not fs.ErrNotExist", err)
 	}
 }
@@ -179,6 +183,9 @@ func TestFromBuildInfo(t *testing.T) {
 	if !bytes.Equal(out, want) {
 		t.Errorf("output differs from %s (rerun with -update to see how):\n%s", golden, out)
 	}
+	// The golden file is what the code wrote: it must hold as SPDX on its
+	// own, read by SPDX's library, not only match the code.
+	decode(t, want)
 	doc := decode(t, out)
 	checkIDs(t, doc)
 	for path, id := range map[string]string{
@@ -186,15 +193,15 @@ func TestFromBuildInfo(t *testing.T) {
 		"example.com/a-b": "SPDXRef-Package-example.com-a-b-v1.0.0",
 		"example.com/a/b": "SPDXRef-Package-example.com-a-b-v1.0.0-2",
 	} {
-		if p := find(t, doc, path, "v1.0.0"); p.SPDXID != id {
-			t.Errorf("%s has id %s, want %s", path, p.SPDXID, id)
+		if p := find(t, doc, path, "v1.0.0"); common.RenderElementID(p.PackageSPDXIdentifier) != id {
+			t.Errorf("%s has id %s, want %s", path, common.RenderElementID(p.PackageSPDXIdentifier), id)
 		}
 	}
-	if p := find(t, doc, "example.com/new", "v1.1.0"); !strings.Contains(p.Comment, "replaces example.com/old@v0.9.0") {
-		t.Errorf("replacement comment = %q", p.Comment)
+	if p := find(t, doc, "example.com/new", "v1.1.0"); !strings.Contains(p.PackageComment, "replaces example.com/old@v0.9.0") {
+		t.Errorf("replacement comment = %q", p.PackageComment)
 	}
-	if p := find(t, doc, "../forked", ""); p.ExternalRefs != nil {
-		t.Errorf("a directory replacement has a purl: %v", p.ExternalRefs)
+	if p := find(t, doc, "../forked", ""); p.PackageExternalReferences != nil {
+		t.Errorf("a directory replacement has a purl: %v", p.PackageExternalReferences)
 	}
 
 	// Input order must not matter: the go command sorts Deps, a hand-made
@@ -231,16 +238,30 @@ func TestFromBuildInfoErrors(t *testing.T) {
 	}
 }
 
-func decode(t *testing.T, out []byte) document {
+// decode reads out with SPDX's own library and validates it there, and
+// checks that writing what was read gives out again: nothing in out is
+// outside what the library models.
+func decode(t *testing.T, out []byte) *spdx.Document {
 	t.Helper()
 	if !bytes.HasSuffix(out, []byte("}\n")) || !bytes.HasPrefix(out, []byte("{\n  \"spdxVersion\"")) {
 		t.Errorf("output is not two-space indented JSON ending in a newline:\n%.200s", out)
 	}
-	var doc document
-	dec := json.NewDecoder(bytes.NewReader(out))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
+	doc, err := spdxjson.Read(bytes.NewReader(out))
+	if err != nil {
+		t.Fatalf("SPDX's reader refuses the document: %v", err)
+	}
+	if err := spdxlib.ValidateDocument(doc); err != nil {
+		t.Errorf("SPDX's validation refuses the document: %v", err)
+	}
+	var again bytes.Buffer
+	if err := spdxjson.Write(doc, &again, spdxjson.Indent("  "), spdxjson.EscapeHTML(false)); err != nil {
 		t.Fatal(err)
+	}
+	if !bytes.Equal(again.Bytes(), out) {
+		t.Errorf("the document read and written again differs:\n%s", again.Bytes())
+	}
+	if ids, err := spdxlib.GetDescribedPackageIDs(doc); err != nil || len(ids) != 1 {
+		t.Errorf("the document describes %v (%v), want its main package alone", ids, err)
 	}
 	return doc
 }
@@ -249,46 +270,47 @@ var idRE = regexp.MustCompile(`^SPDXRef-[A-Za-z0-9.-]+$`)
 
 // checkIDs checks that ids are valid and unique, and that relationships
 // join the document to one package and that one to every other.
-func checkIDs(t *testing.T, doc document) {
+func checkIDs(t *testing.T, doc *spdx.Document) {
 	t.Helper()
-	ids := map[string]bool{doc.SPDXID: true}
+	ids := map[spdx.ElementID]bool{doc.SPDXIdentifier: true}
 	for _, p := range doc.Packages {
-		if !idRE.MatchString(p.SPDXID) {
-			t.Errorf("invalid id %q", p.SPDXID)
+		if !idRE.MatchString(common.RenderElementID(p.PackageSPDXIdentifier)) {
+			t.Errorf("invalid id %q", p.PackageSPDXIdentifier)
 		}
-		if ids[p.SPDXID] {
-			t.Errorf("duplicate id %q", p.SPDXID)
+		if ids[p.PackageSPDXIdentifier] {
+			t.Errorf("duplicate id %q", p.PackageSPDXIdentifier)
 		}
-		ids[p.SPDXID] = true
+		ids[p.PackageSPDXIdentifier] = true
 	}
 	if len(doc.Relationships) != len(doc.Packages) {
 		t.Errorf("%d relationships for %d packages", len(doc.Relationships), len(doc.Packages))
 	}
-	for _, r := range doc.Relationships {
-		if !ids[r.SPDXElementID] || !ids[r.RelatedSPDXElement] {
-			t.Errorf("relationship %v names an unknown id", r)
-		}
-	}
-	if r := doc.Relationships[0]; r.SPDXElementID != documentID || r.RelationshipType != "DESCRIBES" {
+	r := doc.Relationships[0]
+	if r.RefA.ElementRefID != documentID || r.Relationship != common.TypeRelationshipDescribe {
 		t.Errorf("first relationship = %v, want the document describing the main package", r)
+	}
+	for _, d := range doc.Relationships[1:] {
+		if d.RefA != r.RefB || d.Relationship != common.TypeRelationshipDependsOn {
+			t.Errorf("relationship %v is not the main package depending on another", d)
+		}
 	}
 }
 
-func find(t *testing.T, doc document, name, version string) pkg {
+func find(t *testing.T, doc *spdx.Document, name, version string) *spdx.Package {
 	t.Helper()
 	for _, p := range doc.Packages {
-		if p.Name == name && p.VersionInfo == version {
+		if p.PackageName == name && p.PackageVersion == version {
 			return p
 		}
 	}
 	t.Fatalf("no package %s %s", name, version)
-	return pkg{}
+	return nil
 }
 
-func purlOf(p pkg) string {
-	for _, r := range p.ExternalRefs {
-		if r.ReferenceType == "purl" {
-			return r.ReferenceLocator
+func purlOf(p *spdx.Package) string {
+	for _, r := range p.PackageExternalReferences {
+		if r.RefType == common.TypePackageManagerPURL {
+			return r.Locator
 		}
 	}
 	return ""

@@ -171,7 +171,7 @@ func (o *Options) defaults() error {
 // makeImages makes each platform's image, concurrently: compressing a
 // new worker layer is the longest step.
 func (o *Options) makeImages(ctx context.Context, base *baseImage) ([]made, error) {
-	cache := layerCache{dir: filepath.Join(o.CacheDir, "layers")}
+	cache := layerCache{dir: filepath.Join(o.CacheDir, "layers"), digests: o.Digests, log: o.Logger}
 	out := make([]made, len(o.Platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range o.Platforms {
@@ -216,7 +216,7 @@ func (o *Options) platformImage(ctx context.Context, cache layerCache, base *bas
 		system = homeEntries()
 	}
 	var layers []mutate.Addendum
-	sysLayer, err := cache.layer("system\x00"+fmt.Sprint(base != nil), system, o.Created)
+	sysLayer, err := cache.layer(ctx, system, o.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +237,8 @@ func (o *Options) platformImage(ctx context.Context, cache layerCache, base *bas
 		if err != nil {
 			return nil, err
 		}
-		e := entry{name: cleanName(f.at), mode: 0o755, file: f.path, size: fi.Size()}
-		l, err := cache.layer(fmt.Sprintf("file\x00%s\x00%s\x00%d", f.at, f.sum, fi.Size()), []entry{e}, o.Created)
+		e := entry{name: cleanName(f.at), mode: 0o755, file: f.path, size: fi.Size(), sha256: f.sum}
+		l, err := cache.layer(ctx, []entry{e}, o.Created)
 		if err != nil {
 			return nil, err
 		}

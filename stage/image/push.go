@@ -30,6 +30,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/internal/sbom"
@@ -377,23 +378,8 @@ func appendLayout(dir string, arts []v1.Image) error {
 	return nil
 }
 
-// writeTarball writes a docker-load tarball under a temporary name and
-// renames it into place, so no half-written file is left at name.
+// writeTarball writes a docker-load tarball atomically, so no
+// half-written file is left at file.
 func writeTarball(file string, tag name.Tag, img v1.Image) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tarball.Write(tag, img, tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("writing %s: %w", file, err)
-	}
-	return nil
+	return atomicfile.Write(file, 0o644, func(w io.Writer) error { return tarball.Write(tag, img, w) })
 }
