@@ -173,6 +173,37 @@ func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.No
 		g.Uses = append(g.Uses, u)
 		return
 	}
+	if fd := enclosingFunc(stack); (fd == nil || inInit[fd]) && fn.Pkg() != pass.Pkg {
+		if _, known := registration(path, name); !known && !strings.HasPrefix(path, beamPkg) {
+			// A call of another package's function, made where
+			// registrations are, that is given a DoFn or function
+			// may be a registration helper of the user's own: what it
+			// is given counts as registered, types and all.
+			for _, arg := range call.Args {
+				t := reflectedType(pass, arg)
+				kind, f, ct, _ := classify(pass, arg, funcLits)
+				if kind == KindStruct {
+					t = ct
+				}
+				r := Registration{Call: call, API: shortPkg(path) + "." + name}
+				switch {
+				case t != nil:
+					r.Type = t
+					g.RegisteredTypes[t] = true
+					g.CoveredTypes[t] = true
+				case kind == KindFunc:
+					r.Func = f
+					g.RegisteredFuncs[f] = true
+				default:
+					continue
+				}
+				for _, st := range signatureStructs(pass.Pkg, r) {
+					g.CoveredTypes[st] = true
+				}
+			}
+			return
+		}
+	}
 	if api, ok := registration(path, name); ok && len(call.Args) > 0 {
 		r := Registration{Call: call, API: api}
 		if fd := enclosingFunc(stack); fd != nil && !inInit[fd] {
@@ -370,9 +401,10 @@ func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Ki
 	case *ast.FuncLit:
 		return KindLiteral, nil, nil, false
 	case *ast.IndexExpr, *ast.IndexListExpr:
-		// An instantiated generic function: the SDK cannot name it.
+		// An instantiated generic function has a name the SDK can
+		// register; whether it is registered is beyond these checks.
 		if _, ok := pass.TypesInfo.TypeOf(e).Underlying().(*types.Signature); ok {
-			return KindBuilt, nil, nil, false
+			return KindOther, nil, nil, false
 		}
 	case *ast.Ident, *ast.SelectorExpr:
 		if sel, ok := x.(*ast.SelectorExpr); ok {
@@ -400,7 +432,10 @@ func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Ki
 	case *ast.CallExpr:
 		if _, ok := pass.TypesInfo.TypeOf(e).Underlying().(*types.Signature); ok {
 			if tv, ok := pass.TypesInfo.Types[x.Fun]; !ok || !tv.IsType() {
-				return KindBuilt, nil, nil, false
+				if returnsClosures(pass, x) {
+					return KindBuilt, nil, nil, false
+				}
+				return KindOther, nil, nil, false
 			}
 		}
 	}
@@ -408,6 +443,43 @@ func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Ki
 		return KindStruct, nil, t, ptr
 	}
 	return KindOther, nil, nil, false
+}
+
+// returnsClosures reports whether call is to a function of the package
+// every return of which is a function literal: a factory of closures, as
+// opposed to one that picks among named functions.
+func returnsClosures(pass *analysis.Pass, call *ast.CallExpr) bool {
+	fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
+	if !ok || fn.Pkg() != pass.Pkg {
+		return false
+	}
+	var decl *ast.FuncDecl
+	for _, f := range pass.Files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && pass.TypesInfo.Defs[fd.Name] == fn.Origin() {
+				decl = fd
+			}
+		}
+	}
+	if decl == nil || decl.Body == nil {
+		return false
+	}
+	returns, closures := 0, 0
+	ast.Inspect(decl.Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.FuncLit:
+			return false // its returns are its own
+		case *ast.ReturnStmt:
+			returns++
+			if len(n.Results) == 1 {
+				if _, ok := ast.Unparen(n.Results[0]).(*ast.FuncLit); ok {
+					closures++
+				}
+			}
+		}
+		return true
+	})
+	return returns > 0 && closures == returns
 }
 
 // localStruct returns the struct type of the package that t is, or points
@@ -445,6 +517,24 @@ func reflectedType(pass *analysis.Pass, e ast.Expr) *types.TypeName {
 	if fn.Name() == "Elem" {
 		if sel, ok := call.Fun.(*ast.SelectorExpr); ok {
 			return reflectedType(pass, sel.X)
+		}
+		return nil
+	}
+	if fn.Pkg() != nil && fn.Pkg().Path() == "reflect" && fn.Name() == "TypeFor" {
+		// reflect.TypeFor[T](): the type argument names the type.
+		var id *ast.Ident
+		switch f := ast.Unparen(call.Fun).(type) {
+		case *ast.IndexExpr:
+			if sel, ok := f.X.(*ast.SelectorExpr); ok {
+				id = sel.Sel
+			}
+		}
+		if id == nil {
+			return nil
+		}
+		if inst, ok := pass.TypesInfo.Instances[id]; ok && inst.TypeArgs.Len() == 1 {
+			t, _ := localStruct(pass, inst.TypeArgs.At(0))
+			return t
 		}
 		return nil
 	}

@@ -20,7 +20,8 @@ var FlagRead = &analysis.Analyzer{
 
 A worker is started with the runner's flags, not the launcher's: a package
 variable that flag parsing sets (flag.String's result, a flag.StringVar
-target, pflag's likewise, or a variable main or init assigns after
+target, pflag's likewise, or a variable main assigns after beam.Init,
+which a worker never returns from, or derives from a flag after
 flag.Parse) holds its default there. A DoFn method, a function used as a
 DoFn, or anything they call in the package that reads one computes with
 that default. Carry the value in an exported field of the DoFn instead.`,
@@ -177,32 +178,67 @@ func findFlagVars(pass *analysis.Pass, ins *inspector.Inspector) map[*types.Var]
 			}
 		}
 	})
-	// Variables that main or init assigns after flag.Parse.
+	// Variables that main or init assigns after flag.Parse. A worker runs
+	// main too, up to beam.Init, which never returns there: what main
+	// assigns before it is assigned on workers as well, wrongly only when
+	// derived from a flag; what it assigns after beam.Init, never.
+	fromFlags := func(e ast.Expr) bool {
+		found := false
+		ast.Inspect(e, func(n ast.Node) bool {
+			if id, ok := n.(*ast.Ident); ok {
+				if v, ok := pass.TypesInfo.Uses[id].(*types.Var); ok && vars[v] {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
+	calls := func(st ast.Stmt, pkgs []string, name string) bool {
+		found := false
+		ast.Inspect(st, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func); ok && fn.Pkg() != nil &&
+					slices.Contains(pkgs, fn.Pkg().Path()) && fn.Name() == name {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
 	for _, f := range pass.Files {
 		for _, d := range f.Decls {
 			fd, ok := d.(*ast.FuncDecl)
 			if !ok || fd.Recv != nil || fd.Body == nil || (fd.Name.Name != "main" && fd.Name.Name != "init") {
 				continue
 			}
-			parsed := false
+			parsed, initialised := false, false
 			for _, st := range fd.Body.List {
 				if !parsed {
-					ast.Inspect(st, func(n ast.Node) bool {
-						if call, ok := n.(*ast.CallExpr); ok {
-							if fn, ok := isFlagCall(call); ok && fn.Name() == "Parse" {
-								parsed = true
-							}
-						}
-						return !parsed
-					})
+					parsed = calls(st, flagPkgs, "Parse")
+					continue
+				}
+				if !initialised && fd.Name.Name == "main" && calls(st, []string{beamPkg}, "Init") {
+					initialised = true
 					continue
 				}
 				ast.Inspect(st, func(n ast.Node) bool {
-					if as, ok := n.(*ast.AssignStmt); ok && as.Tok != token.DEFINE {
-						for _, l := range as.Lhs {
-							if v := pkgVar(l); v != nil {
-								vars[v] = true
-							}
+					as, ok := n.(*ast.AssignStmt)
+					if !ok || as.Tok == token.DEFINE {
+						return true
+					}
+					for i, l := range as.Lhs {
+						v := pkgVar(l)
+						if v == nil {
+							continue
+						}
+						rhs := as.Rhs[0]
+						if len(as.Rhs) == len(as.Lhs) {
+							rhs = as.Rhs[i]
+						}
+						if initialised || fromFlags(rhs) {
+							vars[v] = true
 						}
 					}
 					return true

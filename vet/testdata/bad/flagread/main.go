@@ -17,8 +17,10 @@ import (
 var (
 	output = flag.String("output", "", "File to write to.")
 	prefix = flag.String("prefix", "> ", "What to put before each word.")
+	sfx    = flag.String("suffix", "!", "What to put after each word.")
 	upper  bool
 	suffix string
+	loud   bool
 )
 
 func init() {
@@ -41,13 +43,19 @@ func shape(w string) string {
 }
 
 func addSuffix(w string) string {
+	if loud { // want flagread "function addSuffix reads loud"
+		w = strings.ToUpper(w)
+	}
 	return w + suffix // want flagread "function addSuffix reads suffix"
 }
 
 func main() {
 	flag.Parse()
-	suffix = "!"
+	// Workers run main up to beam.Init too, but with their own flags.
+	suffix = *sfx
 	beam.Init()
+	// Workers never get past beam.Init.
+	loud = true
 	p, s := beam.NewPipelineWithRoot()
 	words := beam.Create(s, "a", "b")
 	textio.Write(s, *output, beam.ParDo(s, addSuffix, beam.ParDo(s, &addPrefixFn{}, words)))

@@ -38,3 +38,15 @@ func main() {
 		log.Fatal(err)
 	}
 }
+
+// pick chooses among named, registered functions: no closure.
+func pick(loud bool) func(string) string {
+	if loud {
+		return upper
+	}
+	return strings.TrimSpace
+}
+
+func picked(s beam.Scope, words beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, pick(true), words)
+}

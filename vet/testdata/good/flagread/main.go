@@ -18,6 +18,8 @@ var (
 	output = flag.String("output", "", "File to write to.")
 	prefix = flag.String("prefix", "> ", "What to put before each word.")
 	upper  = flag.Bool("upper", false, "Upper-case the words.")
+	// sep is set in main before beam.Init, which workers run too.
+	sep string
 )
 
 func init() {
@@ -33,11 +35,12 @@ func (f *addPrefixFn) ProcessElement(w string) string {
 	if f.Upper {
 		w = strings.ToUpper(w)
 	}
-	return f.Prefix + w
+	return f.Prefix + sep + w
 }
 
 func main() {
 	flag.Parse()
+	sep = " "
 	beam.Init()
 	p, s := beam.NewPipelineWithRoot()
 	words := beam.Create(s, "a", "b")

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"log"
 
@@ -41,4 +42,26 @@ func main() {
 	if err := beamx.Run(context.Background(), p); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// selfEncodedFn encodes itself: its unexported field travels.
+type selfEncodedFn struct{ sep string }
+
+func (f selfEncodedFn) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"sep": f.sep})
+}
+
+func (f *selfEncodedFn) UnmarshalJSON(b []byte) error {
+	var m map[string]string
+	err := json.Unmarshal(b, &m)
+	f.sep = m["sep"]
+	return err
+}
+
+func (f *selfEncodedFn) ProcessElement(w string) string { return f.sep + w }
+
+func init() { register.DoFn1x1[string, string](&selfEncodedFn{}) }
+
+func selfEncoded(s beam.Scope, words beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, &selfEncodedFn{sep: "-"}, words)
 }

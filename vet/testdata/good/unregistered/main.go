@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+	"github.com/beamctl/beamctl/vet/testdata/regutil"
 )
 
 var output = flag.String("output", "", "File to write to.")
@@ -58,4 +59,20 @@ func init() { registerAll() }
 
 func lower(s beam.Scope, words beam.PCollection) beam.PCollection {
 	return beam.ParDo(s, &lowerFn{}, words)
+}
+
+// helped is registered through a helper of another package.
+func helped(w string) string { return w + "." }
+
+type typedFn struct{}
+
+func (*typedFn) ProcessElement(w string) string { return w }
+
+func init() {
+	regutil.Register(helped)
+	beam.RegisterType(reflect.TypeFor[typedFn]())
+}
+
+func more(s beam.Scope, words beam.PCollection) beam.PCollection {
+	return beam.ParDo(s, &typedFn{}, beam.ParDo(s, helped, words))
 }
