@@ -1,0 +1,172 @@
+package build
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, emit func(Event), log *slog.Logger) error {
+	start := time.Now()
+	ev := Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform}
+	if err := os.MkdirAll(filepath.Dir(j.cacheOut), 0o755); err != nil {
+		return fmt.Errorf("creating the build cache: %w", err)
+	}
+	if o.Force {
+		if err := os.Remove(j.cacheOut); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing %s to rebuild it: %w", j.cacheOut, err)
+		}
+	}
+	before := readBuildID(j.cacheOut)
+	ev.State = Compiling
+	emit(ev)
+	log.Debug("go build", "file", j.bin.File, "dir", pkg.runDir, "args", j.args, "env", j.env)
+
+	out, err := tc.build(ctx, pkg.runDir, j.env, j.tmp, j.args...)
+	ev.Elapsed = time.Since(start)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ev.State = Failed
+		emit(ev)
+		return &CompileError{File: j.bin.File, Platform: j.bin.Platform, Output: relativize(errorLines(out), pkg.runDir, o.WorkDir)}
+	}
+	sum, size, err := binaryDigest(ctx, j.cacheOut, o.Digests)
+	if err != nil {
+		return err
+	}
+	j.bin.SHA256, j.bin.Size = sum, size
+	ev.Size = size
+	ev.State = Done
+	if before != "" && before == readBuildID(j.cacheOut) {
+		ev.State = Cached
+	}
+	emit(ev)
+	return nil
+}
+
+// compileParallelism is the -p each of n concurrent go builds on cpus
+// CPUs gets, or 0 to leave go's default (one build, or the user's own -p
+// in GOFLAGS).
+func compileParallelism(n, cpus int, env []string) int {
+	if n <= 1 {
+		return 0
+	}
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
+			for _, f := range strings.Fields(v) {
+				if f == "-p" || strings.HasPrefix(f, "-p=") {
+					return 0
+				}
+			}
+		}
+	}
+	return max(1, cpus/n)
+}
+
+var goPosRE = regexp.MustCompile(`^(\S+?\.(?:go|s|c|mod)):(\d+)`)
+
+// relativize rewrites go's file positions, which are relative to the
+// directory go ran in, to be relative to the user's directory, so they can
+// be clicked or pasted.
+func relativize(out, runDir, workDir string) string {
+	rel, err := filepath.Rel(workDir, runDir)
+	if err != nil || rel == "." {
+		return out
+	}
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if m := goPosRE.FindStringSubmatchIndex(l); m != nil {
+			file := l[m[2]:m[3]]
+			if !filepath.IsAbs(file) {
+				lines[i] = filepath.Join(rel, file) + l[m[3]:]
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// compile runs the planned go builds, concurrently, and the pipeline
+// checks beside them; each job learns its binary's digest.
+func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *slog.Logger) error {
+	tc := o.Toolchain
+	var mu sync.Mutex
+	emit := func(e Event) {
+		if o.OnEvent == nil {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		o.OnEvent(e)
+	}
+	for _, j := range jobs {
+		emit(Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform, State: Waiting})
+	}
+	// Concurrent go builds each default to one compile per CPU; sharing
+	// the CPUs out instead keeps a cold build from oversubscribing them.
+	concurrent := min(o.Jobs, len(jobs))
+	p := compileParallelism(concurrent, runtime.NumCPU(), tc.environ())
+	if p > 0 {
+		for _, j := range jobs {
+			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
+		}
+	}
+	if avail, ok := availableMemory(); ok {
+		// Added after planning: the collector's settings are not part of
+		// a binary's cache key, as they change nothing in it.
+		if gc := toolGCEnv(tc.environ(), concurrent*cmp.Or(p, runtime.NumCPU()), avail); gc != nil {
+			for _, j := range jobs {
+				j.env = append(j.env, gc...)
+			}
+		}
+	}
+	bctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var checked *vetRun
+	firstDone := make(chan struct{})
+	vctx, vstop := context.WithCancel(ctx)
+	defer vstop()
+	if o.Vet && len(jobs) > 0 {
+		checked = o.startVet(vctx, pkg, jobs[0].bin.Platform, firstDone, stop, log)
+	}
+	g, gctx := errgroup.WithContext(bctx)
+	g.SetLimit(o.Jobs)
+	for i, j := range jobs {
+		g.Go(func() error {
+			err := o.run(gctx, tc, pkg, j, emit, log)
+			if i == 0 {
+				if err != nil {
+					// The compile failed: its errors say more than a check.
+					vstop()
+				}
+				close(firstDone)
+			}
+			return err
+		})
+	}
+	err := g.Wait()
+	if err != nil && bctx.Err() == nil {
+		vstop()
+	}
+	if checked != nil {
+		if verr := checked.result(log); verr != nil {
+			return verr
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
