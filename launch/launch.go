@@ -38,8 +38,10 @@ type Runner interface {
 	Close() error
 }
 
-// Pool is a worker pool on this machine.
-type Pool interface {
+// WorkerPool is what a launch needs of the worker pool on this machine
+// (loopback.Start's *boot.Pool, the one pool beamctl has): where runners
+// reach it, and which workers failed.
+type WorkerPool interface {
 	Address() string
 	// Failures delivers workers that could not start or exited early.
 	Failures() <-chan error
@@ -53,7 +55,7 @@ type Deps struct {
 	Capture     func(context.Context, capture.Options) (*capture.Captured, error)
 	Dial        func(ctx context.Context, endpoint string, o submit.DialOptions) (*grpc.ClientConn, error)
 	StartRunner func(context.Context, embeddedrunner.Options) (Runner, error)
-	StartPool   func(context.Context, loopback.Options) (Pool, error)
+	StartPool   func(context.Context, loopback.Options) (WorkerPool, error)
 	// Executable is beamctl's own path, the default boot command of the
 	// Process environment for a job server on this machine.
 	Executable func() (string, error)
@@ -86,7 +88,7 @@ func (d *Deps) defaults() {
 		}
 	}
 	if d.StartPool == nil {
-		d.StartPool = func(ctx context.Context, o loopback.Options) (Pool, error) {
+		d.StartPool = func(ctx context.Context, o loopback.Options) (WorkerPool, error) {
 			return loopback.Start(ctx, o)
 		}
 	}
@@ -414,7 +416,7 @@ func PlatformList(ps []build.Platform) string {
 	return s
 }
 
-func (s *Spec) startPool(ctx context.Context, d Deps, address string) (Pool, error) {
+func (s *Spec) startPool(ctx context.Context, d Deps, address string) (WorkerPool, error) {
 	pool, err := d.StartPool(ctx, loopback.Options{
 		Address: address,
 		Expose:  s.Expose,
@@ -434,7 +436,7 @@ func (s *Spec) startPool(ctx context.Context, d Deps, address string) (Pool, err
 // background.
 type localRunner struct {
 	done   chan struct{}
-	pool   Pool
+	pool   WorkerPool
 	runner Runner
 	err    error
 }
@@ -456,7 +458,7 @@ func (s *Spec) startLocal(ctx context.Context, d Deps) *localRunner {
 }
 
 // wait returns the runner and pool once they are up.
-func (l *localRunner) wait() (Runner, Pool, error) {
+func (l *localRunner) wait() (Runner, WorkerPool, error) {
 	<-l.done
 	return l.runner, l.pool, l.err
 }

@@ -48,14 +48,11 @@ type Options struct {
 	StopGrace time.Duration
 }
 
-// Pool is a worker pool on this machine.
-type Pool = boot.Pool
-
 // Start serves a pool for jobs submitted from this machine. Workers it
 // cannot start, and workers that exit before the runner stops them, are
 // reported on Failures, never answered as errors: a runner in this process
 // (prism) treats an error answer as fatal to the whole process.
-func Start(ctx context.Context, o Options) (*Pool, error) {
+func Start(ctx context.Context, o Options) (*boot.Pool, error) {
 	if o.Digests == nil {
 		o.Digests = digest.NewCache()
 	}
