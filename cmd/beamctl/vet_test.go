@@ -68,7 +68,7 @@ func TestVetText(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q; want 1 and nothing\n%s", r.code, r.stdout, r.stderr)
 	}
 	checkText(t, "stderr", r.stderr, []string{
-		"../../vet/testdata/bad/flagread/main.go:33:10: DoFn addPrefixFn.ProcessElement reads prefix, which flag parsing sets only in the launcher: workers see its default (flagread)\n\tfix: carry the value in an exported field",
+		"../../vet/testdata/bad/flagread/main.go:35:10: DoFn addPrefixFn.ProcessElement reads prefix, which flag parsing sets only in the launcher: workers see its default (flagread)\n\tfix: carry the value in an exported field",
 	}, []string{"beamctl:"}, 0)
 	if r := beamctl(t, "vet", "./testdata/notmain", "../../examples/wordcount"); r.code != 0 || r.stderr != "" {
 		t.Errorf("clean packages: exit %d\n%s", r.code, r.stderr)
