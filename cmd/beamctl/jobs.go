@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -175,22 +174,5 @@ func jobsJSON(js []submit.JobInfo) []jobInfoJSON {
 // printLogEvent prints job messages to stdout: they are the command's
 // output, not progress.
 func (a *app) printLogEvent(e submit.Event) {
-	if a.json {
-		_ = a.printJSONLine(e)
-		return
-	}
-	ts := "        " // a past message whose time the job server keeps to itself
-	if !e.Time.IsZero() {
-		ts = e.Time.Local().Format("15:04:05")
-	}
-	if e.Kind == submit.EventState {
-		fmt.Fprintf(a.stdout, "%s  state     %s\n", ts, e.State)
-		return
-	}
-	text := strings.TrimSpace(e.Text)
-	if e.Cause != nil && !a.v.GetBool("verbose") {
-		// Continued lines line up with the text of the first.
-		text = strings.Join(append(causeLines(e.Cause), a.verboseHint(e.Text, e.Cause)...), "\n"+strings.Repeat(" ", 20))
-	}
-	fmt.Fprintf(a.stdout, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
+	a.writeEvent(a.stdout, e, eventLog)
 }

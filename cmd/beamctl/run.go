@@ -104,33 +104,60 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 	return a.launch(cmd.Context(), s)
 }
 
+// printEvent prints a followed job's state changes and messages to
+// stderr, as progress: one line each, debug detail only with --verbose.
 func (a *app) printEvent(e submit.Event) {
+	a.writeEvent(a.stderr, e, eventProgress)
+}
+
+// eventStyle is how a job event is printed: as a run's progress, or as
+// the output of jobs logs.
+type eventStyle int
+
+const (
+	// eventProgress hides debug messages without --verbose and keeps each
+	// message to one line: the final error has the rest.
+	eventProgress eventStyle = iota
+	// eventLog prints every message whole, a failure as its cause and
+	// fix without --verbose.
+	eventLog
+)
+
+// writeEvent prints one job event to w, or as a JSON line with --output
+// json.
+func (a *app) writeEvent(w io.Writer, e submit.Event, style eventStyle) {
 	if a.json {
 		_ = a.printJSONLine(e)
 		return
 	}
-	ts := e.Time.Local().Format("15:04:05")
-	switch e.Kind {
-	case submit.EventState:
-		fmt.Fprintf(a.stderr, "%s  state     %s\n", ts, e.State)
-	default:
-		if e.Severity == "debug" || e.Severity == "detailed" {
-			if !a.v.GetBool("verbose") {
-				return
-			}
-		}
-		text := strings.TrimSpace(e.Text)
+	verbose := a.v.GetBool("verbose")
+	ts := "        " // a past message whose time the job server keeps to itself
+	if !e.Time.IsZero() {
+		ts = e.Time.Local().Format("15:04:05")
+	}
+	if e.Kind == submit.EventState {
+		fmt.Fprintf(w, "%s  state     %s\n", ts, e.State)
+		return
+	}
+	if style == eventProgress && !verbose && (e.Severity == "debug" || e.Severity == "detailed") {
+		return
+	}
+	text := strings.TrimSpace(e.Text)
+	switch {
+	case verbose:
+	case style == eventProgress && e.Cause != nil:
 		// A failure arrives with the whole plan or stack; its cause says
 		// what happened, and the final error adds the fix.
-		if !a.v.GetBool("verbose") {
-			if e.Cause != nil {
-				text = e.Cause.Summary()
-			} else if first, rest, ok := strings.Cut(text, "\n"); ok {
-				text = fmt.Sprintf("%s [%d more lines]", first, strings.Count(rest, "\n")+1)
-			}
+		text = e.Cause.Summary()
+	case style == eventProgress:
+		if first, rest, ok := strings.Cut(text, "\n"); ok {
+			text = fmt.Sprintf("%s [%d more lines]", first, strings.Count(rest, "\n")+1)
 		}
-		fmt.Fprintf(a.stderr, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
+	case e.Cause != nil:
+		// Continued lines line up with the text of the first.
+		text = strings.Join(append(causeLines(e.Cause), a.verboseHint(e.Text, e.Cause)...), "\n"+strings.Repeat(" ", 20))
 	}
+	fmt.Fprintf(w, "%s  %-8s  %s\n", ts, strings.ToUpper(e.Severity), text)
 }
 
 // causeLines words a failure's cause: where and why, then the fix.
