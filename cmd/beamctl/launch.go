@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -142,18 +141,6 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		s.LauncherOutput = a.stderr
 	}
 	return s, nil
-}
-
-// quietPrism sends what prism logs through slog.Default to the log under
-// --verbose, and nowhere otherwise; the returned func restores the default.
-func (a *app) quietPrism() func() {
-	old := slog.Default()
-	if a.v.GetBool("verbose") {
-		slog.SetDefault(a.log.With("component", "prism"))
-	} else {
-		slog.SetDefault(slog.New(slog.DiscardHandler))
-	}
-	return func() { slog.SetDefault(old) }
 }
 
 // launch runs the spec and words what happened.
