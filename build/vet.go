@@ -1,6 +1,7 @@
 package build
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,7 +29,7 @@ func (o Options) VetOptions(patterns ...string) vet.Options {
 // go list is to find in the build cache.
 func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 	if len(patterns) == 0 {
-		patterns = []string{cmpOr(o.Package, ".")}
+		patterns = []string{cmp.Or(o.Package, ".")}
 	}
 	vo := vet.Options{
 		Patterns:   patterns,
@@ -46,13 +47,6 @@ func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(p)...)
 	}
 	return vo
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // vetRun is a check that runs beside the compiles.
@@ -130,7 +124,7 @@ func CheckVet(ctx context.Context, tc *Toolchain, workDir, pkg, cacheDir string)
 		return check.Warning(name, "the checks did not run: "+problem.FirstLine(err.Error()), "run beamctl vet -v "+pkg+" to see why")
 	case len(rep.Findings) > 0:
 		f := rep.Findings[0]
-		detail := fmt.Sprintf("%d mistake%s that would reach the workers, first %s: %s (%s)", len(rep.Findings), plural(len(rep.Findings)), f.Position, f.Message, f.Analyzer)
+		detail := fmt.Sprintf("%s that would reach the workers, first %s: %s (%s)", vet.Mistakes(len(rep.Findings)), f.Position, f.Message, f.Analyzer)
 		return check.Failure(name, detail, "run beamctl vet "+pkg+" for each finding and its fix")
 	}
 	names := make([]string, len(analyzers.All))
@@ -138,11 +132,4 @@ func CheckVet(ctx context.Context, tc *Toolchain, workDir, pkg, cacheDir string)
 		names[i] = a.Name
 	}
 	return check.Pass(name, "no mistake found by "+strings.Join(names, ", "))
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

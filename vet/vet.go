@@ -85,11 +85,11 @@ func (e *FindingsError) Render(name func(string) string) string { return problem
 
 func (e *FindingsError) text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "the pipeline has %d mistake%s that would reach the workers:", len(e.Findings), plural(len(e.Findings)))
+	fmt.Fprintf(&b, "the pipeline has %s that would reach the workers:", Mistakes(len(e.Findings)))
 	for _, f := range e.Findings {
 		b.WriteString("\n" + f.String())
 	}
-	b.WriteString("\nfix them, silence one with //" + "beamctl:ignore NAME on its line, or skip the checks with {Vet}")
+	b.WriteString("\nfix them, silence one with " + analyzers.IgnoreDirective + " NAME on its line, or skip the checks with {Vet}")
 	return b.String()
 }
 
@@ -99,11 +99,12 @@ type PackageError struct{ Errors []string }
 
 func (e *PackageError) Error() string { return strings.Join(e.Errors, "\n") }
 
-func plural(n int) string {
+// Mistakes counts findings in words: "1 mistake", "3 mistakes".
+func Mistakes(n int) string {
 	if n == 1 {
-		return ""
+		return "1 mistake"
 	}
-	return "s"
+	return fmt.Sprintf("%d mistakes", n)
 }
 
 // Run checks the packages.
@@ -122,7 +123,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Env == nil {
 		o.Env = os.Environ()
 	}
-	rep := &Report{Findings: []Finding{}}
+	rep := &Report{Findings: []Finding{}, Cached: true}
 	for _, grp := range groupByModule(o.WorkDir, o.Patterns) {
 		r, err := runGroup(ctx, o, grp, log)
 		if err != nil {
@@ -130,7 +131,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		rep.Packages = append(rep.Packages, r.Packages...)
 		rep.Findings = append(rep.Findings, r.Findings...)
-		rep.Cached = r.Cached
+		rep.Cached = rep.Cached && r.Cached
 	}
 	return rep, nil
 }
@@ -223,7 +224,7 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.patterns, " "), firstLine(err.Error())).Wrap(err)
+		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.patterns, " "), problem.FirstLine(err.Error())).Wrap(err)
 	}
 	var errs []string
 	var missing error
@@ -237,7 +238,7 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 			// A pattern that names no files names no package; a package
 			// with files whose compile fails is the compiler's to report.
 			if len(p.GoFiles) == 0 && len(p.CompiledGoFiles) == 0 && missing == nil {
-				msg, fix := strings.TrimSuffix(strings.TrimSuffix(firstLine(e.Msg), ":"), "; to add it"), "name packages as go build takes them"
+				msg, fix := strings.TrimSuffix(strings.TrimSuffix(problem.FirstLine(e.Msg), ":"), "; to add it"), "name packages as go build takes them"
 				if strings.Contains(msg, "no required module provides") {
 					fix = "add its module with go get, or " + fix
 				}
@@ -321,5 +322,3 @@ func relPath(file, workDir string) string {
 	}
 	return file
 }
-
-func firstLine(s string) string { return problem.FirstLine(s) }

@@ -98,6 +98,8 @@ type Graph struct {
 	RegisteredFuncs map[*types.Func]bool
 	RegisteredTypes map[*types.TypeName]bool
 	CoveredTypes    map[*types.TypeName]bool
+	// Decls are the package's function declarations with bodies.
+	Decls map[*types.Func]*ast.FuncDecl
 }
 
 // DoFnTypes are the package's struct types that are DoFns: used as one or
@@ -149,11 +151,11 @@ func findGraph(pass *analysis.Pass) (any, error) {
 		CoveredTypes:    map[*types.TypeName]bool{},
 	}
 	ins := pass.ResultOf[inspect.Analyzer].(*inspector.Inspector)
-	funcLits := literalVars(pass, ins)
-	inInit := initOnly(pass)
+	g.Decls = funcDecls(pass)
+	ix := &pkgIndex{funcLits: literalVars(pass, ins), decls: g.Decls, inInit: initOnly(pass, g.Decls)}
 	ins.WithStack([]ast.Node{(*ast.CallExpr)(nil)}, func(n ast.Node, push bool, stack []ast.Node) bool {
 		if push {
-			visitCall(pass, g, n.(*ast.CallExpr), stack, funcLits, inInit)
+			visitCall(pass, g, n.(*ast.CallExpr), stack, ix)
 		}
 		return true
 	})
@@ -161,7 +163,32 @@ func findGraph(pass *analysis.Pass) (any, error) {
 }
 
 // visitCall records call if it hands a DoFn to the SDK or registers one.
-func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.Node, funcLits map[*types.Var]bool, inInit map[*ast.FuncDecl]bool) {
+// pkgIndex is what the graph's discovery looks up of the package.
+type pkgIndex struct {
+	// funcLits are the local variables only ever given function literals.
+	funcLits map[*types.Var]bool
+	decls    map[*types.Func]*ast.FuncDecl
+	// inInit are the functions that run only as part of initialisation.
+	inInit map[*ast.FuncDecl]bool
+}
+
+// funcDecls indexes the package's function and method declarations that
+// have bodies, init functions included.
+func funcDecls(pass *analysis.Pass) map[*types.Func]*ast.FuncDecl {
+	decls := map[*types.Func]*ast.FuncDecl{}
+	for _, f := range pass.Files {
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil {
+				if fn, ok := pass.TypesInfo.Defs[fd.Name].(*types.Func); ok {
+					decls[fn] = fd
+				}
+			}
+		}
+	}
+	return decls
+}
+
+func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.Node, ix *pkgIndex) {
 	fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
 	if !ok || fn.Pkg() == nil {
 		return
@@ -169,71 +196,67 @@ func visitCall(pass *analysis.Pass, g *Graph, call *ast.CallExpr, stack []ast.No
 	path, name := fn.Pkg().Path(), fn.Name()
 	if i, ok := dofnArgs[path][name]; ok && i < len(call.Args) {
 		u := Use{Call: call, Arg: call.Args[i], API: shortPkg(path) + "." + name}
-		u.Kind, u.Func, u.Type, u.Pointer = classify(pass, call.Args[i], funcLits)
+		u.Kind, u.Func, u.Type, u.Pointer = classify(pass, call.Args[i], ix)
 		g.Uses = append(g.Uses, u)
 		return
 	}
-	if fd := enclosingFunc(stack); (fd == nil || inInit[fd]) && fn.Pkg() != pass.Pkg {
-		if _, known := registration(path, name); !known && !strings.HasPrefix(path, beamPkg) {
+	fd := enclosingFunc(stack)
+	api, known := registration(path, name)
+	if !known {
+		if (fd == nil || ix.inInit[fd]) && fn.Pkg() != pass.Pkg && !strings.HasPrefix(path, beamPkg) {
 			// A call of another package's function, made where
 			// registrations are, that is given a DoFn or function
 			// may be a registration helper of the user's own: what it
 			// is given counts as registered, types and all.
 			for _, arg := range call.Args {
-				t := reflectedType(pass, arg)
-				kind, f, ct, _ := classify(pass, arg, funcLits)
-				if kind == KindStruct {
-					t = ct
-				}
-				r := Registration{Call: call, API: shortPkg(path) + "." + name}
-				switch {
-				case t != nil:
-					r.Type = t
-					g.RegisteredTypes[t] = true
-					g.CoveredTypes[t] = true
-				case kind == KindFunc:
-					r.Func = f
-					g.RegisteredFuncs[f] = true
-				default:
-					continue
-				}
-				for _, st := range signatureStructs(pass.Pkg, r) {
-					g.CoveredTypes[st] = true
+				if f, t := registeredArg(pass, arg, ix); f != nil || t != nil {
+					g.register(pass.Pkg, Registration{Call: call, API: shortPkg(path) + "." + name, Func: f, Type: t}, true)
 				}
 			}
-			return
 		}
+		return
 	}
-	if api, ok := registration(path, name); ok && len(call.Args) > 0 {
-		r := Registration{Call: call, API: api}
-		if fd := enclosingFunc(stack); fd != nil && !inInit[fd] {
-			r.In = fd.Name.Name
+	if len(call.Args) == 0 {
+		return
+	}
+	r := Registration{Call: call, API: api}
+	if fd != nil && !ix.inInit[fd] {
+		r.In = fd.Name.Name
+	}
+	r.Func, r.Type = registeredArg(pass, call.Args[0], ix)
+	g.register(pass.Pkg, r, strings.HasPrefix(api, "register."))
+	g.Registrations = append(g.Registrations, r)
+}
+
+// registeredArg is the function or struct type of the package that a
+// registration's argument names, if any.
+func registeredArg(pass *analysis.Pass, arg ast.Expr, ix *pkgIndex) (*types.Func, *types.TypeName) {
+	if t := reflectedType(pass, arg); t != nil {
+		return nil, t
+	}
+	switch kind, f, t, _ := classify(pass, arg, ix); kind {
+	case KindFunc:
+		return f, nil
+	case KindStruct:
+		return nil, t
+	}
+	return nil, nil
+}
+
+// register notes what r registers and, withTypes, the struct types of
+// its signatures, which the register package registers along with it.
+func (g *Graph) register(pkg *types.Package, r Registration, withTypes bool) {
+	if r.Func != nil {
+		g.RegisteredFuncs[r.Func] = true
+	}
+	if r.Type != nil {
+		g.RegisteredTypes[r.Type] = true
+		g.CoveredTypes[r.Type] = true
+	}
+	if withTypes {
+		for _, t := range structsIn(pkg, dofnSignatures(pkg, r.Func, r.Type)...) {
+			g.CoveredTypes[t] = true
 		}
-		arg := call.Args[0]
-		if t := reflectedType(pass, arg); t != nil {
-			r.Type = t
-		} else {
-			kind, f, t, _ := classify(pass, arg, funcLits)
-			switch kind {
-			case KindFunc:
-				r.Func = f
-			case KindStruct:
-				r.Type = t
-			}
-		}
-		if r.Func != nil {
-			g.RegisteredFuncs[r.Func] = true
-		}
-		if r.Type != nil {
-			g.RegisteredTypes[r.Type] = true
-			g.CoveredTypes[r.Type] = true
-		}
-		if strings.HasPrefix(api, "register.") {
-			for _, t := range signatureStructs(pass.Pkg, r) {
-				g.CoveredTypes[t] = true
-			}
-		}
-		g.Registrations = append(g.Registrations, r)
 	}
 }
 
@@ -251,21 +274,15 @@ func enclosingFunc(stack []ast.Node) *ast.FuncDecl {
 // initOnly finds the package's functions that run only as part of its
 // initialisation: init functions, and those that only they (or other such
 // functions) call, such as a registerAll called from init.
-func initOnly(pass *analysis.Pass) map[*ast.FuncDecl]bool {
+func initOnly(pass *analysis.Pass, all map[*types.Func]*ast.FuncDecl) map[*ast.FuncDecl]bool {
 	decls := map[*types.Func]*ast.FuncDecl{}
 	callers := map[*ast.FuncDecl][]*ast.FuncDecl{}
 	var inits []*ast.FuncDecl
-	for _, f := range pass.Files {
-		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok || fd.Body == nil {
-				continue
-			}
-			if fd.Recv == nil && fd.Name.Name == "init" {
-				inits = append(inits, fd)
-			} else if fn, ok := pass.TypesInfo.Defs[fd.Name].(*types.Func); ok {
-				decls[fn] = fd
-			}
+	for fn, fd := range all {
+		if fd.Recv == nil && fd.Name.Name == "init" {
+			inits = append(inits, fd)
+		} else {
+			decls[fn] = fd
 		}
 	}
 	// Any reference to a function other than a call (a method value, a
@@ -395,7 +412,7 @@ func literalVars(pass *analysis.Pass, ins *inspector.Inspector) map[*types.Var]b
 }
 
 // classify says what a DoFn argument is.
-func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Kind, *types.Func, *types.TypeName, bool) {
+func classify(pass *analysis.Pass, e ast.Expr, ix *pkgIndex) (Kind, *types.Func, *types.TypeName, bool) {
 	e = ast.Unparen(e)
 	switch x := e.(type) {
 	case *ast.FuncLit:
@@ -425,14 +442,14 @@ func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Ki
 			}
 			return KindOther, nil, nil, false
 		case *types.Var:
-			if funcLits[obj] {
+			if ix.funcLits[obj] {
 				return KindLiteral, nil, nil, false
 			}
 		}
 	case *ast.CallExpr:
 		if _, ok := pass.TypesInfo.TypeOf(e).Underlying().(*types.Signature); ok {
 			if tv, ok := pass.TypesInfo.Types[x.Fun]; !ok || !tv.IsType() {
-				if returnsClosures(pass, x) {
+				if returnsClosures(pass, x, ix.decls) {
 					return KindBuilt, nil, nil, false
 				}
 				return KindOther, nil, nil, false
@@ -448,19 +465,12 @@ func classify(pass *analysis.Pass, e ast.Expr, funcLits map[*types.Var]bool) (Ki
 // returnsClosures reports whether call is to a function of the package
 // every return of which is a function literal: a factory of closures, as
 // opposed to one that picks among named functions.
-func returnsClosures(pass *analysis.Pass, call *ast.CallExpr) bool {
+func returnsClosures(pass *analysis.Pass, call *ast.CallExpr, decls map[*types.Func]*ast.FuncDecl) bool {
 	fn, ok := typeutil.Callee(pass.TypesInfo, call).(*types.Func)
 	if !ok || fn.Pkg() != pass.Pkg {
 		return false
 	}
-	var decl *ast.FuncDecl
-	for _, f := range pass.Files {
-		for _, d := range f.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && pass.TypesInfo.Defs[fd.Name] == fn.Origin() {
-				decl = fd
-			}
-		}
-	}
+	decl := decls[fn.Origin()]
 	if decl == nil || decl.Body == nil {
 		return false
 	}
@@ -545,22 +555,36 @@ func reflectedType(pass *analysis.Pass, e ast.Expr) *types.TypeName {
 	return t
 }
 
-// signatureStructs are the package's struct types in the signature that a
-// register.* call registers along with the DoFn or function, as the SDK's
-// register package does (pointers skipped, top level only).
-func signatureStructs(pkg *types.Package, r Registration) []*types.TypeName {
+// dofnSignatures are the signatures the SDK calls of a function DoFn fn,
+// or of the methods of a struct DoFn or combine fn tn.
+func dofnSignatures(pkg *types.Package, fn *types.Func, tn *types.TypeName) []*types.Signature {
 	var sigs []*types.Signature
-	if r.Func != nil {
-		sigs = append(sigs, r.Func.Signature())
+	if fn != nil {
+		sigs = append(sigs, fn.Signature())
 	}
-	if r.Type != nil {
-		ms := types.NewMethodSet(types.NewPointer(r.Type.Type()))
+	if tn != nil {
 		for _, name := range []string{"ProcessElement", "MergeAccumulators", "AddInput", "ExtractOutput"} {
-			if sel := ms.Lookup(pkg, name); sel != nil {
-				sigs = append(sigs, sel.Obj().(*types.Func).Signature())
+			if s := methodSig(pkg, tn, name); s != nil {
+				sigs = append(sigs, s)
 			}
 		}
 	}
+	return sigs
+}
+
+// methodSig is the signature of tn's method name (with a pointer receiver
+// or not), or nil.
+func methodSig(pkg *types.Package, tn *types.TypeName, name string) *types.Signature {
+	sel := types.NewMethodSet(types.NewPointer(tn.Type())).Lookup(pkg, name)
+	if sel == nil {
+		return nil
+	}
+	return sel.Obj().(*types.Func).Signature()
+}
+
+// structsIn are the package's struct types in sigs, as the register
+// package registers them (pointers skipped, top level only).
+func structsIn(pkg *types.Package, sigs ...*types.Signature) []*types.TypeName {
 	var out []*types.TypeName
 	for _, s := range sigs {
 		for _, tup := range []*types.Tuple{s.Params(), s.Results()} {

@@ -5,6 +5,7 @@ import (
 	"go/token"
 	"go/types"
 	"slices"
+	"strings"
 
 	"golang.org/x/tools/go/analysis"
 	"golang.org/x/tools/go/analysis/passes/inspect"
@@ -39,17 +40,7 @@ func runFlagRead(pass *analysis.Pass) (any, error) {
 		return nil, nil
 	}
 
-	// The functions declared in the package, and which of them each calls.
-	decls := map[*types.Func]*ast.FuncDecl{}
-	for _, f := range pass.Files {
-		for _, d := range f.Decls {
-			if fd, ok := d.(*ast.FuncDecl); ok && fd.Body != nil {
-				if fn, ok := pass.TypesInfo.Defs[fd.Name].(*types.Func); ok {
-					decls[fn] = fd
-				}
-			}
-		}
-	}
+	decls := g.Decls
 
 	// Roots: what runs on a worker.
 	type root struct {
@@ -120,14 +111,7 @@ func chain(via map[*types.Func]*types.Func, fn *types.Func) string {
 		names = append(names, f.Name())
 	}
 	slices.Reverse(names)
-	out := ""
-	for i, n := range names {
-		if i > 0 {
-			out += ", "
-		}
-		out += n
-	}
-	return out
+	return strings.Join(names, ", ")
 }
 
 // findFlagVars finds the package variables that flag parsing sets.
@@ -267,10 +251,12 @@ func isVarFunc(fn *types.Func) bool {
 	if params.Len() == 0 {
 		return false
 	}
-	name := fn.Name()
-	if name == "Var" || name == "VarP" || name == "TextVar" || name == "BoolFunc" {
-		return name != "BoolFunc"
+	switch name := fn.Name(); {
+	case name == "Var" || name == "VarP" || name == "TextVar":
+		return true
+	case strings.HasSuffix(name, "Var") || strings.HasSuffix(name, "VarP"):
+		_, ok := params.At(0).Type().(*types.Pointer)
+		return ok
 	}
-	_, ok := params.At(0).Type().(*types.Pointer)
-	return ok && (len(name) > 3 && (name[len(name)-3:] == "Var" || name[len(name)-4:] == "VarP"))
+	return false
 }

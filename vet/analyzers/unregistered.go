@@ -45,12 +45,10 @@ func runUnregistered(pass *analysis.Pass) (any, error) {
 	}
 	seenType := map[*types.TypeName]bool{}
 	for _, u := range g.Uses {
-		var sigs []*types.Signature
 		var who string
 		switch u.Kind {
 		case KindFunc:
 			who = "function " + u.Func.Name()
-			sigs = append(sigs, u.Func.Signature())
 			if !g.RegisteredFuncs[u.Func] {
 				report(pass, u.Arg, "register it in an init function: "+registerFunctionCall(u.Func),
 					"function %s is used in %s but registered nowhere: workers cannot resolve it", u.Func.Name(), u.API)
@@ -58,11 +56,6 @@ func runUnregistered(pass *analysis.Pass) (any, error) {
 			}
 		case KindStruct:
 			who = "DoFn " + u.Type.Name()
-			for _, m := range []string{"ProcessElement", "MergeAccumulators", "AddInput", "ExtractOutput"} {
-				if s := methodSig(pass.Pkg, u.Type, m); s != nil {
-					sigs = append(sigs, s)
-				}
-			}
 			if !g.RegisteredTypes[u.Type] {
 				report(pass, u.Arg, "register it in an init function: "+registerDoFnCall(pass.Pkg, u.Type, q),
 					"DoFn %s is used in %s but registered nowhere: workers cannot resolve it", u.Type.Name(), u.API)
@@ -73,30 +66,16 @@ func runUnregistered(pass *analysis.Pass) (any, error) {
 		}
 		// The DoFn is registered, but not by the register package, which
 		// would have registered the struct types of its signature too.
-		for _, s := range sigs {
-			for _, t := range structsOf(pass.Pkg, s) {
-				if g.CoveredTypes[t] || seenType[t] {
-					continue
-				}
-				seenType[t] = true
-				report(pass, u.Arg, fmt.Sprintf("register it in an init function: beam.RegisterType(reflect.TypeOf((*%s)(nil)).Elem()), or register %s with the register package, which registers its types", t.Name(), strings.TrimPrefix(strings.TrimPrefix(who, "DoFn "), "function ")),
-					"type %s flows through %s in %s but is registered nowhere: workers cannot resolve it", t.Name(), who, u.API)
+		for _, t := range structsIn(pass.Pkg, dofnSignatures(pass.Pkg, u.Func, u.Type)...) {
+			if g.CoveredTypes[t] || seenType[t] {
+				continue
 			}
+			seenType[t] = true
+			report(pass, u.Arg, fmt.Sprintf("register it in an init function: beam.RegisterType(reflect.TypeOf((*%s)(nil)).Elem()), or register %s with the register package, which registers its types", t.Name(), strings.TrimPrefix(strings.TrimPrefix(who, "DoFn "), "function ")),
+				"type %s flows through %s in %s but is registered nowhere: workers cannot resolve it", t.Name(), who, u.API)
 		}
 	}
 	return nil, nil
-}
-
-func methodSig(pkg *types.Package, tn *types.TypeName, name string) *types.Signature {
-	sel := types.NewMethodSet(types.NewPointer(tn.Type())).Lookup(pkg, name)
-	if sel == nil {
-		return nil
-	}
-	return sel.Obj().(*types.Func).Signature()
-}
-
-func structsOf(pkg *types.Package, s *types.Signature) []*types.TypeName {
-	return signatureStructs(pkg, Registration{Func: types.NewFunc(0, pkg, "", s)})
 }
 
 // registerFunctionCall is the register call for fn: register.Function2x1(f).
