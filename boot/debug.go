@@ -41,7 +41,7 @@ func FindDelve(path string) (string, error) {
 	}
 	p, err := exec.LookPath(path)
 	if err != nil {
-		return "", problem.Usagef(fix, "{Dlv} %s is not an executable", path).Wrap(err)
+		return "", problem.Usagef(fix, "{Dlv} %s is not an executable", path).About("Dlv").Wrap(err)
 	}
 	return p, nil
 }
@@ -177,7 +177,7 @@ type Ports struct {
 func ParsePorts(spec string, expose bool) (*Ports, error) {
 	host, ports, err := net.SplitHostPort(spec)
 	if err != nil {
-		return nil, problem.Usagef("give HOST:PORT or HOST:FIRST-LAST, e.g. 127.0.0.1:2345", "{DebugAddr} %q is not HOST:PORT", spec)
+		return nil, problem.Usagef("give HOST:PORT or HOST:FIRST-LAST, e.g. 127.0.0.1:2345", "{DebugAddr} %q is not HOST:PORT", spec).About("DebugAddr")
 	}
 	lo, hi, isRange := strings.Cut(ports, "-")
 	first, err1 := strconv.Atoi(lo)
@@ -186,11 +186,11 @@ func ParsePorts(spec string, expose bool) (*Ports, error) {
 		last, err2 = strconv.Atoi(hi)
 	}
 	if err1 != nil || err2 != nil || first < 1 || last > 65535 || first > last {
-		return nil, problem.Usagef("give a port from 1 to 65535, or a range FIRST-LAST", "{DebugAddr} %q has no usable port", spec)
+		return nil, problem.Usagef("give a port from 1 to 65535, or a range FIRST-LAST", "{DebugAddr} %q has no usable port", spec).About("DebugAddr")
 	}
 	if !expose && !netaddr.LoopbackHost(host) {
 		return nil, problem.Usagef("give a loopback address such as 127.0.0.1, or set {Expose} to let other machines reach the debugger",
-			"{DebugAddr} host %q is not a loopback address: whoever reaches a debugger can run code as this user", host)
+			"{DebugAddr} host %q is not a loopback address: whoever reaches a debugger can run code as this user", host).About("DebugAddr")
 	}
 	return &Ports{host: host, first: first, last: last, used: map[int]bool{}}, nil
 }

@@ -106,7 +106,7 @@ func (p *Pool) admitPeer(ctx context.Context) error {
 func checkAddress(address string, expose bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
-		return problem.Usagef("give HOST:PORT, e.g. 127.0.0.1:50000", "{Address} %q is not HOST:PORT", address)
+		return problem.Usagef("give HOST:PORT, e.g. 127.0.0.1:50000", "{Address} %q is not HOST:PORT", address).About("Address")
 	}
 	if expose || netaddr.LoopbackHost(host) {
 		return nil
@@ -116,5 +116,5 @@ func checkAddress(address string, expose bool) error {
 		what = "has no host, which listens on every interface"
 	}
 	return problem.Usagef("listen on 127.0.0.1, or set {Expose} to let other machines start workers as this user",
-		"{Address} %s: anyone who can reach it could run programs on this machine", what)
+		"{Address} %s: anyone who can reach it could run programs on this machine", what).About("Address")
 }

@@ -111,6 +111,9 @@ func (e *CompileError) Error() string {
 // OutputError is an output directory beamctl cannot write.
 type OutputError struct{ Dir, Reason string }
 
+// SettingKey says the output directory is the setting at fault.
+func (e *OutputError) SettingKey() string { return "OutDir" }
+
 func (e *OutputError) Error() string { return problem.Plain(e.text()) }
 
 // Render words the error with the caller's names for settings.
@@ -220,7 +223,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 // cannot honour.
 func (o *Options) defaults(ctx context.Context) error {
 	if o.Jobs < 0 {
-		return problem.Usagef("give a positive number of concurrent builds, or 0 for one per CPU", "{Jobs} %d is negative", o.Jobs)
+		return problem.Usagef("give a positive number of concurrent builds, or 0 for one per CPU", "{Jobs} %d is negative", o.Jobs).About("Jobs")
 	}
 	if o.Jobs == 0 {
 		o.Jobs = runtime.NumCPU()

@@ -146,6 +146,9 @@ type TargetError struct {
 	Target, Reason, Fix string
 }
 
+// SettingKey says the target is the setting at fault.
+func (e *TargetError) SettingKey() string { return "Target" }
+
 func (e *TargetError) Error() string {
 	return fmt.Sprintf("target %q %s: %s", e.Target, e.Reason, e.Fix)
 }

@@ -91,11 +91,11 @@ func (o *Options) Validate() error {
 	case o.StagingLocation == "":
 		return problem.Usagef("give a Cloud Storage path gs://BUCKET/PATH", "Dataflow needs {StagingLocation}")
 	case !strings.HasPrefix(o.StagingLocation, "gs://"):
-		return problem.Usagef("give a Cloud Storage path gs://BUCKET/PATH", "{StagingLocation} %q is not a gs:// path", o.StagingLocation)
+		return problem.Usagef("give a Cloud Storage path gs://BUCKET/PATH", "{StagingLocation} %q is not a gs:// path", o.StagingLocation).About("StagingLocation")
 	case o.TemplateLocation != "" && !strings.HasPrefix(o.TemplateLocation, "gs://"):
-		return problem.Usagef("give a Cloud Storage path gs://BUCKET/PATH", "{TemplateLocation} %q is not a gs:// path", o.TemplateLocation)
+		return problem.Usagef("give a Cloud Storage path gs://BUCKET/PATH", "{TemplateLocation} %q is not a gs:// path", o.TemplateLocation).About("TemplateLocation")
 	case o.Wait && (o.DryRun || o.TemplateLocation != ""):
-		return problem.Usagef("drop {Wait}", "{Wait} has nothing to wait for: a dry run or a template starts no job")
+		return problem.Usagef("drop {Wait}", "{Wait} has nothing to wait for: a dry run or a template starts no job").About("Wait")
 	case o.Image != "" && !strings.Contains(o.Image, "@sha256:"):
 		return fmt.Errorf("the worker image %q is not given by digest", o.Image)
 	}
@@ -128,7 +128,7 @@ func (o *Options) machineType() (string, error) {
 	}
 	if len(got) > 1 {
 		return "", problem.Usagef("give the machine type once",
-			"{MachineType} %q and the pipeline arguments worker_machine_type/machine_type (%s) disagree", o.MachineType, strings.Join(from, ", "))
+			"{MachineType} %q and the pipeline arguments worker_machine_type/machine_type (%s) disagree", o.MachineType, strings.Join(from, ", ")).About("MachineType")
 	}
 	for m := range got {
 		return m, nil

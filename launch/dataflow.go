@@ -62,19 +62,19 @@ func (s *Spec) dataflowOptions() dataflow.Options {
 func (s *Spec) validateDataflow() error {
 	switch {
 	case s.Endpoint != "":
-		return problem.Usagef("drop one of them", "{Runner} dataflow and {Endpoint} both say where the job runs")
+		return problem.Usagef("drop one of them", "{Runner} dataflow and {Endpoint} both say where the job runs").About("Runner")
 	case s.Environment != "" && s.Environment != Docker:
-		return problem.Usagef("drop {Environment}: Dataflow starts the worker image itself", "{Runner} dataflow runs workers in containers, not {Environment} %s", s.Environment)
+		return problem.Usagef("drop {Environment}: Dataflow starts the worker image itself", "{Runner} dataflow runs workers in containers, not {Environment} %s", s.Environment).About("Runner")
 	case s.EnvironmentConfig != "":
-		return problem.Usagef("give the worker image with {Image}", "{EnvironmentConfig} has no meaning for {Runner} dataflow")
+		return problem.Usagef("give the worker image with {Image}", "{EnvironmentConfig} has no meaning for {Runner} dataflow").About("EnvironmentConfig")
 	case s.Debug != nil:
-		return problem.Usagef("debug on the embedded runner", "{Debug} runs workers on this machine, but {Runner} dataflow runs them on Google Cloud")
+		return problem.Usagef("debug on the embedded runner", "{Debug} runs workers on this machine, but {Runner} dataflow runs them on Google Cloud").About("Debug")
 	case s.Image != nil && s.Image.Ref == "":
-		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty")
+		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty").About("Image")
 	case s.Image != nil && s.Dataflow.DryRun && !strings.Contains(s.Image.Ref, "@sha256:"):
 		// Pushing is not a dry run, and neither is asking a registry.
 		return problem.Usagef("give the image by digest, REPO@sha256:..., as beamctl stage printed it",
-			"{DryRun} pushes no image and reaches no registry, but {Image} %s is a tag", s.Image.Ref)
+			"{DryRun} pushes no image and reaches no registry, but {Image} %s is a tag", s.Image.Ref).About("DryRun")
 	}
 	o := s.dataflowOptions()
 	// The image's digest is not known yet; a placeholder passes the check.
@@ -103,13 +103,13 @@ func checkMachine(p build.Platform, machineType string) error {
 		return nil
 	case machineType == "" && p.Arch == "arm64":
 		return problem.Usagef("give an Arm {MachineType} such as t2a-standard-4 or c4a-standard-4, or build for {Target} linux/amd64",
-			"{Target} %s needs an Arm machine type, but none is given and Dataflow's default is x86 (linux/amd64)", p)
+			"{Target} %s needs an Arm machine type, but none is given and Dataflow's default is x86 (linux/amd64)", p).About("Target")
 	case machineType == "":
 		return problem.Usagef("build for {Target} linux/amd64, or give an Arm {MachineType} for linux/arm64",
-			"{Target} %s does not run on Dataflow's default machine type (linux/amd64)", p)
+			"{Target} %s does not run on Dataflow's default machine type (linux/amd64)", p).About("Target")
 	}
 	return problem.Usagef(fmt.Sprintf("build for {Target} %s, or choose a machine type for %s", want, p),
-		"{Target} %s does not run on Dataflow machine type %s, whose workers are %s", p, machineType, want)
+		"{Target} %s does not run on Dataflow machine type %s, whose workers are %s", p, machineType, want).About("Target")
 }
 
 // runDataflow builds (or takes Dist), stages or checks the image, and runs

@@ -550,7 +550,7 @@ func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.Clie
 		if command == "" {
 			if !netaddr.Local(s.Endpoint) {
 				return nil, problem.Usagef("give the path of beamctl there with {EnvironmentConfig} (e.g. /usr/local/bin/beamctl)",
-					"{Environment} process runs the boot command on the job server's machines")
+					"{Environment} process runs the boot command on the job server's machines").About("Environment")
 			}
 			self, err := d.Executable()
 			if err != nil {

@@ -156,7 +156,7 @@ func (s *Spec) Validate() error {
 		return problem.Usagef("set exactly one of them", "a launch needs either {Build} or {Dist}")
 	case s.CaptureTimeout < 0:
 		return problem.Usagef(fmt.Sprintf("give a duration such as 2m (0 takes the default, %v)", capture.DefaultTimeout),
-			"{CaptureTimeout} %v is negative", s.CaptureTimeout)
+			"{CaptureTimeout} %v is negative", s.CaptureTimeout).About("CaptureTimeout")
 	}
 	if err := s.Dial.Validate(); err != nil {
 		return err
@@ -179,28 +179,28 @@ func (s *Spec) Validate() error {
 	}
 	switch {
 	case !known:
-		return problem.Usagef("", "{Environment} %q is not one of docker, process, external, loopback", env)
+		return problem.Usagef("", "{Environment} %q is not one of docker, process, external, loopback", env).About("Environment")
 	case s.Endpoint == "" && env != Loopback:
-		return problem.Usagef("give {Endpoint} HOST:PORT (the embedded runner runs workers on this machine)", "{Environment} %s needs a job server", env)
+		return problem.Usagef("give {Endpoint} HOST:PORT (the embedded runner runs workers on this machine)", "{Environment} %s needs a job server", env).About("Environment")
 	case env == External && s.EnvironmentConfig == "":
-		return problem.Usagef("give {EnvironmentConfig} HOST:PORT", "{Environment} external needs the worker pool address")
+		return problem.Usagef("give {EnvironmentConfig} HOST:PORT", "{Environment} external needs the worker pool address").About("Environment")
 	case s.Endpoint == "" && s.Detach:
-		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}")
+		return problem.Usagef("the embedded runner stops when beamctl exits; give a job server, or run the job in the foreground", "{Detach} needs {Endpoint}").About("Detach")
 	case env == Loopback && s.EnvironmentConfig != "":
-		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback")
+		return problem.Usagef("use {LoopbackAddress} for the pool's address", "{EnvironmentConfig} has no meaning for {Environment} loopback").About("EnvironmentConfig")
 	case s.Image != nil && s.Endpoint == "":
-		return problem.Usagef("give {Endpoint} HOST:PORT of a job server that starts images, or drop {Image} to run the worker here", "{Image} needs a job server: the embedded runner runs the worker binary on this machine")
+		return problem.Usagef("give {Endpoint} HOST:PORT of a job server that starts images, or drop {Image} to run the worker here", "{Image} needs a job server: the embedded runner runs the worker binary on this machine").About("Image")
 	case s.Image != nil && env == Loopback:
-		return problem.Usagef("use {Environment} docker (the runner starts the image), external (a pool runs the image) or process (a command runs the image's boot)", "{Image} has no meaning for {Environment} loopback")
+		return problem.Usagef("use {Environment} docker (the runner starts the image), external (a pool runs the image) or process (a command runs the image's boot)", "{Image} has no meaning for {Environment} loopback").About("Image")
 	case s.Image != nil && s.Image.Ref == "":
-		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty")
+		return problem.Usagef("give REPO[:TAG] or REPO@sha256:...", "{Image} is empty").About("Image")
 	case s.Image != nil && env == Docker && s.EnvironmentConfig != "":
-		return problem.Usagef("drop one of them", "{Image} and {EnvironmentConfig} both name the docker image")
+		return problem.Usagef("drop one of them", "{Image} and {EnvironmentConfig} both name the docker image").About("Image")
 	case s.Debug != nil && env != Loopback:
-		return problem.Usagef("run the job on the embedded runner, or with {Environment} loopback", "{Debug} runs the workers on this machine under Delve, but {Environment} %s runs them elsewhere", env)
+		return problem.Usagef("run the job on the embedded runner, or with {Environment} loopback", "{Debug} runs the workers on this machine under Delve, but {Environment} %s runs them elsewhere", env).About("Debug")
 	case env == Loopback && s.LoopbackAddress != "" && !s.Expose && !netaddr.LoopbackHost(s.LoopbackAddress):
 		return problem.Usagef("give a loopback address, or set {Expose} to let the job server's machine (and anyone who can reach the address) start workers as this user",
-			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress)
+			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress).About("LoopbackAddress")
 	}
 	if s.Debug != nil {
 		if _, err := boot.ParsePorts(s.Debug.addr(), s.Expose); err != nil {

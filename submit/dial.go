@@ -73,7 +73,7 @@ type DialOptions struct {
 func (o DialOptions) Validate() error {
 	if o.ConnectTimeout < 0 {
 		return problem.Usagef(fmt.Sprintf("give a duration such as 30s (0 takes the default, %v)", DefaultConnectTimeout),
-			"{ConnectTimeout} %v is negative", o.ConnectTimeout)
+			"{ConnectTimeout} %v is negative", o.ConnectTimeout).About("ConnectTimeout")
 	}
 	return nil
 }

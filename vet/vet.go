@@ -89,7 +89,7 @@ func (e *FindingsError) text() string {
 	for _, f := range e.Findings {
 		b.WriteString("\n" + f.String())
 	}
-	b.WriteString("\nfix them, silence one with " + analyzers.IgnoreDirective + " NAME on its line, or skip the checks with {Vet}")
+	b.WriteString("\nfix them, silence one with " + analyzers.IgnoreDirective + " NAME on its line, or skip the checks with {Vet}=off")
 	return b.String()
 }
 

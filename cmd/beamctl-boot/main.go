@@ -19,7 +19,6 @@ import (
 	"syscall"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
-	"github.com/beamctl/beamctl/cmd/internal/words"
 )
 
 func main() {
@@ -68,7 +67,7 @@ func fail(stderr io.Writer, err error) int {
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
-	fmt.Fprintln(stderr, "beamctl-boot: "+strings.TrimRight(words.Error(err), "\n"))
+	fmt.Fprintln(stderr, "beamctl-boot: "+strings.TrimRight(bootcmd.Message(err), "\n"))
 	var usage *bootcmd.UsageError
 	if errors.As(err, &usage) {
 		return 2

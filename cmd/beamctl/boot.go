@@ -2,9 +2,22 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
 )
+
+// declareBootFields records the option fields that the flags bootcmd
+// registered on f fill.
+func declareBootFields(f *pflag.FlagSet) {
+	fs := fields{}
+	for field, name := range bootcmd.Fields {
+		if f.Lookup(name) != nil {
+			fs[name] = append(fs[name], field)
+		}
+	}
+	declareFields(f, fs)
+}
 
 func newBootCmd(a *app) *cobra.Command {
 	var f bootcmd.Flags
@@ -23,5 +36,6 @@ func newBootCmd(a *app) *cobra.Command {
 		},
 	}
 	bootcmd.Register(cmd.Flags(), &f)
+	declareBootFields(cmd.Flags())
 	return cmd
 }

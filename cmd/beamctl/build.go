@@ -49,6 +49,8 @@ func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
 	f.Bool("strip", true, "strip symbols and DWARF from workers (-ldflags=-s -w); panics keep function names")
 	f.Bool("force", false, "rebuild every binary even if it is up to date")
 	f.String("cache-dir", "", "where reusable build outputs are kept (default: the user cache directory)")
+	declareSettings(f, fields{"target": {"Target"}, "out": {"OutDir"}, "jobs": {"Jobs"}, "tags": nil, "ldflags": nil,
+		"gcflags": nil, "debug": {"Debug"}, "strip": nil, "force": nil, "cache-dir": {"CacheDir"}})
 	addVetFlag(f)
 }
 
@@ -76,14 +78,11 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 	if o.Debug && o.GCFlags != "" {
 		return o, usagef("--debug and --gcflags conflict: --debug sets -gcflags=all=-N -l; drop one of them")
 	}
-	if o.Jobs < 0 {
-		return o, usagef("--jobs %d is negative: give the number of concurrent builds, or 0 for one per CPU", o.Jobs)
-	}
 	if o.Vet, err = a.vetOn(); err != nil {
 		return o, err
 	}
 	if o.OutDir == "" && a.changed(flags, "out") {
-		return o, usagef("--out is empty: give the output directory, e.g. --out dist")
+		return o, badValue("out", "--out is empty: give the output directory, e.g. --out dist")
 	}
 	tc, err := build.FindToolchain(ctx, nil)
 	if err != nil {
@@ -133,6 +132,7 @@ func newBuildCmd(a *app) *cobra.Command {
 	}
 	addBuildFlags(cmd.Flags())
 	cmd.Flags().Bool("boot", false, "also build beamctl-boot, the entrypoint of worker images, for each target")
+	declareSettings(cmd.Flags(), fields{"boot": {"Boot"}})
 	return cmd
 }
 

@@ -244,7 +244,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"config bad value", []string{"build", wc, "--config", badValue}, 2, badValue + `:2: key "jobs" must be a whole number, not "many"`},
 		{"config bad yaml", []string{"build", wc, "--config", badYAML}, 2, badYAML + ":"},
 		{"config missing", []string{"build", wc, "--config", filepath.Join(cfgDir, "none.yaml")}, 2, "none.yaml cannot be read"},
-		{"config value refused", []string{"build", wc, "--config", negativeJobs}, 2, "--jobs -3 is negative: give the number of concurrent builds, or 0 for one per CPU (jobs is set by " + negativeJobs + ":2)"},
+		{"config value refused", []string{"build", wc, "--config", negativeJobs}, 2, "--jobs -3 is negative: give a positive number of concurrent builds, or 0 for one per CPU (jobs is set by " + negativeJobs + ":2)"},
 		{"config target refused", []string{"build", wc, "--config", badTarget}, 2, "did you mean linux/amd64, linux/arm64 or linux/386? (target is set by " + badTarget + ":1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -164,7 +164,7 @@ func (a *app) completeProfiles(_ *cobra.Command, _ []string, prefix string) ([]s
 	}
 	var names []string
 	for _, f := range files {
-		cf, err := readConfigFile(f)
+		cf, err := readConfigFile(f, a.keys)
 		if err != nil {
 			continue
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,59 +35,6 @@ func (k kind) String() string {
 	return [...]string{"a string", "true or false", "a whole number", "a list of strings", "a duration such as 30s or 2m"}[k]
 }
 
-// settings are the keys a config file or BEAMCTL_* variable may set; each
-// is also the name of the flag it backs.
-var settings = map[string]kind{
-	"output":    kString,
-	"verbose":   kBool,
-	"target":    kStrings,
-	"out":       kString,
-	"jobs":      kInt,
-	"tags":      kString,
-	"ldflags":   kString,
-	"gcflags":   kString,
-	"debug":     kBool,
-	"strip":     kBool,
-	"force":     kBool,
-	"cache-dir": kString,
-	"boot":      kBool,
-	"vet":       kString,
-
-	"job-name":           kString,
-	"capture-timeout":    kDuration,
-	"endpoint":           kString,
-	"connect-timeout":    kDuration,
-	"tls":                kBool,
-	"tls-ca":             kString,
-	"tls-server-name":    kString,
-	"environment":        kString,
-	"environment-config": kString,
-	"loopback-address":   kString,
-	"expose":             kBool,
-	"detach":             kBool,
-	"runner":             kString,
-	"project":            kString,
-	"region":             kString,
-	"staging-location":   kString,
-	"template-location":  kString,
-	"machine-type":       kString,
-	"wait":               kBool,
-	"dry-run":            kBool,
-
-	"debug-addr":     kString,
-	"debug-wait":     kBool,
-	"debug-launcher": kBool,
-	"dlv":            kString,
-
-	"image":             kString,
-	"base":              kString,
-	"label":             kStrings,
-	"insecure-registry": kBool,
-	"oci-layout":        kString,
-	"tarball":           kString,
-	"emit":              kStrings,
-}
-
 // ConfigError is a configuration value beamctl cannot use.
 type ConfigError struct{ Msg string }
 
@@ -116,7 +64,7 @@ type config struct {
 // search; otherwise the user config directory's file is read, then the
 // pipeline directory's file over it. profile (or BEAMCTL_PROFILE) chooses
 // a profile that some file defines.
-func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir, profile string) (*config, error) {
+func loadConfig(flags *pflag.FlagSet, keys map[string]kind, explicit, pipelineDir, profile string) (*config, error) {
 	c := &config{v: viper.New(), from: map[string]string{}, values: map[string]any{}}
 	if explicit != "" {
 		if _, err := os.Stat(explicit); err != nil {
@@ -137,7 +85,7 @@ func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir, profile string) (*c
 	c.profile = profile
 	var parsed []*configFile
 	for _, f := range c.files {
-		cf, err := readConfigFile(f)
+		cf, err := readConfigFile(f, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -168,7 +116,7 @@ func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir, profile string) (*c
 	if err := c.v.MergeConfigMap(c.values); err != nil {
 		return nil, configErr("%s: %v", fileList(c.files), err)
 	}
-	for key, k := range settings {
+	for key, k := range keys {
 		env := envName(key)
 		if val, ok := os.LookupEnv(env); ok {
 			if err := checkScalar(k, val); err != nil {
@@ -179,7 +127,7 @@ func loadConfig(flags *pflag.FlagSet, explicit, pipelineDir, profile string) (*c
 	}
 	var bindErr error
 	flags.VisitAll(func(f *pflag.Flag) {
-		if _, ok := settings[f.Name]; ok && bindErr == nil {
+		if isSetting(f) && bindErr == nil {
 			bindErr = c.v.BindPFlag(f.Name, f)
 		}
 	})
@@ -247,7 +195,7 @@ type configFile struct {
 
 // readConfigFile parses a beamctl.yaml, checking every key and value so a
 // typo is reported with its line instead of being silently ignored.
-func readConfigFile(path string) (*configFile, error) {
+func readConfigFile(path string, keys map[string]kind) (*configFile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, configErr("config file %s cannot be read: %v", path, errors.Unwrap(err))
@@ -271,7 +219,7 @@ func readConfigFile(path string) (*configFile, error) {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		kn, vn := root.Content[i], root.Content[i+1]
 		if kn.Value != "profiles" {
-			if err := readSetting(path, kn, vn, out.settings); err != nil {
+			if err := readSetting(path, keys, kn, vn, out.settings); err != nil {
 				return nil, err
 			}
 			continue
@@ -289,7 +237,7 @@ func readConfigFile(path string) (*configFile, error) {
 				if body.Content[k].Value == "profiles" {
 					return nil, configErr("%s:%d: profiles cannot be nested", path, body.Content[k].Line)
 				}
-				if err := readSetting(path, body.Content[k], body.Content[k+1], ps); err != nil {
+				if err := readSetting(path, keys, body.Content[k], body.Content[k+1], ps); err != nil {
 					return nil, err
 				}
 			}
@@ -300,11 +248,11 @@ func readConfigFile(path string) (*configFile, error) {
 }
 
 // readSetting checks and records one key: value.
-func readSetting(path string, kn, vn *yaml.Node, into *fileSettings) error {
-	k, ok := settings[kn.Value]
+func readSetting(path string, keys map[string]kind, kn, vn *yaml.Node, into *fileSettings) error {
+	k, ok := keys[kn.Value]
 	if !ok {
 		hint := ""
-		if s := nearestKey(kn.Value); s != "" {
+		if s := nearestKey(kn.Value, keys); s != "" {
 			hint = fmt.Sprintf(": did you mean %q?", s)
 		} else {
 			hint = ": remove it"
@@ -359,12 +307,8 @@ func checkScalar(k kind, s string) error {
 	return err
 }
 
-func nearestKey(s string) string {
-	keys := make([]string, 0, len(settings))
-	for k := range settings {
-		keys = append(keys, k)
-	}
-	if best := suggest.Nearest(s, keys, 1, nil); len(best) == 1 && suggest.Distance(s, best[0]) <= 2 {
+func nearestKey(s string, keys map[string]kind) string {
+	if best := suggest.Nearest(s, slices.Collect(maps.Keys(keys)), 1, nil); len(best) == 1 && suggest.Distance(s, best[0]) <= 2 {
 		return best[0]
 	}
 	return ""

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -42,11 +43,7 @@ the user config directory's), defaults.`,
 			if err := a.setup(cmd, pipelineDir(cmd.Context(), dir)); err != nil {
 				return err
 			}
-			keys := make([]string, 0, len(settings))
-			for k := range settings {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
+			keys := slices.Sorted(maps.Keys(a.keys))
 			var rows []configRow
 			for _, k := range keys {
 				rows = append(rows, configRow{Key: k, Value: a.v.Get(k), Source: a.cfg.source(cmd.Flags(), k)})
@@ -79,6 +76,8 @@ the user config directory's), defaults.`,
 	f.String("oci-layout", "", "see beamctl stage")
 	f.String("tarball", "", "see beamctl stage")
 	f.StringSlice("emit", nil, "see beamctl stage")
+	declareSettings(f, fields{"boot": {"Boot"}})
+	declareSettings(f, stageOnly)
 	cmd.AddCommand(view)
 	return cmd
 }

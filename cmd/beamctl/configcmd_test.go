@@ -84,7 +84,7 @@ profiles:
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			rows := view(t, tt.env, tt.args...)
-			for key := range settings {
+			for key := range allSettings() {
 				if r, ok := rows[key]; !ok || r.Value == nil {
 					t.Errorf("setting %s: %+v, want a value (its default at least)", key, r)
 				}

@@ -21,6 +21,7 @@ func addDebugFlags(f *pflag.FlagSet) {
 	f.Bool("debug-wait", true, "with --debug: start each worker stopped until a debugger continues it; false starts it at once")
 	f.String("dlv", "", "with --debug: the Delve executable (default: dlv on PATH)")
 	f.Bool("debug-launcher", false, "with --debug: also run the launcher under Delve, stopped until a debugger continues it, so breakpoints in main hit")
+	declareSettings(f, fields{"debug-addr": {"DebugAddr"}, "debug-wait": nil, "dlv": {"Dlv"}, "debug-launcher": nil})
 }
 
 // debugSpec reads the debug settings; nil without --debug.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -54,7 +55,9 @@ func TestCommandReference(t *testing.T) {
 }
 
 // TestGuideListsSettings keeps the guide's list of configuration keys
-// whole: every key beamctl.yaml takes is named there.
+// the same as beamctl's: every key beamctl.yaml takes is named there, and
+// every key named there is one (a setting whose declaration was lost
+// would otherwise go unnoticed).
 func TestGuideListsSettings(t *testing.T) {
 	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "guide.md"))
 	if err != nil {
@@ -62,9 +65,24 @@ func TestGuideListsSettings(t *testing.T) {
 	}
 	_, section, _ := strings.Cut(string(guide), "## Configuration")
 	section, _, _ = strings.Cut(section, "\n## ")
-	for key := range settings {
-		if !strings.Contains(section, "`"+key+"`") {
+	_, list, ok := strings.Cut(section, "Keys are the flag names:")
+	list, _, _ = strings.Cut(list, ". ")
+	if !ok {
+		t.Fatal("the guide's Configuration section lists no keys (Keys are the flag names: ...)")
+	}
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z-]+)`").FindAllStringSubmatch(list, -1) {
+		named[m[1]] = true
+	}
+	keys := allSettings()
+	for key := range keys {
+		if !named[key] {
 			t.Errorf("the guide's Configuration section does not name the key %s", key)
+		}
+	}
+	for key := range named {
+		if _, ok := keys[key]; !ok {
+			t.Errorf("the guide's Configuration section names %s, which is no setting", key)
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/doctor"
 	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/problem"
@@ -64,8 +63,8 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 			defer a.quietPrism()()
 			results := doctor.Run(cmd.Context(), o)
 			for i := range results {
-				results[i].Detail = problem.Sub(results[i].Detail, words.Flag)
-				results[i].Fix = problem.Sub(results[i].Fix, words.Flag)
+				results[i].Detail = problem.Sub(results[i].Detail, wording(cmd))
+				results[i].Fix = problem.Sub(results[i].Fix, wording(cmd))
 			}
 			if a.json {
 				if err := a.printJSON(results); err != nil {
@@ -94,5 +93,7 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 	f.Bool("insecure-registry", false, "allow plain HTTP to registries beyond this machine")
 	f.Bool("debug", false, "check Delve, for run --debug")
 	f.String("dlv", "", "path of the dlv to check (default: dlv on PATH)")
+	declareSettings(f, fields{"target": {"Target"}, "cache-dir": {"CacheDir"}, "image": {"Image"},
+		"insecure-registry": {"InsecureRegistry"}, "debug": {"Debug"}, "dlv": {"Dlv"}})
 	return cmd
 }

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/capture"
-	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/submit"
@@ -31,6 +30,8 @@ func addDialFlags(f *pflag.FlagSet) {
 	f.Bool("tls", false, "connect to the job server with TLS")
 	f.String("tls-ca", "", "PEM file of certificate authorities to trust for --tls (implies --tls)")
 	f.String("tls-server-name", "", "name the job server's certificate must carry (implies --tls)")
+	declareSettings(f, fields{"endpoint": {"Endpoint"}, "connect-timeout": {"ConnectTimeout"}, "tls": {"TLS"},
+		"tls-ca": {"CAFile"}, "tls-server-name": {"ServerName"}})
 }
 
 // addLaunchFlags registers the flags shared by run and submit.
@@ -53,6 +54,11 @@ func addLaunchFlags(f *pflag.FlagSet) {
 	f.String("machine-type", "", "Dataflow worker machine type; Arm ones (t2a-*, c4a-*, n4a-*) need --target linux/arm64")
 	f.Bool("dry-run", false, "print the Dataflow job the SDK would submit, and submit nothing")
 	f.Bool("wait", false, "follow the Dataflow job to its end, as the SDK does, instead of returning once it is submitted")
+	declareSettings(f, fields{"environment": {"Environment"}, "environment-config": {"EnvironmentConfig"},
+		"loopback-address": {"LoopbackAddress"}, "expose": {"Expose"}, "job-name": nil, "capture-timeout": {"CaptureTimeout"},
+		"detach": {"Detach"}, "runner": {"Runner"}, "project": {"Project"}, "region": {"Region"},
+		"staging-location": {"StagingLocation"}, "template-location": {"TemplateLocation"},
+		"machine-type": {"MachineType"}, "dry-run": {"DryRun"}, "wait": {"Wait"}})
 }
 
 // dataflowFlags are the flags that mean something only for --runner
@@ -71,7 +77,7 @@ func (a *app) dataflowSpec() (*launch.Dataflow, error) {
 		}
 		return nil, nil
 	default:
-		return nil, usagef("--runner %q is not known: give --runner dataflow, or --endpoint HOST:PORT for a Beam job server", r)
+		return nil, badValue("runner", "--runner %q is not known: give --runner dataflow, or --endpoint HOST:PORT for a Beam job server", r)
 	}
 	if a.v.GetBool("wait") && a.v.GetBool("detach") {
 		return nil, usagef("--wait and --detach both given: choose one of them")
@@ -108,7 +114,7 @@ func (a *app) launchSpec() (launch.Spec, error) {
 	}
 	if a.v.GetString("loopback-address") == "" {
 		// An empty host listens on every interface.
-		return launch.Spec{}, usagef("--loopback-address is empty, which is every interface: give the address the job server reaches this machine at, with --expose")
+		return launch.Spec{}, badValue("loopback-address", "--loopback-address is empty, which is every interface: give the address the job server reaches this machine at, with --expose")
 	}
 	s := launch.Spec{
 		Endpoint:          a.v.GetString("endpoint"),
@@ -249,7 +255,7 @@ func launchError(err error) error {
 	switch {
 	case errors.Is(err, submit.ErrInvalidEndpoint), errors.Is(err, submit.ErrNotJobServer),
 		errors.Is(err, submit.ErrTLSMismatch), errors.Is(err, submit.ErrTLSConfig):
-		return &usageError{words.Error(err)}
+		return &usageError{err: err}
 	}
 	return err
 }

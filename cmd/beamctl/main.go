@@ -10,15 +10,15 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"regexp"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/beamctl/beamctl/cmd/internal/bootcmd"
-	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/spf13/cobra"
 )
 
 // Exit codes, as documented in the README.
@@ -58,9 +58,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, digests: digest.NewCache(), abort: abort}
 	root := newRootCmd(a)
 	root.SetArgs(args)
+	cmd := root
 	err := unknownCommand(root, args)
 	if err == nil {
-		err = root.ExecuteContext(ctx)
+		cmd, err = root.ExecuteContextC(ctx)
 	}
 	if a.log != nil {
 		a.log.Debug("resources", "peak_rss_mib", fmt.Sprintf("%.1f", float64(peakRSS())/(1<<20)))
@@ -84,11 +85,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return ce.code
 	}
-	msg := strings.TrimRight(words.Error(err), "\n")
+	msg := strings.TrimRight(problem.Render(err, wording(cmd)), "\n")
 	var inv interface{ Invalid() bool }
 	usage := errors.As(err, &inv) && inv.Invalid()
 	if usage {
-		msg = a.settingSource(msg)
+		msg += a.settingSource(cmd, err)
 	}
 	fmt.Fprintln(stderr, "beamctl: "+msg)
 	if usage {
@@ -97,33 +98,32 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return exitFailure
 }
 
-// settingSource adds to a usage error that names a setting as its flag
-// where the value came from, when that is not the command line: a value
-// from beamctl.yaml or a BEAMCTL_ variable is fixed there.
-func (a *app) settingSource(msg string) string {
-	if a.cfg == nil || a.cmd == nil {
-		return msg
+// settingSource says, for a usage error about one setting's value, where
+// the value came from when that is not the command line: a value from
+// beamctl.yaml or a BEAMCTL_ variable is fixed there.
+func (a *app) settingSource(cmd *cobra.Command, err error) string {
+	if a.cfg == nil || cmd == nil {
+		return ""
 	}
-	m := settingAtFault.FindStringSubmatch(msg)
-	if m == nil {
-		return msg
+	var key string
+	var ue *usageError
+	if errors.As(err, &ue) && ue.setting != "" {
+		key = ue.setting
+	} else if field, ok := problem.KeyOf(err); ok {
+		if key, ok = flagOf(cmd, field); !ok {
+			return ""
+		}
 	}
-	key := m[1] + m[2]
-	if _, ok := settings[key]; !ok {
-		return msg
+	if _, ok := a.keys[key]; !ok {
+		return ""
 	}
-	switch src := a.cfg.source(a.cmd.Flags(), key); {
+	switch src := a.cfg.source(cmd.Flags(), key); {
 	case src == "default", strings.HasPrefix(src, "flag "):
-		return msg
+		return ""
 	default:
-		return msg + " (" + key + " is set by " + src + ")"
+		return " (" + key + " is set by " + src + ")"
 	}
 }
-
-// settingAtFault finds the setting an error is about: its flag begins the
-// message (--jobs -3 is negative), or for a target, the target does. A
-// flag named further on may be the pipeline's own.
-var settingAtFault = regexp.MustCompile(`^(?:--([a-z][a-z-]*)|(target)) `)
 
 // unwindBound is how long a command may take to clean up (child
 // processes, temporary directories) after a second interrupt.
@@ -186,9 +186,26 @@ type codeError struct {
 func (e *codeError) Error() string { return e.msg }
 
 // usageError is wrong command-line usage: exit 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	// setting is the setting whose value is at fault, if one is.
+	setting string
+	// err is a library's error that is the user's to fix.
+	err error
+}
 
-func (e *usageError) Error() string { return e.msg }
+func (e *usageError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return e.msg
+}
+func (e *usageError) Unwrap() error { return e.err }
 func (e *usageError) Invalid() bool { return true }
 
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// badValue is a usage error about the value of one setting, key.
+func badValue(key, format string, a ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, a...), setting: key}
+}

@@ -44,6 +44,9 @@ type app struct {
 	// abort ends at a second interrupt: waits that outlive the first (for
 	// a cancelled job to stop) end at once.
 	abort context.Context
+	// keys are the settings of every command: what beamctl.yaml and
+	// BEAMCTL_ variables may set.
+	keys map[string]kind
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -76,6 +79,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.StringVar(&a.profile, "profile", "", "settings profile of beamctl.yaml to use (or BEAMCTL_PROFILE)")
 	pf.StringP("output", "o", "text", "output format: text or json")
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
+	declareSettings(pf, fields{"output": nil, "verbose": nil})
 	root.SetFlagErrorFunc(flagError)
 	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a))
 	root.AddCommand(newManCmd(root))
@@ -87,6 +91,11 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 		}
 	}
 	usageArgs(root)
+	keys, err := settingKinds(root)
+	if err != nil {
+		panic("beamctl: " + err.Error())
+	}
+	a.keys = keys
 	return root
 }
 
@@ -159,7 +168,7 @@ func flagError(cmd *cobra.Command, err error) error {
 		if takesPipelineArgs(cmd) && strings.HasPrefix(err.Error(), "unknown shorthand flag") {
 			return usagef("%v: pipeline arguments go after --, e.g. %s", err, pipelineExample(cmd, "input"))
 		}
-		return &usageError{err.Error() + ": see --help"}
+		return &usageError{msg: err.Error() + ": see --help"}
 	}
 	name, _, _ = strings.Cut(name, "=")
 	var names []string
@@ -174,7 +183,7 @@ func flagError(cmd *cobra.Command, err error) error {
 	if takesPipelineArgs(cmd) {
 		return usagef("%v: pipeline arguments go after --, e.g. %s", err, pipelineExample(cmd, name))
 	}
-	return &usageError{err.Error() + ": see --help"}
+	return &usageError{msg: err.Error() + ": see --help"}
 }
 
 // pipelineExample is cmd's command line with the pipeline flag name after
@@ -196,7 +205,7 @@ func takesPipelineArgs(cmd *cobra.Command) bool {
 // setup loads the configuration for cmd, looking for beamctl.yaml in
 // pipelineDir, and prepares the logger and output format.
 func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
-	c, err := loadConfig(cmd.Flags(), a.configFile, pipelineDir, a.profile)
+	c, err := loadConfig(cmd.Flags(), a.keys, a.configFile, pipelineDir, a.profile)
 	if err != nil {
 		return err
 	}
@@ -210,9 +219,9 @@ func (a *app) setup(cmd *cobra.Command, pipelineDir string) error {
 		a.json = true
 	default:
 		if f := cmd.Flags().Lookup("output"); f != nil && f.Changed && takesPipelineArgs(cmd) {
-			return usagef("--output %q is not a format: use text or json (a pipeline's own --output goes after --)", out)
+			return badValue("output", "--output %q is not a format: use text or json (a pipeline's own --output goes after --)", out)
 		}
-		return usagef("--output %q is not a format: use text or json", out)
+		return badValue("output", "--output %q is not a format: use text or json", out)
 	}
 	level := slog.LevelInfo
 	if v.GetBool("verbose") {

@@ -36,12 +36,16 @@ jobs use --environment external --environment-config localhost:50000.
 Credentials come from the docker config and its credential helpers; plain
 HTTP is used only for registries on this machine unless --insecure-registry.`
 
+// stageOnly are the settings of stage alone.
+var stageOnly = fields{"oci-layout": {"OCILayout"}, "tarball": {"Tarball"}, "emit": nil}
+
 // addImageFlags registers the flags that say how to make a worker image.
 func addImageFlags(f *pflag.FlagSet) {
 	f.String("image", "", "worker image REPO[:TAG] to push (for run and submit also REPO@sha256:... of an image staged before)")
 	f.String("base", "", "base image for the worker layers (its matching platform); default beamctl's minimal base: users, CA certificates, /tmp")
 	f.StringArray("label", nil, "image label KEY=VALUE, repeatable")
 	f.Bool("insecure-registry", false, "allow plain HTTP to registries beyond this machine")
+	declareSettings(f, fields{"image": {"Image"}, "base": {"Base"}, "label": nil, "insecure-registry": {"InsecureRegistry"}})
 }
 
 // imageSpec reads the image flags.
@@ -55,7 +59,7 @@ func (a *app) imageSpec() (launch.ImageSpec, error) {
 	for _, kv := range a.v.GetStringSlice("label") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return s, usagef("--label %q is not KEY=VALUE: give e.g. --label team=data", kv)
+			return s, badValue("label", "--label %q is not KEY=VALUE: give e.g. --label team=data", kv)
 		}
 		if s.Labels == nil {
 			s.Labels = map[string]string{}
@@ -121,7 +125,7 @@ func newStageCmd(a *app) *cobra.Command {
 			sidecar := false
 			for _, e := range a.v.GetStringSlice("emit") {
 				if e != "sidecar" {
-					return usagef("--emit %q is not known: give --emit sidecar", e)
+					return badValue("emit", "--emit %q is not known: give --emit sidecar", e)
 				}
 				sidecar = true
 			}
@@ -180,5 +184,6 @@ func newStageCmd(a *app) *cobra.Command {
 	cmd.Flags().String("oci-layout", "", "write the image into this OCI layout directory instead of pushing it")
 	cmd.Flags().String("tarball", "", "write the image (one --target) to this docker-load tarball instead of pushing it")
 	cmd.Flags().StringSlice("emit", nil, "also print, after the image: sidecar (a Kubernetes container spec, YAML, that runs the image as a worker-pool sidecar)")
+	declareSettings(cmd.Flags(), stageOnly)
 	return cmd
 }

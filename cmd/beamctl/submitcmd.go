@@ -44,6 +44,7 @@ func newSubmitCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringSlice("target", nil, "worker platform OS/ARCH[/VARIANT] to submit (default: the only worker in DIST)")
+	declareSettings(f, fields{"target": {"Target"}})
 	addLaunchFlags(f)
 	return cmd
 }

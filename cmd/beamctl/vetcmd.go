@@ -89,12 +89,14 @@ func newVetCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.String("tags", "", "build tags, as go build -tags takes them")
 	f.String("cache-dir", "", "where reusable build outputs and check results are kept (default: the user cache directory)")
+	declareSettings(f, fields{"tags": nil, "cache-dir": {"CacheDir"}})
 	return cmd
 }
 
 // addVetFlag registers --vet on the commands that check while they build.
 func addVetFlag(f *pflag.FlagSet) {
 	f.String("vet", "on", `check the pipeline for mistakes that would reach the workers while it compiles (beamctl vet): "on" or "off"`)
+	declareSettings(f, fields{"vet": {"Vet"}})
 }
 
 // vetOn reads --vet.
@@ -105,6 +107,6 @@ func (a *app) vetOn() (bool, error) {
 	case "off", "false":
 		return false, nil
 	default:
-		return false, usagef("--vet %q is not a choice: use on or off", v)
+		return false, badValue("vet", "--vet %q is not a choice: use on or off", v)
 	}
 }

@@ -74,5 +74,6 @@ func newWorkerPoolCmd(a *app) *cobra.Command {
 	cmd.Flags().StringVar(&address, "address", "127.0.0.1:50000", "HOST:PORT to serve on; beyond loopback only with --expose (see SECURITY)")
 	bootcmd.AddPoolFlags(cmd.Flags(), &pool)
 	cmd.Flags().IntVar(&maxWorkers, "max-workers", 0, "most workers to run or boot at once; more are refused with an error to the job server (0: 4 per CPU)")
+	declareBootFields(cmd.Flags())
 	return cmd
 }

@@ -4,7 +4,6 @@
 package archtest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"go/ast"
@@ -225,68 +224,6 @@ func f() {
 	}
 }
 
-// TestPlaceholdersHaveWords checks that every {Setting} a library names is
-// one the CLI words as a flag.
-func TestPlaceholdersHaveWords(t *testing.T) {
-	words := cliSettings(t)
-	re := regexp.MustCompile(`\{([A-Z][A-Za-z0-9]*)\}`)
-	for _, p := range listPackages(t) {
-		if isCmd(p.ImportPath) || hasPrefixAny(rel(p.ImportPath), "examples", "bench", "internal/archtest") {
-			continue
-		}
-		fset := token.NewFileSet()
-		for _, name := range p.GoFiles {
-			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ast.Inspect(f, func(n ast.Node) bool {
-				lit, ok := n.(*ast.BasicLit)
-				if !ok || lit.Kind != token.STRING {
-					return true
-				}
-				for _, m := range re.FindAllStringSubmatch(lit.Value, -1) {
-					if !words[m[1]] {
-						t.Errorf("%s names setting {%s}, which cmd/internal/words does not word as a flag", fset.Position(lit.Pos()), m[1])
-					}
-				}
-				return true
-			})
-		}
-	}
-}
-
-// cliSettings reads the settings cmd/beamctl words, from its flags table.
-func cliSettings(t *testing.T) map[string]bool {
-	t.Helper()
-	f, err := os.Open(filepath.Join(root(t), "cmd", "internal", "words", "words.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	words := map[string]bool{}
-	in := false
-	entry := regexp.MustCompile(`^\s*"([A-Za-z]+)":\s*"`)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "var flags = map[string]string{"):
-			in = true
-		case in && strings.HasPrefix(line, "}"):
-			in = false
-		case in:
-			if m := entry.FindStringSubmatch(line); m != nil {
-				words[m[1]] = true
-			}
-		}
-	}
-	if len(words) == 0 {
-		t.Fatal("found no flag wording table in cmd/internal/words/words.go")
-	}
-	return words
-}
-
 // TestBootEntrypointSize builds the image entrypoint as a release would, for
 // the platforms Beam runners run workers on: it must stay small.
 func TestBootEntrypointSize(t *testing.T) {
@@ -374,6 +311,39 @@ func TestBootSourceIsComplete(t *testing.T) {
 	for p := range embedded {
 		if !own[p] {
 			t.Errorf("beamctl.BootSource embeds %s, which beamctl-boot does not import", p)
+		}
+	}
+}
+
+// TestTestModulesShareBuildCache keeps the modules of the examples and
+// test pipelines on the versions beamctl's own module selects, for every
+// module their binaries are built from: otherwise each of their builds
+// compiles the Beam SDK and all below it afresh, per platform, on every
+// machine whose build cache is cold. (The old-Beam pipeline is old on
+// purpose.)
+func TestTestModulesShareBuildCache(t *testing.T) {
+	t.Parallel()
+	versions := func(dir string) map[string]string {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}", ".")
+		cmd.Dir = dir
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list in %s: %v", dir, err)
+		}
+		m := map[string]string{}
+		for _, l := range strings.Split(string(out), "\n") {
+			if p, v, ok := strings.Cut(l, " "); ok && v != "" {
+				m[p] = v
+			}
+		}
+		return m
+	}
+	main := versions(filepath.Join(root(t), "examples", "wordcount"))
+	for _, dir := range []string{"examples/linestats", "vet/testdata/beamexamples"} {
+		for p, v := range versions(filepath.Join(root(t), dir)) {
+			if w, ok := main[p]; ok && w != v {
+				t.Errorf("%s builds with %s %s, beamctl's module with %s: go get %s@%s there", dir, p, v, w, p, w)
+			}
 		}
 	}
 }

@@ -21,6 +21,10 @@ type Error struct {
 	// Usage marks a problem with the caller's input, as opposed to a
 	// failure of the work itself.
 	Usage bool
+	// Key is the setting whose value the problem is about, when it is
+	// one setting's ({Key} in Reason): a caller that knows where each
+	// setting came from (a file, a variable) can say so.
+	Key string
 	// Err is the underlying error, if any.
 	Err error
 }
@@ -45,6 +49,29 @@ func FirstLine(s string) string {
 // Wrap attaches err as the cause.
 func (e *Error) Wrap(err error) *Error { e.Err = err; return e }
 
+// About names the setting whose value is at fault.
+func (e *Error) About(key string) *Error { e.Key = key; return e }
+
+// SettingKey is the setting the problem is about, "" for none.
+func (e *Error) SettingKey() string { return e.Key }
+
+// Keyed is an error about one setting's value.
+type Keyed interface {
+	error
+	SettingKey() string
+}
+
+// KeyOf is the setting that the first error in err's chain about one
+// setting is about.
+func KeyOf(err error) (string, bool) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if k, ok := e.(Keyed); ok && k.SettingKey() != "" {
+			return k.SettingKey(), true
+		}
+	}
+	return "", false
+}
+
 var placeholder = regexp.MustCompile(`\{([A-Za-z][A-Za-z0-9.]*)\}`)
 
 // Renderer is an error whose text names settings as placeholders: Error
@@ -64,31 +91,48 @@ func Sub(s string, name func(setting string) string) string {
 // Plain words the placeholders of s with the settings' own names.
 func Plain(s string) string { return Sub(s, func(n string) string { return n }) }
 
-// Word renders the message of err with the caller's names for settings:
-// the part of err's text that a Renderer in its chain wrote is replaced by
-// that Renderer's wording.
-func Word(err error, name func(setting string) string) string {
-	msg := err.Error()
-	for e := err; e != nil; {
-		if r, ok := e.(Renderer); ok {
-			return stringsReplaceOnce(msg, r.Error(), r.Render(name))
+// Render words err with the caller's names for settings. A Renderer words
+// itself; an error wrapping another, as fmt.Errorf("...: %w") does, is its
+// own words followed by its cause's, so its cause is worded in turn; an
+// error joining several words each. Any other error is taken as it reads.
+func Render(err error, name func(setting string) string) string {
+	switch e := err.(type) {
+	case nil:
+		return ""
+	case Renderer:
+		return e.Render(name)
+	case interface{ Unwrap() []error }:
+		parts := e.Unwrap()
+		if !joined(err.Error(), parts) {
+			return err.Error()
 		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			e = u.Unwrap()
-		case interface{ Unwrap() []error }:
-			// A joined error: word each part.
-			for _, p := range u.Unwrap() {
-				if r, ok := p.(Renderer); ok {
-					msg = stringsReplaceOnce(msg, r.Error(), r.Render(name))
-				}
-			}
-			return msg
-		default:
-			e = nil
+		words := make([]string, len(parts))
+		for i, p := range parts {
+			words[i] = Render(p, name)
 		}
+		return strings.Join(words, "\n")
+	case interface{ Unwrap() error }:
+		cause := e.Unwrap()
+		if cause == nil {
+			return err.Error()
+		}
+		own, ok := strings.CutSuffix(err.Error(), cause.Error())
+		if !ok {
+			return err.Error()
+		}
+		return own + Render(cause, name)
 	}
-	return msg
+	return err.Error()
+}
+
+// joined reports whether msg is the parts' messages one a line, as
+// errors.Join writes them.
+func joined(msg string, parts []error) bool {
+	texts := make([]string, len(parts))
+	for i, p := range parts {
+		texts[i] = p.Error()
+	}
+	return len(parts) > 0 && msg == strings.Join(texts, "\n")
 }
 
 // Render words the problem, naming each setting with name.
@@ -113,11 +157,4 @@ func As(err error) (*Error, bool) {
 	var p *Error
 	ok := errors.As(err, &p)
 	return p, ok
-}
-
-func stringsReplaceOnce(s, old, new string) string {
-	if old == "" {
-		return s
-	}
-	return strings.Replace(s, old, new, 1)
 }

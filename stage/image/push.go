@@ -49,7 +49,7 @@ func Push(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	if o.OCILayout != "" && o.Tarball != "" {
-		return nil, problem.Usagef("choose one of them", "{OCILayout} and {Tarball} both given")
+		return nil, problem.Usagef("choose one of them", "{OCILayout} and {Tarball} both given").About("OCILayout")
 	}
 	if o.Tarball != "" && len(o.Platforms) > 1 {
 		return nil, problem.Usagef("write several platforms to {OCILayout}, or give one {Target}", "a tarball holds one platform's image, not %d", len(o.Platforms))

@@ -19,7 +19,6 @@ import (
 	"syscall"
 
 	"github.com/beamctl/beamctl/boot"
-	"github.com/beamctl/beamctl/cmd/internal/words"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
@@ -181,6 +180,29 @@ func (d DebugFlags) bootArgs(w *boot.Debug, expose, anyUser bool) func(boot.Cont
 	}
 }
 
+// Fields are the flags that fill the pool's and Delve's options, by the
+// option fields that library errors name ({Address}, see internal/problem).
+var Fields = map[string]string{
+	"Address":          "address",
+	"Expose":           "expose",
+	"AllowUnverified":  "allow-unverified-worker",
+	"MaxArtifactBytes": "max-artifact-bytes",
+	"Debug":            "debug",
+	"DebugAddr":        "debug-addr",
+	"Dlv":              "dlv",
+}
+
+// Flag words an option field as the flag that fills it.
+func Flag(field string) string {
+	if f, ok := Fields[field]; ok {
+		return "--" + f
+	}
+	return field
+}
+
+// Message is err's message with the settings it names worded as flags.
+func Message(err error) string { return problem.Render(err, Flag) }
+
 // AddPoolFlags registers them, with the digest check's opt-out.
 func AddPoolFlags(f FlagSet, p *PoolFlags) {
 	f.BoolVar(&p.AllowOtherUsers, "allow-other-users", false, "start workers for processes of any user of this machine, not only this one's and root's (see SECURITY)")
@@ -339,7 +361,7 @@ func Serve(ctx context.Context, o boot.PoolOptions, log *slog.Logger, stderr io.
 	if err != nil {
 		var op *net.OpError
 		if p, ok := problem.As(err); ok && p.Usage {
-			return usagef("%s", words.Error(err))
+			return usagef("%s", Message(err))
 		}
 		switch {
 		case errors.Is(err, syscall.EADDRINUSE) && errors.As(err, &op):
