@@ -15,13 +15,13 @@ import (
 	"time"
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
-	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"github.com/beamctl/beamctl/internal/digest"
-	"github.com/beamctl/beamctl/internal/testenv"
-
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 
 	"github.com/beamctl/beamctl/embeddedrunner"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/testenv"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 const poem = `The quick brown fox
@@ -132,7 +132,7 @@ func TestWordcount(t *testing.T) {
 				if runtime.GOARCH != "amd64" {
 					t.Skip("the emulated case runs on amd64 hosts")
 				}
-				if _, err := Emulator("linux", tt.goarch); err != nil {
+				if _, err := wrap.Emulator("linux", tt.goarch); err != nil {
 					testenv.Skip(t, testenv.Qemu, "%v", err)
 				}
 			}
