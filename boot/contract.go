@@ -35,6 +35,15 @@ import (
 	"github.com/beamctl/beamctl/wrap"
 )
 
+// Environment parameters of beamctl's jobs. ParamWorkerBinary hands a pool
+// on the submitter's machine the worker binary directly (a LocalBinary
+// finds it); ParamWorkerSHA256 is the worker the job expects, also of a
+// worker baked into an image.
+const (
+	ParamWorkerBinary = "beamctl_worker_binary"
+	ParamWorkerSHA256 = "beamctl_worker_sha256"
+)
+
 // Contract is what a runner hands a worker's boot under Beam's container
 // contract: the worker's id and the runner's endpoints. The provision
 // service's answer overrides the other endpoints.
@@ -100,6 +109,26 @@ func Unquote(s string) string {
 // have the binary retrieved from the runner, and an error when the worker
 // must not start at all.
 type LocalBinary func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (*os.File, error)
+
+// OpenVerified opens the worker binary at path and checks the open file
+// against want, for a LocalBinary to return: the worker is then started
+// from that open file, so nothing can swap another file in at path between
+// the check and the start.
+func OpenVerified(ctx context.Context, digests *digest.Cache, path, want string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	err = digests.VerifyOpen(ctx, path, f, want)
+	if _, ok := err.(*digest.MismatchError); ok {
+		err = fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s: rebuild the pipeline and submit it again", path, digest.Short(want))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
 
 // config says how to perform the contract here.
 type config struct {

@@ -483,7 +483,7 @@ func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localR
 	// The pool is handed the worker directly: staging it would copy the
 	// whole binary into prism's memory, which is this process's.
 	p := captured.Pipeline
-	if err := beam.UseExternal(p, pool.Address(), boot.LocalParams(captured.Worker.Path, captured.Worker.SHA256)); err != nil {
+	if err := beam.UseExternal(p, pool.Address(), loopback.LocalParams(captured.Worker.Path, captured.Worker.SHA256)); err != nil {
 		return nil, err
 	}
 	if err := beam.DropWorkerArtifacts(p); err != nil {

@@ -65,7 +65,7 @@ func Start(ctx context.Context, o Options) (*boot.Pool, error) {
 		Dir:         o.Dir,
 		Expose:      o.Expose,
 		StopGrace:   o.StopGrace,
-		LocalBinary: boot.LocalFiles(o.Digests, o.Logger),
+		LocalBinary: LocalFiles(o.Digests, o.Logger),
 	})
 }
 
