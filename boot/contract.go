@@ -37,8 +37,8 @@ import (
 
 // Environment parameters of beamctl's jobs. ParamWorkerBinary hands a pool
 // on the submitter's machine the worker binary directly (a LocalBinary
-// finds it); ParamWorkerSHA256 is the worker the job expects, also of a
-// worker baked into an image.
+// finds it); ParamWorkerSHA256 is the sha256 of the worker the job
+// expects, which a worker baked into an image must match too.
 const (
 	ParamWorkerBinary = "beamctl_worker_binary"
 	ParamWorkerSHA256 = "beamctl_worker_sha256"

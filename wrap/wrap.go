@@ -5,13 +5,14 @@
 // and beamctl-boot both start workers through it: the contract (package
 // boot) prepares a Launch, a Wrapper rewrites it, and Launch.Run runs it.
 //
-// Launch.Run runs every worker through the per-worker reaper: that
-// decision is made here, with the rest of how a worker starts. The reaper
-// itself stays internal/reaper, run by internal/proc's Reap option: it is
-// proc's mechanism, which speaks proc's protocol and runs any process
-// proc is asked to reap, and as a package of its own that imports only the
-// standard library its init runs before the rest of a large program has
-// initialised, which each worker's start would otherwise wait for.
+// Launch.Run runs every worker through the per-worker reaper: that a
+// worker needs one is decided here, with the rest of how a worker starts.
+// How a reaper works is not: the reaper process (internal/reaper) and its
+// supervising side (internal/proc's Reap) are the two ends of one protocol
+// and stay together below this package. The reaper remains a package of
+// its own that imports only the standard library, so that its init runs
+// before the rest of a large program has initialised and each worker's
+// start costs little more than a fork and exec.
 //
 // Like the contract, the package depends only on the standard library,
 // gRPC and Beam's model protos (for the relay that holds a debugged
