@@ -79,7 +79,7 @@ func (cfg config) bakedWorker(ctx context.Context, want string, deps []*pipepb.A
 		return nil, nil, fmt.Errorf("the image's worker binary (sha256 %s) is not the job's (sha256 %s): this worker runs an image of another build of the pipeline; deploy the image the job was staged with",
 			b.SHA256, want)
 	}
-	f, err := openVerified(ctx, digest.NewCache(), b.Path, b.SHA256)
+	f, err := OpenVerified(ctx, digest.NewCache(), b.Path, b.SHA256)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the image's worker binary: %w", err)
 	}

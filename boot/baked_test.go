@@ -1,4 +1,4 @@
-package boot
+package boot_test
 
 import (
 	"cmp"
@@ -13,8 +13,10 @@ import (
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/loopback"
 )
 
 func TestBootBakedWorker(t *testing.T) {
@@ -95,14 +97,14 @@ func TestBootBakedWorker(t *testing.T) {
 			runner := serveFake(t, f)
 			sp := filepath.Join(t.TempDir(), "sp")
 			out, logs := newOutputLog(), newOutputLog()
-			c := Contract{ID: "w", ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "control:1", LoggingEndpoint: "logging:1"}
+			c := boot.Contract{ID: "w", ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "control:1", LoggingEndpoint: "logging:1"}
 			if tt.want != "" {
-				c.Params = map[string]string{ParamWorkerSHA256: tt.want}
+				c.Params = map[string]string{boot.ParamWorkerSHA256: tt.want}
 			}
-			b := &Baked{Path: cmp.Or(tt.bakedPath, bakedPath), SHA256: cmp.Or(tt.bakedSHA, bakedSHA)}
+			b := &boot.Baked{Path: cmp.Or(tt.bakedPath, bakedPath), SHA256: cmp.Or(tt.bakedSHA, bakedSHA)}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			code, err := Boot(ctx, BootOptions{Contract: c, Baked: b, SemiPersistDir: sp, Stdout: out, Stderr: out, Logger: debugLogger(logs)})
+			code, err := boot.Boot(ctx, boot.BootOptions{Contract: c, Baked: b, SemiPersistDir: sp, Stdout: out, Stderr: out, Logger: debugLogger(logs)})
 
 			if got := f.served(); !slices.Equal(got, tt.wantFetched) {
 				t.Errorf("fetched %q, want %q", got, tt.wantFetched)
@@ -149,27 +151,27 @@ func TestBakedFromEnv(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		env     []string
-		want    *Baked
+		want    *boot.Baked
 		wantErr bool
 	}{
 		{name: "none", env: []string{"PATH=/bin", "HOME=/"}},
-		{name: "both", env: []string{"PATH=/bin", EnvBakedWorker + "=/ko-app/worker", EnvBakedWorkerSHA256 + "=" + sum}, want: &Baked{Path: "/ko-app/worker", SHA256: sum}},
-		{name: "path without sha256", env: []string{EnvBakedWorker + "=/ko-app/worker"}, wantErr: true},
-		{name: "sha256 without path", env: []string{EnvBakedWorkerSHA256 + "=" + sum}, wantErr: true},
-		{name: "upper-case sha256", env: []string{EnvBakedWorker + "=/w", EnvBakedWorkerSHA256 + "=" + strings.ToUpper(sum)}, wantErr: true},
-		{name: "short sha256", env: []string{EnvBakedWorker + "=/w", EnvBakedWorkerSHA256 + "=" + sum[:12]}, wantErr: true},
-		{name: "prefixed sha256", env: []string{EnvBakedWorker + "=/w", EnvBakedWorkerSHA256 + "=sha256:" + sum}, wantErr: true},
+		{name: "both", env: []string{"PATH=/bin", boot.EnvBakedWorker + "=/ko-app/worker", boot.EnvBakedWorkerSHA256 + "=" + sum}, want: &boot.Baked{Path: "/ko-app/worker", SHA256: sum}},
+		{name: "path without sha256", env: []string{boot.EnvBakedWorker + "=/ko-app/worker"}, wantErr: true},
+		{name: "sha256 without path", env: []string{boot.EnvBakedWorkerSHA256 + "=" + sum}, wantErr: true},
+		{name: "upper-case sha256", env: []string{boot.EnvBakedWorker + "=/w", boot.EnvBakedWorkerSHA256 + "=" + strings.ToUpper(sum)}, wantErr: true},
+		{name: "short sha256", env: []string{boot.EnvBakedWorker + "=/w", boot.EnvBakedWorkerSHA256 + "=" + sum[:12]}, wantErr: true},
+		{name: "prefixed sha256", env: []string{boot.EnvBakedWorker + "=/w", boot.EnvBakedWorkerSHA256 + "=sha256:" + sum}, wantErr: true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := BakedFromEnv(tt.env)
+			got, err := boot.BakedFromEnv(tt.env)
 			if tt.wantErr {
 				if err == nil || got != nil {
 					t.Fatalf("BakedFromEnv = %+v, %v; want an error", got, err)
 				}
 				// The fix is to rebuild the image: the message must say
 				// which variable is wrong.
-				if !strings.Contains(err.Error(), EnvBakedWorkerSHA256) {
-					t.Errorf("error %q does not name %s", err, EnvBakedWorkerSHA256)
+				if !strings.Contains(err.Error(), boot.EnvBakedWorkerSHA256) {
+					t.Errorf("error %q does not name %s", err, boot.EnvBakedWorkerSHA256)
 				}
 				return
 			}
@@ -191,14 +193,14 @@ func TestContractArgsWorkerSHA256(t *testing.T) {
 		want   bool
 	}{
 		{name: "no params"},
-		{name: "expected digest", params: map[string]string{ParamWorkerSHA256: sum}, want: true},
+		{name: "expected digest", params: map[string]string{boot.ParamWorkerSHA256: sum}, want: true},
 		// The digest then belongs to a binary on the submitter's machine,
 		// which a boot command never sees.
-		{name: "local binary", params: LocalParams("/home/u/dist/wc-worker", sum)},
-		{name: "empty digest", params: map[string]string{ParamWorkerSHA256: ""}},
+		{name: "local binary", params: loopback.LocalParams("/home/u/dist/wc-worker", sum)},
+		{name: "empty digest", params: map[string]string{boot.ParamWorkerSHA256: ""}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			c := Contract{ID: "w", ProvisionEndpoint: "p:1", ArtifactEndpoint: "a:1", ControlEndpoint: "c:1", LoggingEndpoint: "l:1", Params: tt.params}
+			c := boot.Contract{ID: "w", ProvisionEndpoint: "p:1", ArtifactEndpoint: "a:1", ControlEndpoint: "c:1", LoggingEndpoint: "l:1", Params: tt.params}
 			args := c.Args("/sp")
 			wantArgs := []string{"--id=w", "--provision_endpoint=p:1", "--artifact_endpoint=a:1", "--control_endpoint=c:1", "--logging_endpoint=l:1", "--semi_persist_dir=/sp"}
 			if tt.want {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/beamctl/beamctl/internal/proc"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // BootOptions configure Boot.
@@ -32,8 +33,9 @@ type BootOptions struct {
 	Logger *slog.Logger
 	// Stdout and Stderr receive the worker's output; nil discards it.
 	Stdout, Stderr io.Writer
-	// Wrapper says how the worker process is started; default Emulated.
-	Wrapper Wrapper
+	// Wrapper says how the worker process is started; default
+	// wrap.Emulated.
+	Wrapper wrap.Wrapper
 	// Signals are passed on to the worker while it runs; one that arrives
 	// before the worker starts abandons the boot.
 	Signals <-chan os.Signal
@@ -76,7 +78,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Wrapper == nil {
-		opts.Wrapper = Emulated
+		opts.Wrapper = wrap.Emulated
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 5 * time.Second
@@ -135,18 +137,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 		return 0, err
 	}
 	defer l.Close()
-	// The image's worker runs from the file that was checked, which Argv
-	// names as descriptor 3; its reaper passes descriptors on as they are.
-	// A worker may leave programs running that leave its process group, as
-	// daemons do; only the reaper finds them, when the worker exits or
-	// boot dies.
-	res, err := proc.Run(ctx, proc.Cmd{
-		Argv:       l.Argv,
-		Env:        workerEnv(os.Environ(), l.Env),
-		Stdout:     opts.Stdout,
-		Stderr:     opts.Stderr,
-		ExtraFiles: l.Files,
-	}, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard, Reap: true})
+	res, err := l.Run(ctx, "", opts.Stdout, opts.Stderr, proc.Options{Signals: opts.Signals, Grace: opts.StopGrace, Logger: logger, Guard: guard})
 	if err != nil {
 		return 0, fmt.Errorf("worker: %w", err)
 	}
@@ -160,7 +151,7 @@ func Boot(ctx context.Context, opts BootOptions) (int, error) {
 }
 
 // prepareInterruptibly is prepare, abandoned when a signal arrives.
-func prepareInterruptibly(ctx context.Context, opts BootOptions, cfg config) (*Launch, error) {
+func prepareInterruptibly(ctx context.Context, opts BootOptions, cfg config) (*wrap.Launch, error) {
 	ctx, cancel := context.WithTimeout(ctx, opts.BootTimeout)
 	defer cancel()
 	ctx, interrupt := context.WithCancelCause(ctx)

@@ -1,11 +1,10 @@
-package boot
+package boot_test
 
 import (
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/beamctl/beamctl/internal/beam"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -21,6 +20,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/beam"
 )
 
 // bootHelperEnv makes the test binary act as a boot command, for pools
@@ -32,7 +34,7 @@ func init() {
 		return
 	}
 	fs := flag.NewFlagSet("boot", flag.ExitOnError)
-	var o BootOptions
+	var o boot.BootOptions
 	fs.StringVar(&o.ID, "id", "", "")
 	fs.StringVar(&o.ProvisionEndpoint, "provision_endpoint", "", "")
 	fs.StringVar(&o.ArtifactEndpoint, "artifact_endpoint", "", "")
@@ -43,7 +45,7 @@ func init() {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
 	o.Signals, o.Stdout, o.Stderr = sigs, os.Stdout, os.Stderr
-	code, err := Boot(context.Background(), o)
+	code, err := boot.Boot(context.Background(), o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "boot:", err)
 		code = 1
@@ -122,13 +124,13 @@ func TestBoot(t *testing.T) {
 				tt.prepare(t, base, dir)
 			}
 			out := newOutputLog()
-			c := Contract{ID: id, ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "control:1", LoggingEndpoint: "logging:1"}
+			c := boot.Contract{ID: id, ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "control:1", LoggingEndpoint: "logging:1"}
 			if tt.noProvider {
 				c.ProvisionEndpoint = ""
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			code, err := Boot(ctx, BootOptions{Contract: c, SemiPersistDir: dir, Stdout: out, Stderr: out, AllowUnverified: tt.allowUnverified})
+			code, err := boot.Boot(ctx, boot.BootOptions{Contract: c, SemiPersistDir: dir, Stdout: out, Stderr: out, AllowUnverified: tt.allowUnverified})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Boot = %d, %v; want error containing %q", code, err, tt.wantErr)
@@ -162,7 +164,7 @@ func TestBoot(t *testing.T) {
 			if b, err := os.ReadFile(filepath.Join(base, "victim")); err == nil && string(b) != "precious" {
 				t.Errorf("staging wrote through a hard link: the linked file now holds %q", b)
 			}
-			if partial, _ := filepath.Glob(filepath.Join(dir, "staged", partialPrefix+"*")); len(partial) > 0 {
+			if partial, _ := filepath.Glob(filepath.Join(dir, "staged", boot.PartialPrefix+"*")); len(partial) > 0 {
 				t.Errorf("partial files left behind: %q", partial)
 			}
 		})
@@ -187,9 +189,9 @@ func TestStagedNames(t *testing.T) {
 		// A made-up name never takes one the runner gives, even a later one.
 		{"made-up name given later", []*pipepb.ArtifactInformation{file("/a/wc"), file("/b/wc"), given("1-wc")}, []string{"wc", "2-wc", "1-wc"}},
 		{"given name taken first", []*pipepb.ArtifactInformation{given("wc"), file("/a/wc")}, []string{"wc", "1-wc"}},
-		{"temporary-looking name", []*pipepb.ArtifactInformation{file("/a/" + partialPrefix + "x")}, []string{"1-" + partialPrefix + "x"}},
+		{"temporary-looking name", []*pipepb.ArtifactInformation{file("/a/" + boot.PartialPrefix + "x")}, []string{"1-" + boot.PartialPrefix + "x"}},
 	} {
-		got, err := stagedNames(tt.arts)
+		got, err := boot.StagedNames(tt.arts)
 		if err != nil || !slices.Equal(got, tt.want) {
 			t.Errorf("%s: stagedNames = %q, %v; want %q", tt.name, got, err, tt.want)
 		}
@@ -210,8 +212,8 @@ func TestBootForwardsSignals(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		code, err := Boot(context.Background(), BootOptions{
-			Contract: Contract{ID: "w", ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "c:1", LoggingEndpoint: "l:1"},
+		code, err := boot.Boot(context.Background(), boot.BootOptions{
+			Contract: boot.Contract{ID: "w", ProvisionEndpoint: runner, ArtifactEndpoint: runner, ControlEndpoint: "c:1", LoggingEndpoint: "l:1"},
 			Stdout:   out, Stderr: out, Signals: sigs, Logger: debugLogger(out),
 		})
 		done <- result{code, err}
@@ -235,8 +237,8 @@ func TestBootInterruptedBeforeWorker(t *testing.T) {
 	runner := serveFake(t, &fakeRunner{block: true})
 	sigs := make(chan os.Signal, 1)
 	sigs <- os.Interrupt
-	_, err := Boot(context.Background(), BootOptions{Contract: Contract{ID: "w", ProvisionEndpoint: runner}, Signals: sigs})
-	if !errors.Is(err, ErrBootInterrupted) {
+	_, err := boot.Boot(context.Background(), boot.BootOptions{Contract: boot.Contract{ID: "w", ProvisionEndpoint: runner}, Signals: sigs})
+	if !errors.Is(err, boot.ErrBootInterrupted) {
 		t.Fatalf("Boot error = %v; want ErrBootInterrupted", err)
 	}
 }
@@ -256,7 +258,7 @@ func startWorker(t *testing.T, ctx context.Context, client fnpb.BeamFnExternalWo
 	return resp.GetError()
 }
 
-func poolClient(t *testing.T, p *Pool) fnpb.BeamFnExternalWorkerPoolClient {
+func poolClient(t *testing.T, p *boot.Pool) fnpb.BeamFnExternalWorkerPoolClient {
 	t.Helper()
 	conn, err := grpc.NewClient(p.Address(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -276,7 +278,7 @@ func TestPoolAnswersErrors(t *testing.T) {
 	out := newOutputLog()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := StartPool(ctx, PoolOptions{Output: out, WorkDir: dir, AnswerErrors: true, MaxWorkers: 1, LabelByID: true})
+	p, err := boot.StartPool(ctx, boot.PoolOptions{Output: out, WorkDir: dir, AnswerErrors: true, MaxWorkers: 1, LabelByID: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +324,7 @@ func TestPoolBootCommand(t *testing.T) {
 	out := newOutputLog()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := StartPool(ctx, PoolOptions{Output: out, WorkDir: dir, AnswerErrors: true, BootCommand: []string{os.Args[0]}, LabelByID: true})
+	p, err := boot.StartPool(ctx, boot.PoolOptions{Output: out, WorkDir: dir, AnswerErrors: true, BootCommand: []string{os.Args[0]}, LabelByID: true})
 	if err != nil {
 		t.Fatal(err)
 	}

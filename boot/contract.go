@@ -8,6 +8,10 @@
 // Pool serves BeamFnExternalWorkerPool and does it for each StartWorker, for
 // runners that cannot start workers themselves.
 //
+// How the worker process then starts and is supervised (natively, under
+// qemu-user or Delve, through the per-worker reaper) is package wrap's:
+// the contract prepares a wrap.Launch and hands it to a wrap.Wrapper.
+//
 // The package depends only on the standard library, gRPC and Beam's model
 // protos, so it can be the whole of a small image entrypoint.
 package boot
@@ -28,6 +32,16 @@ import (
 
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/wrap"
+)
+
+// Environment parameters of beamctl's jobs. ParamWorkerBinary hands a pool
+// on the submitter's machine the worker binary directly (a LocalBinary
+// finds it); ParamWorkerSHA256 is the sha256 of the worker the job
+// expects, which a worker baked into an image must match too.
+const (
+	ParamWorkerBinary = "beamctl_worker_binary"
+	ParamWorkerSHA256 = "beamctl_worker_sha256"
 )
 
 // Contract is what a runner hands a worker's boot under Beam's container
@@ -96,10 +110,30 @@ func Unquote(s string) string {
 // must not start at all.
 type LocalBinary func(ctx context.Context, c Contract, deps []*pipepb.ArtifactInformation) (*os.File, error)
 
+// OpenVerified opens the worker binary at path and checks the open file
+// against want, for a LocalBinary to return: the worker is then started
+// from that open file, so nothing can swap another file in at path between
+// the check and the start.
+func OpenVerified(ctx context.Context, digests *digest.Cache, path, want string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	err = digests.VerifyOpen(ctx, path, f, want)
+	if _, ok := err.(*digest.MismatchError); ok {
+		err = fmt.Errorf("worker binary %s does not match the pipeline's sha256 %s: rebuild the pipeline and submit it again", path, digest.Short(want))
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // config says how to perform the contract here.
 type config struct {
 	logger  *slog.Logger
-	wrapper Wrapper
+	wrapper wrap.Wrapper
 	local   LocalBinary
 	// dir is the worker's semi-persistent directory; artifacts are
 	// retrieved into its "staged" directory.
@@ -119,7 +153,7 @@ type config struct {
 
 // prepare performs the container contract up to the worker's command line:
 // provision info, pipeline options file, worker binary.
-func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error) {
+func prepare(ctx context.Context, c Contract, cfg config) (_ *wrap.Launch, err error) {
 	info, err := provision(ctx, c.ProvisionEndpoint, c.ID)
 	if err != nil {
 		return nil, err
@@ -135,7 +169,7 @@ func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error)
 	if err != nil {
 		return nil, err
 	}
-	l := &Launch{ID: c.ID, Binary: bin}
+	l := &wrap.Launch{ID: c.ID, Binary: bin}
 	exe := bin
 	if file != nil {
 		defer func() {
@@ -173,12 +207,12 @@ func prepare(ctx context.Context, c Contract, cfg config) (_ *Launch, err error)
 	var goos, goarch string
 	if file != nil {
 		// The platform of the file that was checked and will run.
-		goos, goarch, err = platformOf(file)
+		goos, goarch, err = wrap.Platform(file)
 	} else {
-		goos, goarch, err = binaryPlatform(bin)
+		goos, goarch, err = wrap.BinaryPlatform(bin)
 	}
 	switch {
-	case errors.Is(err, errNotELF):
+	case errors.Is(err, wrap.ErrNotELF):
 		// Scripts and binaries of this platform's own format run as they are.
 	case err != nil:
 		return nil, fmt.Errorf("inspect worker binary %s: %w", bin, err)
@@ -272,67 +306,4 @@ func (cfg config) workerBinary(ctx context.Context, c Contract, deps []*pipepb.A
 	}
 	cfg.logger.Debug("fetched worker binary", "path", bin)
 	return bin, nil, nil
-}
-
-// Launch is a worker ready to start.
-type Launch struct {
-	// ID is the runner's id for the worker.
-	ID string
-	// Binary is the worker binary; OS and Arch its platform, empty when it
-	// is not an ELF binary (a script, or this platform's own format).
-	Binary   string
-	OS, Arch string
-	// Argv is the command line; a Wrapper may put a program before the
-	// binary or change the arguments.
-	Argv []string
-	// Files are open files the worker gets as descriptors 3 and up; the
-	// first, if any, is the binary Argv names as /proc/self/fd/3.
-	Files []*os.File
-	// Env is what the contract adds to the worker's environment.
-	Env map[string]string
-	// Cleanup undoes, last first, what wrappers set up for the worker;
-	// Close runs it once the worker has exited or could not start.
-	Cleanup []func()
-}
-
-// Wrapper decides how a worker process is started on this machine: as it
-// is, under an emulator, under a debugger.
-type Wrapper interface {
-	Wrap(ctx context.Context, l *Launch) error
-}
-
-// WrapperFunc is a Wrapper.
-type WrapperFunc func(ctx context.Context, l *Launch) error
-
-// Wrap calls f.
-func (f WrapperFunc) Wrap(ctx context.Context, l *Launch) error { return f(ctx, l) }
-
-// Emulated runs workers built for this machine as they are and those built
-// for another architecture under qemu-user (found by Emulator).
-var Emulated Wrapper = WrapperFunc(func(_ context.Context, l *Launch) error {
-	if l.OS == "" {
-		return nil
-	}
-	emu, err := Emulator(l.OS, l.Arch)
-	if err != nil {
-		return err
-	}
-	l.Argv = append(append([]string(nil), emu...), l.Argv...)
-	return nil
-})
-
-func workerEnv(base []string, set map[string]string) []string {
-	env := make([]string, 0, len(base)+len(set))
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; !ok {
-			env = append(env, kv)
-		}
-	}
-	for k, v := range set {
-		if v != "" {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
 }

@@ -1,12 +1,10 @@
-package boot
+package boot_test
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"github.com/beamctl/beamctl/internal/beam"
-	"github.com/beamctl/beamctl/internal/digest"
 	"net"
 	"os"
 	"os/exec"
@@ -28,6 +26,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/loopback"
 )
 
 // fakeRunner serves the provision and artifact services a worker's boot
@@ -219,7 +222,7 @@ func TestContract(t *testing.T) {
 		},
 		{
 			name:    "worker in an image, pool without one",
-			params:  map[string]string{ParamWorkerSHA256: strings.Repeat("ab", 32)},
+			params:  map[string]string{boot.ParamWorkerSHA256: strings.Repeat("ab", 32)},
 			wantErr: "comes in its image, and this worker pool has no worker baked in: run the worker image as the pool",
 		},
 	}
@@ -231,7 +234,7 @@ func TestContract(t *testing.T) {
 			workDir := t.TempDir()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			p, err := StartPool(ctx, PoolOptions{Output: out, Logger: debugLogger(logs), WorkDir: workDir, StopGrace: 10 * time.Second, LocalBinary: LocalFiles(digest.NewCache(), debugLogger(logs))})
+			p, err := boot.StartPool(ctx, boot.PoolOptions{Output: out, Logger: debugLogger(logs), WorkDir: workDir, StopGrace: 10 * time.Second, LocalBinary: loopback.LocalFiles(digest.NewCache(), debugLogger(logs))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,7 +336,7 @@ func TestCloseStopsWorkers(t *testing.T) {
 	out := newOutputLog()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	p, err := StartPool(ctx, PoolOptions{Output: out, StopGrace: 200 * time.Millisecond, LocalBinary: LocalFiles(digest.NewCache(), nil)})
+	p, err := boot.StartPool(ctx, boot.PoolOptions{Output: out, StopGrace: 200 * time.Millisecond, LocalBinary: loopback.LocalFiles(digest.NewCache(), nil)})
 	if err != nil {
 		t.Fatal(err)
 	}

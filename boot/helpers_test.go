@@ -1,4 +1,4 @@
-package boot
+package boot_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/beamctl/beamctl/boot"
 )
 
 // outputLog collects output written from several goroutines and lets a test
@@ -139,7 +141,7 @@ func assertNoWorkers(t *testing.T, dir string) {
 }
 
 // noFailure fails if the pool has reported a failure.
-func noFailure(t *testing.T, p *Pool) {
+func noFailure(t *testing.T, p *boot.Pool) {
 	t.Helper()
 	select {
 	case err := <-p.Failures():
@@ -149,11 +151,11 @@ func noFailure(t *testing.T, p *Pool) {
 }
 
 // nextFailure waits for the pool's next failure.
-func nextFailure(t *testing.T, p *Pool, timeout time.Duration) *WorkerError {
+func nextFailure(t *testing.T, p *boot.Pool, timeout time.Duration) *boot.WorkerError {
 	t.Helper()
 	select {
 	case err := <-p.Failures():
-		we, ok := err.(*WorkerError)
+		we, ok := err.(*boot.WorkerError)
 		if !ok {
 			t.Fatalf("failure %v is a %T, want *WorkerError", err, err)
 		}

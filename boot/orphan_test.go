@@ -1,6 +1,6 @@
 //go:build linux
 
-package boot
+package boot_test
 
 import (
 	"bufio"
@@ -23,8 +23,10 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/loopback"
 )
 
 // helperEnv makes the test binary act as a process that runs a pool with
@@ -61,7 +63,7 @@ func runPoolHelper(script string) error {
 
 	ctx := context.Background()
 	// Killed, the helper cannot clean up: its files go where the test's do.
-	p, err := StartPool(ctx, PoolOptions{Output: os.Stdout, WorkDir: filepath.Join(filepath.Dir(script), "workers"), LocalBinary: LocalFiles(digest.NewCache(), nil)})
+	p, err := boot.StartPool(ctx, boot.PoolOptions{Output: os.Stdout, WorkDir: filepath.Join(filepath.Dir(script), "workers"), LocalBinary: loopback.LocalFiles(digest.NewCache(), nil)})
 	if err != nil {
 		return err
 	}

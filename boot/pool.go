@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/internal/proc"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // PoolOptions configure a Pool.
@@ -34,8 +35,9 @@ type PoolOptions struct {
 	// Output receives the workers' stdout and stderr, line by line, each line
 	// prefixed with the worker's name, as in "[worker-1] ..."; nil discards it.
 	Output io.Writer
-	// Wrapper says how worker processes are started; default Emulated.
-	Wrapper Wrapper
+	// Wrapper says how worker processes are started; default
+	// wrap.Emulated.
+	Wrapper wrap.Wrapper
 	// WorkDir holds one directory per worker (its semi-persistent directory,
 	// options file and, when fetched, its binary); default a new temporary
 	// directory, removed by Close.
@@ -139,7 +141,7 @@ func StartPool(ctx context.Context, opts PoolOptions) (*Pool, error) {
 		opts.Address = "127.0.0.1:0"
 	}
 	if opts.Wrapper == nil {
-		opts.Wrapper = Emulated
+		opts.Wrapper = wrap.Emulated
 	}
 	if opts.MaxWorkers <= 0 {
 		opts.MaxWorkers = DefaultMaxWorkers()

@@ -1,4 +1,4 @@
-package boot
+package boot_test
 
 import (
 	"context"
@@ -15,13 +15,15 @@ import (
 	"time"
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+
+	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/testenv"
-
-	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
-
-	"github.com/beamctl/beamctl/embeddedrunner"
+	"github.com/beamctl/beamctl/loopback"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 const poem = `The quick brown fox
@@ -49,7 +51,7 @@ func wantCounts() []string {
 // env is an embedded runner with a worker pool, as beamctl run sets them up.
 type env struct {
 	runner *embeddedrunner.Runner
-	pool   *Pool
+	pool   *boot.Pool
 	output *outputLog
 	logs   *outputLog
 }
@@ -64,7 +66,7 @@ func startEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.runner.Close() })
-	if e.pool, err = StartPool(ctx, PoolOptions{Logger: debugLogger(e.logs), Output: e.output, WorkDir: filepath.Join(t.TempDir(), "workers"), LocalBinary: LocalFiles(digest.NewCache(), debugLogger(e.logs))}); err != nil {
+	if e.pool, err = boot.StartPool(ctx, boot.PoolOptions{Logger: debugLogger(e.logs), Output: e.output, WorkDir: filepath.Join(t.TempDir(), "workers"), LocalBinary: loopback.LocalFiles(digest.NewCache(), debugLogger(e.logs))}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -132,7 +134,7 @@ func TestWordcount(t *testing.T) {
 				if runtime.GOARCH != "amd64" {
 					t.Skip("the emulated case runs on amd64 hosts")
 				}
-				if _, err := Emulator("linux", tt.goarch); err != nil {
+				if _, err := wrap.Emulator("linux", tt.goarch); err != nil {
 					testenv.Skip(t, testenv.Qemu, "%v", err)
 				}
 			}
@@ -222,7 +224,7 @@ func TestPoolFlood(t *testing.T) {
 	runner := serveFake(t, &fakeRunner{block: true})
 	workDir := t.TempDir()
 	const max = 8
-	p, err := StartPool(context.Background(), PoolOptions{WorkDir: workDir, AnswerErrors: true, MaxWorkers: max, BootTimeout: 2 * time.Second})
+	p, err := boot.StartPool(context.Background(), boot.PoolOptions{WorkDir: workDir, AnswerErrors: true, MaxWorkers: max, BootTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,27 +7,16 @@ import (
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/beamctl/beamctl/internal/beam"
 )
-
-// maxRecvMsgSize bounds one message from the runner, after decompression:
-// the largest real one is an artifact chunk, and prism sends 128 MiB chunks.
-const maxRecvMsgSize = 128<<20 + 1<<20
-
-func dial(url string) (*grpc.ClientConn, error) {
-	return grpc.NewClient(url,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
-}
 
 // provision fetches the worker's provision info from the runner.
 func provision(ctx context.Context, endpoint, id string) (*fnpb.ProvisionInfo, error) {
 	if endpoint == "" {
 		return nil, errors.New("the runner gave no provision endpoint for the worker")
 	}
-	conn, err := dial(endpoint)
+	conn, err := beam.DialRunner(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to provision service %s: %w", endpoint, err)
 	}

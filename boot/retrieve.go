@@ -40,7 +40,7 @@ type stagedArtifact struct {
 // the artifacts is the worker binary, which must declare a sha256 unless
 // allowUnverified.
 func retrieveAll(ctx context.Context, endpoint, id string, deps []*pipepb.ArtifactInformation, withWorker bool, dir string, allowUnverified bool, maxBytes int64, logger *slog.Logger) ([]stagedArtifact, error) {
-	conn, err := dial(endpoint)
+	conn, err := beam.DialRunner(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to artifact service %s: %w", endpoint, err)
 	}

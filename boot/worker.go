@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/beamctl/beamctl/internal/proc"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // WorkerError is a worker that could not be started or that exited before
@@ -88,17 +89,7 @@ func (p *Pool) run(w *worker) *WorkerError {
 		return w.failure(err)
 	}
 	defer l.Close()
-	// A worker may leave programs running that leave its process group,
-	// as daemons do; only a reaper finds them, when the worker exits, is
-	// stopped or the pool dies.
-	res, err := proc.Run(w.ctx, proc.Cmd{
-		Argv:       l.Argv,
-		Env:        workerEnv(os.Environ(), l.Env),
-		Dir:        cmp.Or(p.opts.Dir, w.dir),
-		Stdout:     w.out,
-		Stderr:     w.out,
-		ExtraFiles: l.Files,
-	}, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard, Reap: true})
+	res, err := l.Run(w.ctx, cmp.Or(p.opts.Dir, w.dir), w.out, w.out, proc.Options{Grace: p.opts.StopGrace, Logger: logger, Guard: p.guard})
 	w.out.Flush()
 	if err != nil {
 		return w.failure(err)
@@ -121,9 +112,9 @@ func (p *Pool) run(w *worker) *WorkerError {
 
 // launch performs the container contract in this process, or leaves it to
 // the pool's boot command.
-func (p *Pool) launch(w *worker, logger *slog.Logger) (*Launch, error) {
+func (p *Pool) launch(w *worker, logger *slog.Logger) (*wrap.Launch, error) {
 	if len(p.opts.BootCommand) > 0 {
-		l := &Launch{ID: w.c.ID, Argv: append(slices.Clone(p.opts.BootCommand), w.c.Args(w.dir)...)}
+		l := &wrap.Launch{ID: w.c.ID, Argv: append(slices.Clone(p.opts.BootCommand), w.c.Args(w.dir)...)}
 		if p.opts.BootArgs != nil {
 			args, release, err := p.opts.BootArgs(w.c)
 			if err != nil {

@@ -6,10 +6,10 @@ import (
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // Roles of the programs a launch debugs.
@@ -38,7 +38,7 @@ type DebugTarget struct {
 type debugger struct {
 	spec  *Debug
 	dlv   string
-	ports *boot.Ports
+	ports *wrap.Ports
 	tell  func(DebugTarget)
 
 	mu     sync.Mutex
@@ -49,11 +49,11 @@ func (s *Spec) debugger(obs Observer) (*debugger, error) {
 	if s.Debug == nil {
 		return nil, nil
 	}
-	dlv, err := boot.FindDelve(s.Debug.Dlv)
+	dlv, err := wrap.FindDelve(s.Debug.Dlv)
 	if err != nil {
 		return nil, err
 	}
-	ports, err := boot.ParsePorts(s.Debug.addr(), s.Expose)
+	ports, err := wrap.ParsePorts(s.Debug.addr(), s.Expose)
 	if err != nil {
 		return nil, err
 	}
@@ -65,8 +65,8 @@ func (s *Spec) debugger(obs Observer) (*debugger, error) {
 }
 
 // wrapper runs the workers under Delve.
-func (g *debugger) wrapper() boot.Wrapper {
-	return &boot.Debug{Delve: g.dlv, Ports: g.ports, Wait: g.spec.Wait, OnListen: func(t boot.DebugTarget) {
+func (g *debugger) wrapper() wrap.Wrapper {
+	return &wrap.Debug{Delve: g.dlv, Ports: g.ports, Wait: g.spec.Wait, OnListen: func(t wrap.DebugTarget) {
 		g.tell(DebugTarget{Role: RoleWorker, ID: t.ID, Address: t.Address, Wait: t.Wait, Module: g.moduleName()})
 	}}
 }
@@ -97,7 +97,7 @@ func (g *debugger) launcher() (func([]string) []string, func(), error) {
 	return func(argv []string) []string {
 		// The launcher always waits: without a client's breakpoints it would
 		// be through main before anyone could attach.
-		return boot.DelveCommand(g.dlv, addr, true, true, argv)
+		return wrap.DelveCommand(g.dlv, addr, true, true, argv)
 	}, release, nil
 }
 

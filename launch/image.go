@@ -13,13 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/internal/sbom"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/stage/image"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // ImageSpec is a worker image to make, or one made before.
@@ -145,7 +145,7 @@ func (s *StageSpec) addDebugger(ctx context.Context, o *image.Options, d Deps) e
 		if p.Platform.Arch == "arm" || p.Platform.Arch == "386" {
 			return problem.Usagef("debug a linux/amd64 or linux/arm64 worker", "Delve cannot debug %s workers", p.Platform)
 		}
-		dlv, err := build.Tool(ctx, tc, boot.DelvePackage, boot.DelveVersion, p.Platform, cacheDir)
+		dlv, err := build.Tool(ctx, tc, wrap.DelvePackage, wrap.DelveVersion, p.Platform, cacheDir)
 		if err != nil {
 			return err
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/beamctl/beamctl/loopback"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/submit"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // Runner is a job server this process runs: the embedded runner.
@@ -60,8 +61,8 @@ type Deps struct {
 	// Process environment for a job server on this machine.
 	Executable func() (string, error)
 	// Wrapper says how workers on this machine start; default
-	// boot.Emulated.
-	Wrapper boot.Wrapper
+	// wrap.Emulated.
+	Wrapper wrap.Wrapper
 	// Dataflow runs the launcher with the SDK's Dataflow runner; default
 	// dataflow.Submit.
 	Dataflow func(context.Context, dataflow.Options) (*dataflow.Job, error)
@@ -482,7 +483,7 @@ func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localR
 	// The pool is handed the worker directly: staging it would copy the
 	// whole binary into prism's memory, which is this process's.
 	p := captured.Pipeline
-	if err := beam.UseExternal(p, pool.Address(), boot.LocalParams(captured.Worker.Path, captured.Worker.SHA256)); err != nil {
+	if err := beam.UseExternal(p, pool.Address(), loopback.LocalParams(captured.Worker.Path, captured.Worker.SHA256)); err != nil {
 		return nil, err
 	}
 	if err := beam.DropWorkerArtifacts(p); err != nil {

@@ -11,12 +11,12 @@ import (
 	"io"
 	"time"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/submit"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // Environment is where a job's workers run.
@@ -203,7 +203,7 @@ func (s *Spec) Validate() error {
 			"{LoopbackAddress} %q is not a loopback address", s.LoopbackAddress).About("LoopbackAddress")
 	}
 	if s.Debug != nil {
-		if _, err := boot.ParsePorts(s.Debug.addr(), s.Expose); err != nil {
+		if _, err := wrap.ParsePorts(s.Debug.addr(), s.Expose); err != nil {
 			return err
 		}
 	}

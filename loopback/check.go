@@ -10,16 +10,16 @@ import (
 
 	"golang.org/x/mod/semver"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // CheckTarget says how this machine runs workers built for goos/goarch:
 // natively, through qemu-user, or not at all (with how to fix it).
 func CheckTarget(goos, goarch string) check.Result {
 	name := "target " + goos + "/" + goarch
-	emu, err := boot.Emulator(goos, goarch)
+	emu, err := wrap.Emulator(goos, goarch)
 	switch {
 	case err != nil:
 		reason, fix, _ := strings.Cut(err.Error(), ": ")
@@ -37,7 +37,7 @@ func CheckTarget(goos, goarch string) check.Result {
 // binaries of the toolchain's Go.
 func CheckDelve(ctx context.Context, path string) check.Result {
 	const name = "delve"
-	dlv, err := boot.FindDelve(path)
+	dlv, err := wrap.FindDelve(path)
 	if err != nil {
 		p, _ := problem.As(err)
 		return check.Failure(name, p.Reason, p.Fix)
@@ -46,7 +46,7 @@ func CheckDelve(ctx context.Context, path string) check.Result {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, dlv, "version").Output()
 	if err != nil {
-		return check.Failure(name, dlv+" version failed: "+err.Error(), "reinstall it with `"+boot.DelveInstall+"`")
+		return check.Failure(name, dlv+" version failed: "+err.Error(), "reinstall it with `"+wrap.DelveInstall+"`")
 	}
 	v := ""
 	for _, l := range strings.Split(string(out), "\n") {
@@ -56,10 +56,10 @@ func CheckDelve(ctx context.Context, path string) check.Result {
 	}
 	switch {
 	case !semver.IsValid(v):
-		return check.Warning(name, dlv+" reports no version", "install the tested one with `"+boot.DelveInstall+"`")
-	case semver.Compare(v, boot.DelveVersion) < 0:
-		return check.Warning(name, fmt.Sprintf("%s is %s, older than %s, which beamctl is tested with; it may not read binaries of %s", dlv, v, boot.DelveVersion, runtime.Version()),
-			"install it with `"+boot.DelveInstall+"`")
+		return check.Warning(name, dlv+" reports no version", "install the tested one with `"+wrap.DelveInstall+"`")
+	case semver.Compare(v, wrap.DelveVersion) < 0:
+		return check.Warning(name, fmt.Sprintf("%s is %s, older than %s, which beamctl is tested with; it may not read binaries of %s", dlv, v, wrap.DelveVersion, runtime.Version()),
+			"install it with `"+wrap.DelveInstall+"`")
 	}
 	return check.Pass(name, dlv+" "+v)
 }

@@ -5,8 +5,8 @@
 // their output on the user's terminal. It is what the embedded runner and
 // the LOOPBACK environment use.
 //
-// How a worker process is started is a boot.Wrapper: as it is, under
-// qemu-user for another architecture (boot.Emulated), or under a debugger.
+// How a worker process is started is a wrap.Wrapper: as it is, under
+// qemu-user for another architecture (wrap.Emulated), or under a debugger.
 package loopback
 
 import (
@@ -18,6 +18,7 @@ import (
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // Options configure a local pool.
@@ -37,8 +38,8 @@ type Options struct {
 	Output io.Writer
 	// Logger receives the pool's progress; nil discards it.
 	Logger *slog.Logger
-	// Wrapper says how worker processes start; default boot.Emulated.
-	Wrapper boot.Wrapper
+	// Wrapper says how worker processes start; default wrap.Emulated.
+	Wrapper wrap.Wrapper
 	// Digests knows the digests of files this run has hashed or built; a
 	// worker binary it knows in its current state is not hashed again.
 	// Default: a new cache.
@@ -64,14 +65,14 @@ func Start(ctx context.Context, o Options) (*boot.Pool, error) {
 		Dir:         o.Dir,
 		Expose:      o.Expose,
 		StopGrace:   o.StopGrace,
-		LocalBinary: boot.LocalFiles(o.Digests, o.Logger),
+		LocalBinary: LocalFiles(o.Digests, o.Logger),
 	})
 }
 
 // Check says whether this machine can run workers built for goos/goarch,
 // and how to make it able when it cannot.
 func Check(goos, goarch string) error {
-	if _, err := boot.Emulator(goos, goarch); err != nil {
+	if _, err := wrap.Emulator(goos, goarch); err != nil {
 		return &problem.Error{Reason: err.Error(), Usage: true, Err: err}
 	}
 	return nil

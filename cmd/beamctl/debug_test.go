@@ -23,15 +23,15 @@ import (
 	"github.com/go-delve/delve/service/rpc2"
 	"golang.org/x/mod/modfile"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/syncbuf"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 var dlvCmd builtCommand
 
 // dlvBinary builds the Delve that go.mod pins as a tool of this module,
 // once per test binary: a bare machine has none.
-func dlvBinary(t *testing.T) string { return dlvCmd.build(t, "dlv", boot.DelvePackage) }
+func dlvBinary(t *testing.T) string { return dlvCmd.build(t, "dlv", wrap.DelvePackage) }
 
 // TestDebugDelvePinned keeps the install line beamctl prints at the version
 // the tests run.
@@ -46,8 +46,8 @@ func TestDebugDelvePinned(t *testing.T) {
 	}
 	for _, r := range f.Require {
 		if r.Mod.Path == "github.com/go-delve/delve" {
-			if r.Mod.Version != boot.DelveVersion {
-				t.Errorf("go.mod pins Delve %s, but beamctl tells users to install %s", r.Mod.Version, boot.DelveVersion)
+			if r.Mod.Version != wrap.DelveVersion {
+				t.Errorf("go.mod pins Delve %s, but beamctl tells users to install %s", r.Mod.Version, wrap.DelveVersion)
 			}
 			return
 		}
@@ -404,8 +404,8 @@ func TestDebugUsage(t *testing.T) {
 		path string
 		want string
 	}{
-		{"Delve missing", []string{"run", "../../examples/wordcount", "--debug"}, noDlv, boot.DelveInstall},
-		{"Delve missing for the pool", []string{"worker-pool", "--debug", "--address", "127.0.0.1:0"}, noDlv, boot.DelveInstall},
+		{"Delve missing", []string{"run", "../../examples/wordcount", "--debug"}, noDlv, wrap.DelveInstall},
+		{"Delve missing for the pool", []string{"worker-pool", "--debug", "--address", "127.0.0.1:0"}, noDlv, wrap.DelveInstall},
 		{"Delve not at --dlv", []string{"run", "../../examples/wordcount", "--debug", "--dlv", "/no/such/dlv"}, "", "--dlv /no/such/dlv"},
 		{"foreign target", []string{"run", "../../examples/wordcount", "--debug", "--target", "linux/arm64"}, "", "--target host"},
 		{"remote workers", []string{"run", "../../examples/wordcount", "--debug", "--endpoint", "127.0.0.1:1", "--environment", "docker"}, "", "--environment docker"},

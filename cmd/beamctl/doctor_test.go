@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/check"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // doctorJSON runs doctor with --output json and returns the results by
@@ -152,9 +152,9 @@ func TestDoctorDelve(t *testing.T) {
 		status check.Status
 		want   string
 	}{
-		{"pinned", dlvBinary(t), "", check.OK, boot.DelveVersion},
-		{"old", old, "", check.Warn, "older than " + boot.DelveVersion},
-		{"missing", "", t.TempDir(), check.Fail, boot.DelveInstall},
+		{"pinned", dlvBinary(t), "", check.OK, wrap.DelveVersion},
+		{"old", old, "", check.Warn, "older than " + wrap.DelveVersion},
+		{"missing", "", t.TempDir(), check.Fail, wrap.DelveInstall},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			if tt.path != "" {

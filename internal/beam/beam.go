@@ -1,6 +1,7 @@
 // Package beam is beamctl's one home for the Beam model's vocabulary: the
 // URNs it speaks, the payloads of file artifacts, the worker id metadata,
-// and how a pipeline's Go environments are found and rewritten.
+// how a worker connects to its runner's services, and how a pipeline's Go
+// environments are found and rewritten.
 package beam
 
 import (
@@ -8,6 +9,8 @@ import (
 	"fmt"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 )
@@ -106,4 +109,16 @@ func DeclaredSHA256(a *pipepb.ArtifactInformation) (string, error) {
 // apart.
 func WithWorkerID(ctx context.Context, id string) context.Context {
 	return metadata.AppendToOutgoingContext(ctx, "worker_id", id)
+}
+
+// maxRecvMsgSize bounds one message from the runner, after decompression:
+// the largest real one is an artifact chunk, and prism sends 128 MiB chunks.
+const maxRecvMsgSize = 128<<20 + 1<<20
+
+// DialRunner connects to one of the runner's services at url, as a worker
+// and its boot do.
+func DialRunner(url string) (*grpc.ClientConn, error) {
+	return grpc.NewClient(url,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)))
 }

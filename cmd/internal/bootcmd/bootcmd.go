@@ -1,8 +1,8 @@
 // Package bootcmd is the boot command of beamctl and of beamctl-boot, the
 // image entrypoint: the same flags, help and behaviour in both, over the boot
-// package. It does not depend on a command-line library: beamctl-boot is
-// also built inside a pipeline's own module graph (for worker images), which
-// need not contain one.
+// package and its worker wrappers (package wrap). It does not depend on a
+// command-line library: beamctl-boot is also built inside a pipeline's own
+// module graph (for worker images), which need not contain one.
 package bootcmd
 
 import (
@@ -22,6 +22,7 @@ import (
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/netaddr"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // Long is the boot command's help.
@@ -144,26 +145,26 @@ func AddDebugFlags(f FlagSet, d *DebugFlags, addr string) {
 }
 
 // wrapper is the Delve wrapper the flags ask for, nil without --debug.
-func (d DebugFlags) wrapper(expose, anyUser bool, log *slog.Logger) (*boot.Debug, error) {
+func (d DebugFlags) wrapper(expose, anyUser bool, log *slog.Logger) (*wrap.Debug, error) {
 	if !d.Debug {
 		return nil, nil
 	}
-	dlv, err := boot.FindDelve(d.Dlv)
+	dlv, err := wrap.FindDelve(d.Dlv)
 	if err != nil {
 		return nil, err
 	}
-	ports, err := boot.ParsePorts(d.Addr, expose)
+	ports, err := wrap.ParsePorts(d.Addr, expose)
 	if err != nil {
 		return nil, err
 	}
-	return &boot.Debug{Delve: dlv, Ports: ports, Wait: d.Wait, AnyUser: anyUser, OnListen: func(t boot.DebugTarget) {
+	return &wrap.Debug{Delve: dlv, Ports: ports, Wait: d.Wait, AnyUser: anyUser, OnListen: func(t wrap.DebugTarget) {
 		log.Info("worker runs under Delve: attach with dlv connect "+t.Address, "id", t.ID, "address", t.Address, "waits", t.Wait)
 	}}, nil
 }
 
 // bootArgs gives each worker's boot its own debugger address, from the
 // pool's range.
-func (d DebugFlags) bootArgs(w *boot.Debug, expose, anyUser bool) func(boot.Contract) ([]string, func(), error) {
+func (d DebugFlags) bootArgs(w *wrap.Debug, expose, anyUser bool) func(boot.Contract) ([]string, func(), error) {
 	return func(boot.Contract) ([]string, func(), error) {
 		addr, release, err := w.Ports.Take()
 		if err != nil {
@@ -295,7 +296,7 @@ func (c Config) boot(ctx context.Context, f Flags, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	var wrapper boot.Wrapper
+	var wrapper wrap.Wrapper
 	if w, err := f.pool.Debug.wrapper(f.pool.Expose, f.pool.AllowOtherUsers, log); err != nil {
 		return err
 	} else if w != nil {

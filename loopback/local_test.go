@@ -1,17 +1,18 @@
-package boot
+package loopback
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"github.com/beamctl/beamctl/internal/proc"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/internal/digest"
+	"github.com/beamctl/beamctl/internal/proc"
 )
 
 func TestLocalFiles(t *testing.T) {
@@ -30,11 +31,11 @@ func TestLocalFiles(t *testing.T) {
 		{name: "no parameters", params: nil, want: ""},
 		{name: "matching", params: LocalParams(bin, good), want: bin},
 		{name: "changed since submitted", params: LocalParams(bin, strings.Repeat("0", 64)), wantErr: "does not match the pipeline's sha256"},
-		{name: "no sha256", params: map[string]string{ParamWorkerBinary: bin}, wantErr: "comes without its sha256"},
+		{name: "no sha256", params: map[string]string{boot.ParamWorkerBinary: bin}, wantErr: "comes without its sha256"},
 		{name: "missing file", params: LocalParams(bin+"-gone", good), wantErr: "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := LocalFiles(digest.NewCache(), nil)(context.Background(), Contract{Params: tc.params}, nil)
+			got, err := LocalFiles(digest.NewCache(), nil)(context.Background(), boot.Contract{Params: tc.params}, nil)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("LocalFiles error = %v; want one containing %q", err, tc.wantErr)
@@ -66,7 +67,7 @@ func TestLocalFilesRunsWhatWasChecked(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(checked)
-	f, err := LocalFiles(digest.NewCache(), nil)(context.Background(), Contract{Params: LocalParams(bin, hex.EncodeToString(sum[:]))}, nil)
+	f, err := LocalFiles(digest.NewCache(), nil)(context.Background(), boot.Contract{Params: LocalParams(bin, hex.EncodeToString(sum[:]))}, nil)
 	if err != nil || f == nil {
 		t.Fatalf("LocalFiles = %v, %v", f, err)
 	}

@@ -1,4 +1,4 @@
-package boot
+package wrap
 
 import (
 	"context"
@@ -41,7 +41,7 @@ type relay struct {
 // and serves the relay on 127.0.0.1. The stream lives until Close, not
 // until ctx ends: ctx bounds only the start.
 func startRelay(ctx context.Context, id, endpoint string) (*relay, error) {
-	conn, err := dial(endpoint)
+	conn, err := beam.DialRunner(endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the runner's control service %s: %w", endpoint, err)
 	}

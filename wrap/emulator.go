@@ -1,7 +1,8 @@
-package boot
+package wrap
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"errors"
 	"fmt"
@@ -32,6 +33,20 @@ var qemuArch = map[string]string{
 	"riscv64":  "riscv64",
 	"s390x":    "s390x",
 }
+
+// Emulated runs workers built for this machine as they are and those built
+// for another architecture under qemu-user (found by Emulator).
+var Emulated Wrapper = WrapperFunc(func(_ context.Context, l *Launch) error {
+	if l.OS == "" {
+		return nil
+	}
+	emu, err := Emulator(l.OS, l.Arch)
+	if err != nil {
+		return err
+	}
+	l.Argv = append(append([]string(nil), emu...), l.Argv...)
+	return nil
+})
 
 // Emulator says how to run a binary built for goos/goarch on this machine:
 // nil for a binary this machine runs itself (its own platform, or one the
@@ -90,25 +105,29 @@ var elfArch = map[elf.Machine]string{
 	elf.EM_S390:      "s390x",
 }
 
-var errNotELF = errors.New("not an ELF binary")
+// ErrNotELF is a binary this platform runs in its own format, or a script:
+// it runs as it is.
+var ErrNotELF = errors.New("not an ELF binary")
 
-// binaryPlatform reads which platform an ELF executable is built for.
-func binaryPlatform(path string) (goos, goarch string, err error) {
+// BinaryPlatform reads which platform the ELF executable at path is built
+// for, for Launch's OS and Arch.
+func BinaryPlatform(path string) (goos, goarch string, err error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return "", "", err
 	}
 	defer file.Close()
-	return platformOf(file)
+	return Platform(file)
 }
 
-// platformOf reads which platform the ELF executable r is built for.
-func platformOf(r io.ReaderAt) (goos, goarch string, err error) {
+// Platform reads which platform the ELF executable r is built for: the
+// open file a worker is started from.
+func Platform(r io.ReaderAt) (goos, goarch string, err error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		var fe *elf.FormatError
 		if errors.As(err, &fe) {
-			return "", "", errNotELF
+			return "", "", ErrNotELF
 		}
 		return "", "", err
 	}

@@ -1,4 +1,4 @@
-package boot
+package wrap
 
 import (
 	"os"
@@ -121,15 +121,15 @@ func TestBinaryPlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	if runtime.GOOS == "linux" {
-		goos, goarch, err := binaryPlatform(self)
+		goos, goarch, err := BinaryPlatform(self)
 		if err != nil || goos != "linux" || goarch != runtime.GOARCH {
 			t.Errorf("test binary: %s/%s, %v; want linux/%s", goos, goarch, err, runtime.GOARCH)
 		}
 	}
-	if _, _, err := binaryPlatform(script); err != errNotELF {
-		t.Errorf("script: %v, want errNotELF", err)
+	if _, _, err := BinaryPlatform(script); err != ErrNotELF {
+		t.Errorf("script: %v, want ErrNotELF", err)
 	}
-	if _, _, err := binaryPlatform(filepath.Join(t.TempDir(), "missing")); err == nil || err == errNotELF {
+	if _, _, err := BinaryPlatform(filepath.Join(t.TempDir(), "missing")); err == nil || err == ErrNotELF {
 		t.Errorf("missing file: %v, want a read error", err)
 	}
 }

@@ -1,4 +1,4 @@
-package boot
+package wrap
 
 import (
 	"context"
@@ -222,17 +222,4 @@ func (p *Ports) Take() (addr string, release func(), err error) {
 		}, nil
 	}
 	return "", nil, problem.Failf("give a wider range with {DebugAddr}, or stop what listens there", "no free port for a debugger in %s:%d-%d", p.host, p.first, p.last)
-}
-
-// Close runs the launch's cleanups, once.
-func (l *Launch) Close() {
-	cs := l.Cleanup
-	l.Cleanup = nil
-	for i := len(cs) - 1; i >= 0; i-- {
-		cs[i]()
-	}
-	for _, f := range l.Files {
-		f.Close()
-	}
-	l.Files = nil
 }
