@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/grpctest"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
@@ -153,15 +153,7 @@ func TestDetachAndJobs(t *testing.T) {
 func TestRemoteFaults(t *testing.T) {
 	dist := builtDist(t)
 	prism := startPrism(t)
-	closed := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}()
+	closed := grpctest.FreeAddr(t)
 	web := httptest.NewServer(http.NotFoundHandler())
 	defer web.Close()
 	webAddr := strings.TrimPrefix(web.URL, "http://")
