@@ -7,9 +7,7 @@
 #
 # With no arguments it runs noop, edit and size; cold (empty GOCACHE)
 # takes several minutes and runs only when asked for.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 bench_dirs
 build_beamctl
 

@@ -4,9 +4,7 @@
 # linux/arm64), and run on the embedded runner. Needs hyperfine.
 #
 #   bench/compare.sh REV [LINES]      results go to bench/results/compare-*
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 rev=${1:?usage: bench/compare.sh REV [LINES]}
 lines=${2:-200000}
 bench_dirs

@@ -27,9 +27,7 @@
 # bench/.tools; hyperfine and docker-registry come from Debian.
 #
 #   bench/image.sh [RUNS]      results go to bench/results/image-<date>.md
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 if ((runs < 5)); then
 	echo "bench/image.sh: RUNS must be at least 5 for the median to mean much" >&2

@@ -1,5 +1,7 @@
-# Set-up shared by the benchmark scripts; source it from the repository
-# root.
+# Set-up shared by the benchmark scripts. Source it first: it sets strict
+# mode and moves to the repository root.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # bench_dirs sets root (the repository), res (bench/results, made if
 # missing) and work (a scratch directory). On exit, the commands given to
@@ -47,6 +49,30 @@ wordcount_module() {
 	cp examples/linestats/go.sum "$1/"
 }
 
+# edit_loop LINES sets up a benchmark of the edit-run loop: this
+# checkout's beamctl, wordcount in a module of its own in $work/wc (the
+# current directory then) over LINES lines of input; args are its
+# arguments, to be ended with a name for its output, and edit the command
+# of a one-line edit of its code.
+edit_loop() {
+	bench_dirs
+	build_beamctl
+	wordcount_module "$work/wc"
+	input_lines "$1" "$work/input.txt"
+	cd "$work/wc"
+	args="--input=$work/input.txt --output=$work/out"
+	edit=$(code_edit main.go)
+}
+
+# time_edits NAME LABEL CMD LABEL CMD times the two commands, warmed
+# first, $runs times each after the edit of edit_loop, into $res/NAME.
+time_edits() {
+	local name=$1
+	shift
+	warm "$2" "$4"
+	timed "$name" 1 "$runs" --prepare "$edit" -n "$1" "$2" -n "$3" "$4"
+}
+
 # input_lines N FILE writes N lines of wordcount's sample input to FILE.
 input_lines() {
 	python3 - "$1" examples/wordcount/testdata/input.txt >"$2" <<'PY'
@@ -88,6 +114,13 @@ await() {
 # differently each time it runs, as a user's edit would.
 code_edit() {
 	echo "printf '\\nfunc init() { _ = %s }\\n' \$(date +%s%N) >> $1"
+}
+
+# warm CMD... runs each command line once, quietly, so that the timed
+# runs start from warm caches.
+warm() {
+	local c
+	for c; do eval "$c" >/dev/null 2>&1; done
 }
 
 # timed NAME WARMUP RUNS ARGS... has hyperfine time the commands ARGS name

@@ -5,9 +5,7 @@
 # worker under qemu-user against the native one. Needs hyperfine.
 #
 #   bench/run.sh [LINES]      results go to bench/results/
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 lines=${1:-1000000}
 bench_dirs
 build_beamctl

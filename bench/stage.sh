@@ -12,9 +12,7 @@
 # sending, as for a file modified moments before.
 #
 #   bench/stage.sh [RUNS]      results go to bench/results/stage.txt
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 bench_dirs
 prism_pid=

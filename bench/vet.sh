@@ -6,27 +6,15 @@
 # Needs hyperfine.
 #
 #   bench/vet.sh [RUNS]      results go to bench/results/vet-*
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 runs=${1:-7}
-bench_dirs
-build_beamctl
-wordcount_module "$work/wc"
-input_lines 2000 "$work/input.txt"
-cd "$work/wc"
+edit_loop 2000
 
-args="--input=$work/input.txt --output=$work/out"
 on="$work/beamctl run . --target host --out $work/dist -- $args-on.txt"
 off="$work/beamctl run . --vet=off --target host --out $work/dist -- $args-off.txt"
-edit=$(code_edit main.go)
-
-eval "$on" >/dev/null 2>&1
-eval "$off" >/dev/null 2>&1
 
 echo "== after a one-line edit: checks on, checks off"
-timed vet-edit 1 "$runs" --prepare "$edit" \
-	-n "beamctl run --vet=off" "$off" -n "beamctl run" "$on"
+time_edits vet-edit "beamctl run --vet=off" "$off" "beamctl run" "$on"
 
 echo "== nothing changed: beamctl vet, go vet"
 "$work/beamctl" vet . >/dev/null

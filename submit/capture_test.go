@@ -36,14 +36,6 @@ func wordcountSHA256(t *testing.T) string {
 	return wcSum
 }
 
-// scratchWordcount captures wordcount reading and writing in a temporary
-// directory, for a job whose counts are not checked.
-func scratchWordcount(t *testing.T) *capture.Captured {
-	t.Helper()
-	dir := t.TempDir()
-	return captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
-}
-
 func captureWordcount(t *testing.T, worker, input, output string) *capture.Captured {
 	t.Helper()
 	c, err := capture.Capture(context.Background(), capture.Options{

@@ -39,12 +39,7 @@ func TestJobInspection(t *testing.T) {
 	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := scratchWordcount(t)
-	pool := onPool(t, c, false)
-	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{JobName: "inspect-me"})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, c, pool := submitScratch(ctx, t, false, submit.SubmitOptions{JobName: "inspect-me"})
 
 	var followed collect
 	if err := submit.Logs(ctx, prism.Conn, job.ID, true, followed.add); err != nil {
@@ -144,12 +139,7 @@ func TestLogsOfRunningJob(t *testing.T) {
 	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c := scratchWordcount(t)
-	pool := onPool(t, c, true)
-	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, _, pool := submitScratch(ctx, t, true, submit.SubmitOptions{})
 	select {
 	case <-pool.started:
 	case <-ctx.Done():

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 )
 
@@ -54,6 +55,21 @@ type workerPool struct {
 	workers   map[string]context.CancelFunc
 	errs      []error
 	retrieved []string
+}
+
+// submitScratch submits wordcount to prism, reading and writing in a
+// temporary directory (its counts are not checked), with its workers asked
+// of a pool the test serves; an idle pool starts none.
+func submitScratch(ctx context.Context, t *testing.T, idle bool, o submit.SubmitOptions) (*submit.Job, *capture.Captured, *workerPool) {
+	t.Helper()
+	dir := t.TempDir()
+	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
+	pool := onPool(t, c, idle)
+	job, err := submit.Submit(ctx, prism.Conn, c, o)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return job, c, pool
 }
 
 // onPool serves a worker pool on 127.0.0.1 and has the captured

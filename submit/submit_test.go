@@ -203,13 +203,8 @@ func jobCount(t *testing.T) int {
 
 func TestCancel(t *testing.T) {
 	needBinaries(t)
-	c := scratchWordcount(t)
 	// Workers never come, so the job waits until cancelled.
-	pool := onPool(t, c, true)
-	job, err := submit.Submit(context.Background(), prism.Conn, c, submit.SubmitOptions{})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, _, pool := submitScratch(context.Background(), t, true, submit.SubmitOptions{})
 	pool.waitAsked(t)
 	if err := submit.Cancel(context.Background(), prism.Conn, job.ID); err != nil {
 		t.Fatalf("Cancel: %v", err)
