@@ -211,13 +211,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", t.TempDir(),
 		"--endpoint", prism.Endpoint, "--environment", "loopback")
 	var stderr bytes.Buffer
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	pipe := startStderr(t, cmd)
 	buf := make([]byte, 4096)
 	for !strings.Contains(stderr.String(), "slow: element") {
 		n, err := pipe.Read(buf)
@@ -229,7 +223,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 	prism.Close()
 	rest, _ := readAll(pipe)
 	stderr.Write(rest)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "lost track of job") {
 		t.Errorf("exit %v, want 1 and a lost job\n%s", err, stderr.String())

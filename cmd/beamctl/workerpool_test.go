@@ -91,13 +91,7 @@ func startPoolCommand(t *testing.T, env []string, bin string, args ...string) (*
 	if env == nil {
 		p.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
 	}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stderr := startStderr(t, p.cmd)
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
