@@ -7,17 +7,9 @@
 #
 # With no arguments it runs noop, edit and size; cold (empty GOCACHE)
 # takes several minutes and runs only when asked for.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
-root=$PWD
-res=$root/bench/results
-mkdir -p "$res"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-go build -o "$work/beamctl" ./cmd/beamctl
-export BEAMCTL_CACHE_DIR=$work/cache
+source "$(dirname "$0")/lib.sh"
+bench_dirs
+build_beamctl
 
 # The pipeline is copied into a module of its own so the edit benchmark
 # can change a source file without touching the repository.
@@ -34,7 +26,7 @@ mkdir -p "$work/plain"
 
 if want noop; then
 echo "== no-op rebuild"
-hyperfine --warmup 2 --runs 10 --export-markdown "$res/noop.md" --export-json "$res/noop.json" \
+timed noop 2 10 \
 	-n "beamctl build (host + linux/arm64)" "$beamctl" \
 	-n "go build host; go build arm64 (sequential)" "$host && $arm" \
 	-n "go build host & go build arm64 (concurrent)" "$host & $arm & wait"
@@ -44,7 +36,7 @@ fi
 if want edit; then
 echo "== rebuild after editing one source file"
 edit="printf '\n// edited %s\n' \$(date +%s%N) >> $work/wc/main.go"
-hyperfine --warmup 1 --runs 5 --prepare "$edit" --export-markdown "$res/edit.md" --export-json "$res/edit.json" \
+timed edit 1 5 --prepare "$edit" \
 	-n "beamctl build (host + linux/arm64)" "$beamctl" \
 	-n "go build host; go build arm64 (sequential)" "$host && $arm"
 
@@ -70,7 +62,7 @@ if want cold; then
 	echo "== cold build (empty GOCACHE)"
 	export GOCACHE=$work/gocache
 	clean="rm -rf $work/gocache $work/cache $work/dist $work/plain; mkdir -p $work/plain"
-	hyperfine --runs 1 --prepare "$clean" --export-markdown "$res/cold.md" --export-json "$res/cold.json" \
+	timed cold 0 1 --prepare "$clean" \
 		-n "beamctl build (host + linux/arm64)" "$beamctl" \
 		-n "go build host; go build arm64 (sequential)" "$host && $arm"
 fi

@@ -4,16 +4,11 @@
 # linux/arm64), and run on the embedded runner. Needs hyperfine.
 #
 #   bench/compare.sh REV [LINES]      results go to bench/results/compare-*
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 rev=${1:?usage: bench/compare.sh REV [LINES]}
 lines=${2:-200000}
-root=$PWD
-res=$root/bench/results
-mkdir -p "$res"
-work=$(mktemp -d)
-trap 'git -C "$root" worktree remove --force "$work/base" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+bench_dirs
+at_exit 'git -C "$root" worktree remove --force "$work/base" >/dev/null 2>&1'
 
 go build -o "$work/new" ./cmd/beamctl
 git worktree add --detach -q "$work/base" "$rev"
@@ -29,19 +24,19 @@ b() { echo "BEAMCTL_CACHE_DIR=$work/cache-$1 $work/$1 build . --target linux/arm
 for s in old new; do eval "$(b $s)" >/dev/null; done
 
 echo "== no-op rebuild"
-hyperfine --warmup 2 --runs 10 --export-markdown "$res/compare-noop.md" \
+timed compare-noop 2 10 \
 	-n "beamctl $rev" "$(b old)" -n "beamctl (this checkout)" "$(b new)"
 
 echo "== rebuild after editing one source file"
 edit="printf '\n// edited %s\n' \$(date +%s%N) >> $work/wc/main.go"
-hyperfine --runs 5 --prepare "$edit" --export-markdown "$res/compare-edit.md" \
+timed compare-edit 0 5 --prepare "$edit" \
 	-n "beamctl $rev" "$(b old)" -n "beamctl (this checkout)" "$(b new)"
 
 echo "== run on the embedded runner, $lines lines"
 r() { echo "BEAMCTL_CACHE_DIR=$work/cache-$1 $work/$1 run . --target host --out $work/dist-$1 -- --input=$work/input.txt --output=$work/out-$1.txt"; }
-hyperfine --warmup 1 --runs 5 --export-markdown "$res/compare-run.md" \
+timed compare-run 1 5 \
 	-n "beamctl $rev" "$(r old)" -n "beamctl (this checkout)" "$(r new)"
-for s in old new; do sort "$work/out-$s.txt"* | sha256sum; done | uniq -c
+same_counts "$work"/out-{old,new}.txt
 
 echo "== beamctl build outputs, both revisions (must be byte-identical)"
 cd "$root"

@@ -27,17 +27,13 @@
 # bench/.tools; hyperfine and docker-registry come from Debian.
 #
 #   bench/image.sh [RUNS]      results go to bench/results/image-<date>.md
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
 if ((runs < 5)); then
 	echo "bench/image.sh: RUNS must be at least 5 for the median to mean much" >&2
 	exit 2
 fi
-root=$PWD
-res=$root/bench/results
-mkdir -p "$res"
+bench_dirs
 out=$res/image-$(date -u +%Y-%m-%d).md
 
 ko_version=v0.19.1
@@ -63,17 +59,6 @@ install_tool crane github.com/google/go-containerregistry/cmd/crane "$crane_vers
 ko=$tools/ko
 crane=$tools/crane
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
 # Every run gets a fresh XDG_CACHE_HOME, which would move the Go build cache
 # with it: pin that one where it is, warm.
 GOCACHE=$(go env GOCACHE)
@@ -86,10 +71,6 @@ unset "${stray[@]}"
 
 go build -o "$work/beamctl" ./cmd/beamctl
 wordcount_module "$work/wc"
-
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # start_registry NAME starts a registry storing under $work/registry-NAME
 # and sets host to its address. Its access log, one line a request, goes to
@@ -113,17 +94,9 @@ start_registry() {
 		  secret: bench-image-$1
 	EOF
 	docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
-	pids+=($!)
-	for _ in $(seq 300); do
-		if curl -fsS --noproxy '*' "http://$host/v2/" >/dev/null 2>&1; then
-			return
-		fi
-		kill -0 "${pids[-1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "registry $1 did not start on $host:" >&2
-	cat "$dir/registry.log" >&2
-	exit 1
+	local pid=$!
+	at_exit "stop $pid"
+	await "registry $1 on $host" "$pid" "$dir/registry.log" curl -fsS --noproxy '*' "http://$host/v2/"
 }
 start_registry base
 base_host=$host

@@ -5,17 +5,10 @@
 # worker under qemu-user against the native one. Needs hyperfine.
 #
 #   bench/run.sh [LINES]      results go to bench/results/
-set -euo pipefail
-cd "$(dirname "$0")/.."
-source bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 lines=${1:-1000000}
-res=$PWD/bench/results
-mkdir -p "$res"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-go build -o "$work/beamctl" ./cmd/beamctl
-export BEAMCTL_CACHE_DIR=$work/cache
+bench_dirs
+build_beamctl
 input_lines "$lines" "$work/input.txt"
 echo "input: $(wc -l <"$work/input.txt") lines, $(du -h "$work/input.txt" | cut -f1)"
 
@@ -25,7 +18,7 @@ launcher=$work/dist/wordcount-launcher-$(go env GOOS)-$(go env GOARCH)
 
 run="$work/beamctl run ./examples/wordcount --target host --out $work/dist -- --input=$work/input.txt --output=$work/beamctl-out.txt"
 sdk="$launcher --runner=prism --input=$work/input.txt --output=$work/sdk-out.txt"
-hyperfine --warmup 1 --runs 5 --export-markdown "$res/run.md" --export-json "$res/run.json" \
+timed run 1 5 \
 	-n "beamctl run (embedded runner)" "$run" \
 	-n "launcher --runner=prism (SDK, in-process loopback)" "$sdk"
 
@@ -36,9 +29,9 @@ ls -l "$work/dist"/wordcount-worker-* | awk '{print $5, $9}' >>"$res/run-rss.txt
 
 echo "== linux/arm64 worker under qemu-user vs native"
 arm="$work/beamctl run ./examples/wordcount --target linux/arm64 --out $work/dist -- --input=$work/input.txt --output=$work/arm-out.txt"
-hyperfine --warmup 1 --runs 3 --export-markdown "$res/qemu.md" --export-json "$res/qemu.json" \
+timed qemu 1 3 \
 	-n "beamctl run --target host" "$run" \
 	-n "beamctl run --target linux/arm64 (qemu-user)" "$arm"
 
 # The three runs must agree.
-for f in beamctl-out sdk-out arm-out; do sort "$work/$f.txt"* | sha256sum; done | uniq -c
+same_counts "$work"/{beamctl,sdk,arm}-out.txt

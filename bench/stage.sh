@@ -12,21 +12,17 @@
 # sending, as for a file modified moments before.
 #
 #   bench/stage.sh [RUNS]      results go to bench/results/stage.txt
-set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
-res=$PWD/bench/results
-mkdir -p "$res"
-work=$(mktemp -d)
+bench_dirs
 prism_pid=
 stop_prism() {
 	if [[ -n $prism_pid ]]; then
-		kill "$prism_pid" 2>/dev/null || true
-		wait "$prism_pid" 2>/dev/null || true
+		stop "$prism_pid"
 		prism_pid=
 	fi
 }
-trap 'stop_prism; rm -rf "$work"' EXIT
+at_exit stop_prism
 
 # The worker comes first: a file modified in the last two seconds is hashed
 # again whenever it is staged.
@@ -34,26 +30,13 @@ CGO_ENABLED=0 go build -trimpath -o "$work/worker" ./examples/wordcount
 go build -o "$work/prism" github.com/apache/beam/sdks/v2/go/cmd/prism
 CGO_ENABLED=0 go build -trimpath -o "$work/stagebench" ./bench/stagebench
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 start_prism() {
 	local port
 	port=$(free_port)
 	"$work/prism" --job_port="$port" --serve_http=false --log_level=warn >>"$work/prism.log" 2>&1 &
 	prism_pid=$!
-	for _ in $(seq 300); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			endpoint=127.0.0.1:$port
-			return
-		fi
-		kill -0 "$prism_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	echo "prism did not start on port $port:" >&2
-	cat "$work/prism.log" >&2
-	exit 1
+	await "prism on port $port" "$prism_pid" "$work/prism.log" listening 127.0.0.1 "$port"
+	endpoint=127.0.0.1:$port
 }
 
 out=$res/stage.txt

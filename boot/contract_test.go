@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -311,14 +310,7 @@ func TestCloseStopsWorkers(t *testing.T) {
 		t.Skip("workers run on linux only")
 	}
 	dir := t.TempDir()
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip(err)
-	}
-	setsid, err := exec.LookPath("setsid")
-	if err != nil {
-		t.Skip(err)
-	}
+	sleep, setsid := lookPath(t, "sleep"), lookPath(t, "setsid")
 	// Named after dir, so a straggler shows in the process table.
 	sleeper := filepath.Join(dir, "sleeper")
 	if err := os.Symlink(sleep, sleeper); err != nil {

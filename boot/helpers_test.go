@@ -165,3 +165,13 @@ func nextFailure(t *testing.T, p *boot.Pool, timeout time.Duration) *boot.Worker
 	}
 	return nil
 }
+
+// lookPath finds a program on PATH, or skips the test without it.
+func lookPath(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skip(err)
+	}
+	return p
+}

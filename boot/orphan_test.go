@@ -85,14 +85,7 @@ func TestWorkersDieWithPool(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the parent-death signal is Linux's")
 	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip(err)
-	}
-	setsid, err := exec.LookPath("setsid")
-	if err != nil {
-		t.Skip(err)
-	}
+	sleep, setsid := lookPath(t, "sleep"), lookPath(t, "setsid")
 	dir := t.TempDir()
 	sleeper := filepath.Join(dir, "sleeper")
 	background := filepath.Join(dir, "background")

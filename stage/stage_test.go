@@ -5,9 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -34,35 +32,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	if testing.Short() {
-		return m.Run()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	var err error
-	binDir, err = os.MkdirTemp("", "stage-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	bin, err := stagetest.Build(ctx, binDir, "prism", stagetest.PrismPackage)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	prism, err = stagetest.StartPrism(ctx, bin)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer prism.Close()
-	return m.Run()
+	os.Exit(stagetest.Main(m, 10*time.Minute, nil, func(s *stagetest.Suite) { prism, binDir = s.Prism, s.Dir }))
 }
 
 func needPrism(tb testing.TB) {
@@ -109,29 +79,11 @@ func prepare(tb testing.TB, p *pipepb.Pipeline) prepared {
 	return prepared{resp.GetPreparationId(), resp.GetStagingSessionToken(), jobpb.NewArtifactStagingServiceClient(prism.Conn)}
 }
 
-// readBack fetches an artifact the way a worker does and returns its digest
-// and size.
+// readBack fetches the worker artifact of f from prism and returns its
+// digest and size.
 func readBack(tb testing.TB, f stage.File) (string, int64, error) {
 	tb.Helper()
-	a := beam.FileArtifact(f, beam.GoWorkerRoleURN)
-	stream, err := jobpb.NewArtifactRetrievalServiceClient(prism.Conn).GetArtifact(context.Background(),
-		&jobpb.GetArtifactRequest{Artifact: a}, grpc.MaxCallRecvMsgSize(1<<30))
-	if err != nil {
-		return "", 0, err
-	}
-	h := sha256.New()
-	var n int64
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return hex.EncodeToString(h.Sum(nil)), n, nil
-		}
-		if err != nil {
-			return "", 0, err
-		}
-		h.Write(resp.GetData())
-		n += int64(len(resp.GetData()))
-	}
+	return stagetest.Fetch(context.Background(), prism.Conn, beam.FileArtifact(f, beam.GoWorkerRoleURN))
 }
 
 func TestArtifactsToPrism(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/beamctl/beamctl/internal/grpctest"
 	"github.com/beamctl/beamctl/internal/syncbuf"
 	"github.com/beamctl/beamctl/submit"
 )
@@ -81,17 +82,6 @@ func selfSigned(t *testing.T, names ...string) (tls.Certificate, string) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile
 }
 
-func closedPort(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
 func TestDial(t *testing.T) {
 	cert, caFile := selfSigned(t, "jobs.example")
 	tlsJobs := grpc.NewServer(grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
@@ -104,7 +94,7 @@ func TestDial(t *testing.T) {
 	web := httptest.NewServer(http.NotFoundHandler())
 	t.Cleanup(web.Close)
 	webAddr := strings.TrimPrefix(web.URL, "http://")
-	down := closedPort(t)
+	down := grpctest.FreeAddr(t)
 	notCA := filepath.Join(t.TempDir(), "not-a-ca.pem")
 	if err := os.WriteFile(notCA, []byte("hello"), 0o644); err != nil {
 		t.Fatal(err)
@@ -234,7 +224,7 @@ func (h signalHandler) Handle(_ context.Context, r slog.Record) error {
 // TestDialWaitsForServer starts the job server after Dial found nothing
 // listening: Dial keeps trying until the connect timeout.
 func TestDialWaitsForServer(t *testing.T) {
-	addr := closedPort(t)
+	addr := grpctest.FreeAddr(t)
 	failed := make(chan struct{}, 1)
 	logger := slog.New(signalHandler{msg: "job server check failed", ch: failed})
 	type result struct {
@@ -267,7 +257,7 @@ func TestDialWaitsForServer(t *testing.T) {
 }
 
 func TestDialCancelled(t *testing.T) {
-	addr := closedPort(t)
+	addr := grpctest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	failed := make(chan struct{}, 1)
 	logger := slog.New(signalHandler{msg: "job server check failed", ch: failed})

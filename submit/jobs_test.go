@@ -3,7 +3,6 @@ package submit_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,16 +39,7 @@ func TestJobInspection(t *testing.T) {
 	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
-	_, poolAddr := startPool(t, false)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
-	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{JobName: "inspect-me"})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, c, pool := submitScratch(ctx, t, false, submit.SubmitOptions{JobName: "inspect-me"})
 
 	var followed collect
 	if err := submit.Logs(ctx, prism.Conn, job.ID, true, followed.add); err != nil {
@@ -115,8 +105,8 @@ func TestJobInspection(t *testing.T) {
 	}
 	env := p.GetComponents().GetEnvironments()["go"]
 	var ext pipepb.ExternalPayload
-	if env.GetUrn() != beam.ExternalEnvURN || proto.Unmarshal(env.GetPayload(), &ext) != nil || ext.GetEndpoint().GetUrl() != poolAddr {
-		t.Errorf("job server holds environment %v; want external with pool %s", env, poolAddr)
+	if env.GetUrn() != beam.ExternalEnvURN || proto.Unmarshal(env.GetPayload(), &ext) != nil || ext.GetEndpoint().GetUrl() != pool.addr {
+		t.Errorf("job server holds environment %v; want external with pool %s", env, pool.addr)
 	}
 	files, err := stage.PipelineFiles(p)
 	if err != nil || files[c.Worker.Path] != c.Worker {
@@ -149,16 +139,7 @@ func TestLogsOfRunningJob(t *testing.T) {
 	needBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
-	pool, poolAddr := startPool(t, true)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
-	job, err := submit.Submit(ctx, prism.Conn, c, submit.SubmitOptions{})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, _, pool := submitScratch(ctx, t, true, submit.SubmitOptions{})
 	select {
 	case <-pool.started:
 	case <-ctx.Done():
@@ -212,10 +193,7 @@ func TestFollowJobServerDies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	pool, poolAddr := startWatchedPool(t, "slow: element")
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := onWatchedPool(t, c, "slow: element")
 	job, err := submit.Submit(ctx, conn, c, submit.SubmitOptions{})
 	if err != nil {
 		t.Fatalf("Submit: %v", err)

@@ -16,6 +16,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/artifact"
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/util/grpcx"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/submit"
 	"google.golang.org/grpc"
 )
 
@@ -45,24 +48,45 @@ type workerPool struct {
 	seen     chan struct{}
 	seenOnce sync.Once
 
+	// addr is where the pool listens.
+	addr string
+
 	mu        sync.Mutex
 	workers   map[string]context.CancelFunc
 	errs      []error
 	retrieved []string
 }
 
-// startPool serves a worker pool on 127.0.0.1 and returns its address.
-func startPool(t *testing.T, idle bool) (*workerPool, string) {
-	return servePool(t, idle, "")
+// submitScratch submits wordcount to prism, reading and writing in a
+// temporary directory (its counts are not checked), with its workers asked
+// of a pool the test serves; an idle pool starts none.
+func submitScratch(ctx context.Context, t *testing.T, idle bool, o submit.SubmitOptions) (*submit.Job, *capture.Captured, *workerPool) {
+	t.Helper()
+	dir := t.TempDir()
+	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
+	pool := onPool(t, c, idle)
+	job, err := submit.Submit(ctx, prism.Conn, c, o)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return job, c, pool
 }
 
-// startWatchedPool serves a worker pool whose seen channel is closed when a
+// onPool serves a worker pool on 127.0.0.1 and has the captured
+// pipeline's Go environments ask it for workers.
+func onPool(t *testing.T, c *capture.Captured, idle bool) *workerPool {
+	t.Helper()
+	return servePool(t, c, idle, "")
+}
+
+// onWatchedPool is onPool with a pool whose seen channel is closed when a
 // worker writes watch.
-func startWatchedPool(t *testing.T, watch string) (*workerPool, string) {
-	return servePool(t, false, watch)
+func onWatchedPool(t *testing.T, c *capture.Captured, watch string) *workerPool {
+	t.Helper()
+	return servePool(t, c, false, watch)
 }
 
-func servePool(t *testing.T, idle bool, watch string) (*workerPool, string) {
+func servePool(t *testing.T, c *capture.Captured, idle bool, watch string) *workerPool {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,7 +103,11 @@ func servePool(t *testing.T, idle bool, watch string) (*workerPool, string) {
 		p.cancel()
 		p.wg.Wait()
 	})
-	return p, lis.Addr().String()
+	p.addr = lis.Addr().String()
+	if err := beam.UseExternal(c.Pipeline, p.addr, nil); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (p *workerPool) StartWorker(_ context.Context, req *fnpb.StartWorkerRequest) (*fnpb.StartWorkerResponse, error) {

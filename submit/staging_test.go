@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/grpctest"
 	"github.com/beamctl/beamctl/submit"
 )
 
@@ -39,12 +40,7 @@ func (s *stagingElsewhere) Run(ctx context.Context, req *jobpb.RunJobRequest) (*
 
 func TestSubmitStagingUnreachable(t *testing.T) {
 	needBinaries(t)
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	staging := closed.Addr().String()
-	closed.Close()
+	staging := grpctest.FreeAddr(t)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -76,10 +72,7 @@ func TestSubmitStagingUnreachable(t *testing.T) {
 	if err := beam.DropWorkerArtifacts(c.Pipeline); err != nil {
 		t.Fatal(err)
 	}
-	pool, poolAddr := startPool(t, true)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := onPool(t, c, true)
 	job, err := submit.Submit(context.Background(), conn, c, opts)
 	if err != nil {
 		t.Fatalf("Submit with nothing to stage: %v", err)

@@ -2,10 +2,7 @@ package submit_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,11 +12,11 @@ import (
 
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/stage/stagetest"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/beamctl/beamctl/stage"
 	"github.com/beamctl/beamctl/submit"
-	"google.golang.org/grpc"
 )
 
 const kingLear = `Blow, winds, and crack your cheeks! rage! blow!
@@ -46,24 +43,11 @@ func followJob(t *testing.T, jobID string) (jobpb.JobState_Enum, error, []submit
 // the way workers receive it.
 func prismArtifactSHA256(t *testing.T, f beam.File) (string, int64) {
 	t.Helper()
-	stream, err := jobpb.NewArtifactRetrievalServiceClient(prism.Conn).GetArtifact(context.Background(),
-		&jobpb.GetArtifactRequest{Artifact: beam.FileArtifact(f, beam.GoWorkerRoleURN)}, grpc.MaxCallRecvMsgSize(1<<30))
+	sum, n, err := stagetest.Fetch(context.Background(), prism.Conn, beam.FileArtifact(f, beam.GoWorkerRoleURN))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("reading back %s from prism: %v", f.Path, err)
 	}
-	h := sha256.New()
-	var n int64
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return hex.EncodeToString(h.Sum(nil)), n
-		}
-		if err != nil {
-			t.Fatalf("reading back %s from prism: %v", f.Path, err)
-		}
-		h.Write(resp.GetData())
-		n += int64(len(resp.GetData()))
-	}
+	return sum, n
 }
 
 func TestSubmitWordcount(t *testing.T) {
@@ -74,10 +58,7 @@ func TestSubmitWordcount(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := captureWordcount(t, wcBin, input, output)
-	pool, poolAddr := startPool(t, false)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
+	pool := onPool(t, c, false)
 
 	var chunks int
 	var maxChunk int64
@@ -170,10 +151,7 @@ func TestFollowFailedJob(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	_, poolAddr := startPool(t, false)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
+	onPool(t, c, false)
 	job, err := submit.Submit(context.Background(), prism.Conn, c, submit.SubmitOptions{})
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
@@ -225,17 +203,8 @@ func jobCount(t *testing.T) int {
 
 func TestCancel(t *testing.T) {
 	needBinaries(t)
-	dir := t.TempDir()
-	c := captureWordcount(t, wcBin, filepath.Join(dir, "in"), filepath.Join(dir, "out"))
 	// Workers never come, so the job waits until cancelled.
-	pool, poolAddr := startPool(t, true)
-	if err := beam.UseExternal(c.Pipeline, poolAddr, nil); err != nil {
-		t.Fatal(err)
-	}
-	job, err := submit.Submit(context.Background(), prism.Conn, c, submit.SubmitOptions{})
-	if err != nil {
-		t.Fatalf("Submit: %v", err)
-	}
+	job, _, pool := submitScratch(context.Background(), t, true, submit.SubmitOptions{})
 	pool.waitAsked(t)
 	if err := submit.Cancel(context.Background(), prism.Conn, job.ID); err != nil {
 		t.Fatalf("Cancel: %v", err)

@@ -22,12 +22,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"os/signal"
@@ -42,6 +39,7 @@ import (
 	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/stage"
+	"github.com/beamctl/beamctl/stage/stagetest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -134,7 +132,7 @@ func run(ctx context.Context, endpoint, worker, method string, runs, chunk int) 
 
 	// Fetching the artifact back holds it in memory whole (prism sends it in
 	// one message), so this comes after the peak was read.
-	got, n, err := fetch(ctx, conn, artifact)
+	got, n, err := stagetest.Fetch(ctx, conn, artifact)
 	if err != nil {
 		return fmt.Errorf("verifying the staged artifact: %w", err)
 	}
@@ -191,29 +189,6 @@ func stageOnce(ctx context.Context, method string, prep *jobpb.PrepareJobRespons
 		}
 	}
 	return time.Since(start), nil
-}
-
-// fetch reads the artifact back through the job server's retrieval service
-// and returns its sha256 and size.
-func fetch(ctx context.Context, conn *grpc.ClientConn, a *pipepb.ArtifactInformation) (string, int64, error) {
-	stream, err := jobpb.NewArtifactRetrievalServiceClient(conn).GetArtifact(ctx,
-		&jobpb.GetArtifactRequest{Artifact: a}, grpc.MaxCallRecvMsgSize(math.MaxInt32))
-	if err != nil {
-		return "", 0, err
-	}
-	h := sha256.New()
-	var n int64
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return hex.EncodeToString(h.Sum(nil)), n, nil
-		}
-		if err != nil {
-			return "", n, err
-		}
-		h.Write(resp.GetData())
-		n += int64(len(resp.GetData()))
-	}
 }
 
 // cpuTime is the CPU time, user and system, this process has used; on a

@@ -107,11 +107,8 @@ func newBuildCmd(a *app) *cobra.Command {
   beamctl build --output json | jq .binaries`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pkg := "."
-			if len(args) == 1 {
-				pkg = args[0]
-			}
-			if err := a.setup(cmd, pipelineDir(cmd.Context(), pkg)); err != nil {
+			pkg, err := a.setupPipeline(cmd, args)
+			if err != nil {
 				return err
 			}
 			o, err := a.buildOptions(cmd.Context(), cmd.Flags(), pkg)

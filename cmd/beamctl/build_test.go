@@ -336,13 +336,7 @@ func TestBuildInterrupted(t *testing.T) {
 	dist, unchanged := sentinelDist(t)
 	cache := t.TempDir()
 	cmd := exec.Command(beamctlBinary(t), "build", "../../examples/wordcount", "--target", "linux/arm64", "--out", dist, "--cache-dir", cache, "--force")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stderr := startStderr(t, cmd)
 	// Interrupt once both go builds have started.
 	buf := make([]byte, 4096)
 	var seen bytes.Buffer
@@ -368,7 +362,7 @@ func TestBuildInterrupted(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGINT)
 	rest, _ := readAll(stderr)
 	seen.Write(rest)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("exit %v, want 130\n%s", err, seen.String())

@@ -36,11 +36,7 @@ the user config directory's), defaults.`,
   BEAMCTL_ENDPOINT=localhost:8099 beamctl config view --output json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := "."
-			if len(args) == 1 {
-				dir = args[0]
-			}
-			if err := a.setup(cmd, pipelineDir(cmd.Context(), dir)); err != nil {
+			if _, err := a.setupPipeline(cmd, args); err != nil {
 				return err
 			}
 			keys := slices.Sorted(maps.Keys(a.keys))

@@ -184,13 +184,7 @@ func TestDataflowSubmit(t *testing.T) {
 	t.Run("interrupted while waiting", func(t *testing.T) {
 		cloud.SetState(gcptest.Running)
 		cmd := exec.Command(beamctlBinary(t), submit("--wait")...)
-		pipe, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		pipe := startStderr(t, cmd)
 		// The SDK polls the job once, then every 30 s: the first poll
 		// means beamctl is following a submitted job.
 		lines := make(chan string)
@@ -224,7 +218,7 @@ func TestDataflowSubmit(t *testing.T) {
 		for l := range lines {
 			seen.WriteString(l + "\n")
 		}
-		err = cmd.Wait()
+		err := cmd.Wait()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 			t.Errorf("exit %v, want 130\n%s", err, seen.String())

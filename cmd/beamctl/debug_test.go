@@ -88,6 +88,14 @@ type debugRun struct {
 	err        error
 }
 
+// startDebugged is startDebugRun with the debuggers on free ports from
+// the address it returns.
+func startDebugged(t *testing.T, args ...string) (*debugRun, string) {
+	t.Helper()
+	addr, _ := freePorts(t, 4)
+	return startDebugRun(t, append([]string{"--debug-addr", addr}, args...)...), addr
+}
+
 // startDebugRun runs wordcount with --debug and the given flags. The first
 // run of a test binary builds wordcount for debuggers.
 func startDebugRun(t *testing.T, args ...string) *debugRun {
@@ -302,8 +310,7 @@ func TestDebugRun(t *testing.T) {
 
 	t.Run("breakpoint in a DoFn", func(t *testing.T) {
 		t.Parallel()
-		addr, _ := freePorts(t, 4)
-		r := startDebugRun(t, "--debug-addr", addr)
+		r, _ := startDebugged(t)
 		c, e := r.debugger(t, "worker")
 		if !e.Wait || e.Connect != "dlv connect "+e.Address || e.VSCode == nil || e.VSCode.Port == 0 || e.VSCode.Mode != "remote" {
 			t.Errorf("debugger event %+v", e)
@@ -325,8 +332,7 @@ func TestDebugRun(t *testing.T) {
 			t.Skip("waits more than a minute")
 		}
 		t.Parallel()
-		addr, _ := freePorts(t, 4)
-		r := startDebugRun(t, "--debug-addr", addr)
+		r, addr := startDebugged(t)
 		r.waitDebugger(t, "worker")
 		// prism fails a job whose worker has not connected within a minute;
 		// a worker waiting for its debugger must not count as not connected.
@@ -339,8 +345,7 @@ func TestDebugRun(t *testing.T) {
 			t.Skip("pauses for 90 seconds")
 		}
 		t.Parallel()
-		addr, _ := freePorts(t, 4)
-		r := startDebugRun(t, "--debug-addr", addr)
+		r, _ := startDebugged(t)
 		c, _ := r.debugger(t, "worker")
 		bp := breakAt(t, c, "emit(strings.ToLower(w))")
 		continueTo(t, c, bp)
@@ -351,8 +356,7 @@ func TestDebugRun(t *testing.T) {
 
 	t.Run("interrupted while paused", func(t *testing.T) {
 		t.Parallel()
-		addr, _ := freePorts(t, 4)
-		r := startDebugRun(t, "--debug-addr", addr)
+		r, addr := startDebugged(t)
 		c, _ := r.debugger(t, "worker")
 		continueTo(t, c, breakAt(t, c, "emit(strings.ToLower(w))"))
 		if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -371,8 +375,7 @@ func TestDebugRun(t *testing.T) {
 
 	t.Run("launcher", func(t *testing.T) {
 		t.Parallel()
-		addr, _ := freePorts(t, 4)
-		r := startDebugRun(t, "--debug-addr", addr, "--debug-launcher", "--debug-wait=false")
+		r, _ := startDebugged(t, "--debug-launcher", "--debug-wait=false")
 		c, _ := r.debugger(t, "launcher")
 		bp := breakAt(t, c, "p, s := beam.NewPipelineWithRoot()")
 		continueTo(t, c, bp)

@@ -29,18 +29,25 @@ import (
 	"github.com/beamctl/beamctl/stage/stagetest"
 )
 
+// chrootImageTest skips a test of images it runs with chroot (why it is
+// slow: skipped in -short mode), unless root, and starts its registry.
+func chrootImageTest(t *testing.T, why string) *registrytest.Registry {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(why)
+	}
+	if os.Getuid() != 0 {
+		testenv.Skip(t, testenv.Root, "runs the image's filesystem with chroot, which needs root")
+	}
+	return registrytest.Start(t)
+}
+
 // TestWorkerImage pushes worker images of wordcount for this machine and
 // linux/arm64 to a real registry, reads them back, and runs the amd64 one
 // as prism's worker pool and as its process environment: its entrypoint
 // and baked worker, from the image's own filesystem, with nothing staged.
 func TestWorkerImage(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds wordcount for two platforms")
-	}
-	if os.Getuid() != 0 {
-		testenv.Skip(t, testenv.Root, "runs the image's filesystem with chroot, which needs root")
-	}
-	reg := registrytest.Start(t)
+	reg := chrootImageTest(t, "builds wordcount for two platforms")
 	dist, repo, first := stageWordcount(t, reg)
 
 	// Read back from the registry: an index, one image per platform, each
@@ -49,21 +56,10 @@ func TestWorkerImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
-	}
 	images := map[string]v1.Image{}
-	for i, m := range im.Manifests {
+	for i, e := range registrytest.Images(t, idx) {
+		m, cf := e.Desc, e.Config
 		p := m.Platform.OS + "/" + m.Platform.Architecture
-		img, err := idx.Image(m.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
 		want := first.Platforms[i]
 		if p != want.Platform || cf.OS+"/"+cf.Architecture != p || m.Digest.String() != want.Digest {
 			t.Errorf("index entry %d is %s %s (config %s/%s), want %s %s", i, p, m.Digest, cf.OS, cf.Architecture, want.Platform, want.Digest)
@@ -73,7 +69,7 @@ func TestWorkerImage(t *testing.T) {
 			c.Labels[image.LabelWorkerSHA256] != want.WorkerSHA256 || c.Labels["team"] != "data" || c.Labels[image.LabelBeamVersion] == "" {
 			t.Errorf("%s config: entrypoint %q, user %q, labels %v", p, c.Entrypoint, c.User, c.Labels)
 		}
-		images[p] = img
+		images[p] = e.Image
 	}
 
 	// The same build from another directory gives the same image, and the
@@ -398,13 +394,7 @@ func modeBits(m int64) os.FileMode {
 // its entrypoint as prism's worker pool starts the worker under it, stopped
 // until a debugger attaches, where the runner is.
 func TestWorkerImageDebug(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds wordcount without optimisation")
-	}
-	if os.Getuid() != 0 {
-		testenv.Skip(t, testenv.Root, "runs the image's filesystem with chroot, which needs root")
-	}
-	reg := registrytest.Start(t)
+	reg := chrootImageTest(t, "builds wordcount without optimisation")
 	dist := filepath.Join(t.TempDir(), "dist")
 	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--debug", "--target", "linux/amd64", "--out", dist); r.code != 0 {
 		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)

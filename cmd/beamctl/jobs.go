@@ -25,17 +25,17 @@ func newJobsCmd(a *app) *cobra.Command {
 	addDialFlags(cmd.PersistentFlags())
 
 	// each wraps a subcommand's body with configuration and a connection.
-	each := func(body func(ctx context.Context, conn grpc.ClientConnInterface, endpoint string, args []string) error) func(*cobra.Command, []string) error {
+	each := func(body func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error) func(*cobra.Command, []string) error {
 		return func(c *cobra.Command, args []string) error {
 			if err := a.setup(c, ""); err != nil {
 				return err
 			}
-			conn, endpoint, err := a.dial(c.Context())
+			conn, err := a.dial(c.Context())
 			if err != nil {
 				return err
 			}
 			defer conn.Close()
-			return jobError(body(c.Context(), conn, endpoint, args))
+			return jobError(body(c.Context(), conn, args))
 		}
 	}
 
@@ -43,7 +43,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Use:   "list",
 		Short: "List the job server's jobs",
 		Args:  cobra.NoArgs,
-		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, _ []string) error {
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ []string) error {
 			jobs, err := submit.ListJobs(ctx, conn)
 			if err != nil {
 				return err
@@ -63,7 +63,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Use:   "status JOB",
 		Short: "Show a job's state",
 		Args:  cobra.ExactArgs(1),
-		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error {
 			j, err := submit.JobStatus(ctx, conn, args[0])
 			if err != nil {
 				return err
@@ -83,7 +83,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Use:   "cancel JOB",
 		Short: "Cancel a job and wait until the job server confirms it",
 		Args:  cobra.ExactArgs(1),
-		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error {
 			res, err := launch.Cancel(ctx, conn, args[0], a.waits(), a.log)
 			if err != nil {
 				return err
@@ -100,7 +100,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Use:   "logs JOB",
 		Short: "Print a job's messages; --follow keeps printing until it ends",
 		Args:  cobra.ExactArgs(1),
-		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error {
 			if !follow {
 				return submit.Logs(ctx, conn, args[0], false, a.printLogEvent)
 			}
@@ -117,7 +117,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		Use:   "metrics JOB",
 		Short: "Print a job's user metrics",
 		Args:  cobra.ExactArgs(1),
-		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, _ string, args []string) error {
+		RunE: each(func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error {
 			if _, err := submit.JobStatus(ctx, conn, args[0]); err != nil {
 				return err
 			}

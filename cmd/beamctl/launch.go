@@ -347,20 +347,20 @@ func (a *app) outcomeError(res *launch.Result) error {
 func (a *app) waits() launch.Waits { return launch.Waits{Abort: a.abort} }
 
 // dial connects to the job server of the dial flags.
-func (a *app) dial(ctx context.Context) (*grpc.ClientConn, string, error) {
+func (a *app) dial(ctx context.Context) (*grpc.ClientConn, error) {
 	endpoint := a.v.GetString("endpoint")
 	if endpoint == "" {
-		return nil, "", usagef("no job server: give --endpoint HOST:PORT (or BEAMCTL_ENDPOINT)")
+		return nil, usagef("no job server: give --endpoint HOST:PORT (or BEAMCTL_ENDPOINT)")
 	}
 	o, err := a.dialOptions()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	conn, err := submit.Dial(ctx, endpoint, o)
 	if err != nil {
-		return nil, "", launchError(err)
+		return nil, launchError(err)
 	}
-	return conn, endpoint, nil
+	return conn, nil
 }
 
 // stagingProgress shows a progress bar per staged file on a terminal; its

@@ -167,14 +167,7 @@ func TestKilledLeavesNothing(t *testing.T) {
 	})
 
 	t.Run("run", func(t *testing.T) {
-		tmp := t.TempDir()
-		cmd := exec.Command(beamctlBinary(t), "submit", dist)
-		cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-		var out syncbuf.Buffer
-		cmd.Stderr = &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, tmp, out := startInTmp(t, "submit", dist)
 		waitOutput(t, out.String, "slow: element")
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
@@ -185,6 +178,20 @@ func TestKilledLeavesNothing(t *testing.T) {
 }
 
 // waitOutput waits, within a bound, until output() contains s.
+// startInTmp starts beamctl with args and a TMPDIR of its own, which
+// shows what it leaves behind, and collects its standard error in out.
+func startInTmp(t *testing.T, args ...string) (cmd *exec.Cmd, tmp string, out *syncbuf.Buffer) {
+	t.Helper()
+	tmp, out = t.TempDir(), &syncbuf.Buffer{}
+	cmd = exec.Command(beamctlBinary(t), args...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, tmp, out
+}
+
 func waitOutput(t *testing.T, output func() string, s string) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
@@ -307,14 +314,7 @@ func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 	}
 	dist := distOf(t, &forkerOnce, &forkerDist, "forker", "./testdata/forker")
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
-	tmp := t.TempDir()
-	cmd := exec.Command(beamctlBinary(t), "submit", dist, "--", "--tag="+tag)
-	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
-	var out syncbuf.Buffer
-	cmd.Stderr = &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, tmp, out := startInTmp(t, "submit", dist, "--", "--tag="+tag)
 	waitOutput(t, out.String, "forker: started background child")
 	if n := len(processesRunning(t, "3600."+tag)); n != 2 {
 		t.Fatalf("%d background children run, want 2:\n%s", n, out.String())

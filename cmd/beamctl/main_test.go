@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -125,6 +126,19 @@ var beamctlCmd, bootCmd builtCommand
 // beamctlBinary builds beamctl, for tests that need a separate process
 // (signals, PATH without Go).
 func beamctlBinary(t *testing.T) string { return beamctlCmd.build(t, "beamctl", ".") }
+
+// startStderr starts cmd with its standard error piped to the test.
+func startStderr(t *testing.T, cmd *exec.Cmd) io.ReadCloser {
+	t.Helper()
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return pipe
+}
 
 // bootBinary builds beamctl-boot, the image entrypoint: it must pass the
 // same contract tests as beamctl boot.

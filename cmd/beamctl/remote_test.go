@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/beamctl/beamctl/internal/beam"
+	"github.com/beamctl/beamctl/internal/grpctest"
 
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
@@ -153,15 +153,7 @@ func TestDetachAndJobs(t *testing.T) {
 func TestRemoteFaults(t *testing.T) {
 	dist := builtDist(t)
 	prism := startPrism(t)
-	closed := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return addr
-	}()
+	closed := grpctest.FreeAddr(t)
 	web := httptest.NewServer(http.NotFoundHandler())
 	defer web.Close()
 	webAddr := strings.TrimPrefix(web.URL, "http://")
@@ -219,13 +211,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", t.TempDir(),
 		"--endpoint", prism.Endpoint, "--environment", "loopback")
 	var stderr bytes.Buffer
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	pipe := startStderr(t, cmd)
 	buf := make([]byte, 4096)
 	for !strings.Contains(stderr.String(), "slow: element") {
 		n, err := pipe.Read(buf)
@@ -237,7 +223,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 	prism.Close()
 	rest, _ := readAll(pipe)
 	stderr.Write(rest)
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "lost track of job") {
 		t.Errorf("exit %v, want 1 and a lost job\n%s", err, stderr.String())

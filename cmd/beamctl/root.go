@@ -251,6 +251,16 @@ func (a *app) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
+// setupPipeline is setup for a command that takes at most one PKG
+// argument, default ".", whose beamctl.yaml applies; it returns PKG.
+func (a *app) setupPipeline(cmd *cobra.Command, args []string) (string, error) {
+	pkg := "."
+	if len(args) == 1 {
+		pkg = args[0]
+	}
+	return pkg, a.setup(cmd, pipelineDir(cmd.Context(), pkg))
+}
+
 // pipelineDir is the directory whose beamctl.yaml applies to PKG: the
 // package's directory, whether PKG names it on disk or by import path,
 // else the current directory.

@@ -67,11 +67,8 @@ func newRunCmd(a *app) *cobra.Command {
 			if len(pkgArgs) > 1 {
 				return usagef("run takes one package, got %q: put pipeline arguments after --", pkgArgs)
 			}
-			pkg := "."
-			if len(pkgArgs) == 1 {
-				pkg = pkgArgs[0]
-			}
-			if err := a.setup(cmd, pipelineDir(cmd.Context(), pkg)); err != nil {
+			pkg, err := a.setupPipeline(cmd, pkgArgs)
+			if err != nil {
 				return err
 			}
 			return a.run(cmd, pkg, pipelineArgs)

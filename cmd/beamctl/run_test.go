@@ -285,13 +285,7 @@ func TestRunForeignTargetWithoutQemu(t *testing.T) {
 func TestRunInterrupted(t *testing.T) {
 	out := t.TempDir()
 	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", out)
-	pipe, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	pipe := startStderr(t, cmd)
 	var seen strings.Builder
 	sc := bufio.NewScanner(pipe)
 	for sc.Scan() {
@@ -304,7 +298,7 @@ func TestRunInterrupted(t *testing.T) {
 	for sc.Scan() {
 		seen.WriteString(sc.Text() + "\n")
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Errorf("exit %v, want 130\n%s", err, seen.String())

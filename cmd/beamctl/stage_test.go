@@ -146,13 +146,7 @@ func TestStageInterrupted(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, beamctlBinary(t), "stage", dist, "--image", reg+"/wc:v1")
 	cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+t.TempDir())
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stderr := startStderr(t, cmd)
 	var out strings.Builder
 	done := make(chan struct{})
 	go func() {
@@ -169,7 +163,7 @@ func TestStageInterrupted(t *testing.T) {
 	}
 	cmd.Process.Signal(syscall.SIGINT)
 	<-done
-	err = cmd.Wait()
+	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
 		t.Errorf("exit %d (%v), want %d\n%s", code, err, exitInterrupted, out.String())
 	}

@@ -16,6 +16,7 @@ import (
 
 	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+	"github.com/beamctl/beamctl/internal/grpctest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -82,13 +83,7 @@ func startPoolProcess(t *testing.T, bin string, args ...string) (*poolProcess, s
 // environment; nil is this process's, with a TMPDIR of the pool's own.
 func startPoolCommand(t *testing.T, env []string, bin string, args ...string) (*poolProcess, string) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-
+	addr := grpctest.FreeAddr(t)
 	p := &poolProcess{tmp: t.TempDir(), exited: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cmd = exec.CommandContext(ctx, bin, append(args, "--address", addr)...)
@@ -96,13 +91,7 @@ func startPoolCommand(t *testing.T, env []string, bin string, args ...string) (*
 	if env == nil {
 		p.cmd.Env = append(os.Environ(), "TMPDIR="+p.tmp)
 	}
-	stderr, err := p.cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	stderr := startStderr(t, p.cmd)
 	listening := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -32,3 +32,15 @@ func Serve(t testing.TB, target string, register func(*grpc.Server)) *grpc.Clien
 	t.Cleanup(func() { conn.Close() })
 	return conn
 }
+
+// FreeAddr is 127.0.0.1 and a port that was free a moment ago: where
+// nothing answers, or where a server the test starts may listen.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	return lis.Addr().String()
+}

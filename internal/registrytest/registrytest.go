@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/beamctl/beamctl/internal/lines"
@@ -418,4 +419,34 @@ func completesUpload(method string, u *url.URL, status int) bool {
 		return u.Query().Has("digest")
 	}
 	return false
+}
+
+// Image is one image of an index, with its config.
+type Image struct {
+	Desc   v1.Descriptor
+	Image  v1.Image
+	Config *v1.ConfigFile
+}
+
+// Images reads the images an index lists, as a node pulls the one for its
+// platform, each with its config; an error fails the test.
+func Images(t testing.TB, idx v1.ImageIndex) []Image {
+	t.Helper()
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []Image
+	for _, m := range im.Manifests {
+		img, err := idx.Image(m.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Image{Desc: m, Image: img, Config: cf})
+	}
+	return out
 }

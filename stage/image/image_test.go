@@ -23,6 +23,7 @@ import (
 
 	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/internal/registrytest"
 )
 
 // file writes content to dir/name and returns its path and sha256.
@@ -77,25 +78,15 @@ func TestPushIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		t.Fatal(err)
+	images := registrytest.Images(t, idx)
+	if len(images) != 2 {
+		t.Fatalf("index has %d manifests", len(images))
 	}
-	if len(im.Manifests) != 2 {
-		t.Fatalf("index has %d manifests", len(im.Manifests))
-	}
-	for i, m := range im.Manifests {
+	for i, e := range images {
+		m, cf := e.Desc, e.Config
 		want := ps[i]
 		if m.Platform.OS != want.Platform.OS || m.Platform.Architecture != want.Platform.Arch {
 			t.Errorf("manifest %d platform %v, want %v", i, m.Platform, want.Platform)
-		}
-		img, err := idx.Image(m.Digest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
 		}
 		c := cf.Config
 		if cf.Architecture != want.Platform.Arch || cf.OS != "linux" || len(c.Entrypoint) != 1 || c.Entrypoint[0] != BootPath || c.User != "65532" {

@@ -1,20 +1,29 @@
 // Package stagetest runs real Beam components for tests of staging and
-// submission: the upstream prism job server as a child process, and go build
-// for the binaries the tests stage and run.
+// submission: the upstream prism job server as a child process, go build
+// for the binaries the tests stage and run, and the retrieval of what was
+// staged, as a worker retrieves it.
 package stagetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"testing"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
@@ -146,4 +155,100 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Suite is what Main sets up for a package's tests against prism.
+type Suite struct {
+	// Prism is the job server the tests share.
+	Prism *Prism
+	// Dir holds the binaries built for the tests; they may build more
+	// there.
+	Dir string
+	// Bins are the built binaries by name, prism's among them.
+	Bins map[string]string
+}
+
+// Main is the body of a TestMain for tests against prism: unless -short,
+// it builds prism and pkgs (name to import path) concurrently into a
+// temporary directory, starts prism, and hands the Suite to use before the
+// tests run; afterwards it stops prism and removes the directory. In
+// -short mode the tests run with no Suite. It returns the exit code, 1
+// with the reason on stderr when the set-up fails.
+func Main(m *testing.M, timeout time.Duration, pkgs map[string]string, use func(*Suite)) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if testing.Short() {
+		return m.Run()
+	}
+	s, err := setUp(timeout, pkgs)
+	if s != nil {
+		defer os.RemoveAll(s.Dir)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Prism.Close()
+	use(s)
+	return m.Run()
+}
+
+func setUp(timeout time.Duration, pkgs map[string]string) (*Suite, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "stagetest-")
+	if err != nil {
+		return nil, err
+	}
+	s := &Suite{Dir: dir, Bins: map[string]string{}}
+	all := map[string]string{"prism": PrismPackage}
+	for name, pkg := range pkgs {
+		all[name] = pkg
+	}
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for name, pkg := range all {
+		wg.Go(func() {
+			bin, err := Build(ctx, dir, name, pkg)
+			mu.Lock()
+			defer mu.Unlock()
+			s.Bins[name], errs = bin, append(errs, err)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return s, err
+	}
+	if s.Prism, err = StartPrism(ctx, s.Bins["prism"]); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// Fetch reads an artifact back from a job server's retrieval service, as
+// a worker does, and returns its sha256 and size. The server may send it
+// in one message (prism does), which is then held in memory whole.
+func Fetch(ctx context.Context, conn grpc.ClientConnInterface, a *pipepb.ArtifactInformation) (string, int64, error) {
+	stream, err := jobpb.NewArtifactRetrievalServiceClient(conn).GetArtifact(ctx,
+		&jobpb.GetArtifactRequest{Artifact: a}, grpc.MaxCallRecvMsgSize(math.MaxInt32))
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	var n int64
+	for {
+		resp, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return hex.EncodeToString(h.Sum(nil)), n, nil
+		}
+		if err != nil {
+			return "", n, err
+		}
+		h.Write(resp.GetData())
+		n += int64(len(resp.GetData()))
+	}
 }
