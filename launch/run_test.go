@@ -28,7 +28,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/beamctl/beamctl/boot"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/dataflow"
@@ -40,6 +39,7 @@ import (
 	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/loopback"
 	"github.com/beamctl/beamctl/submit"
+	"github.com/beamctl/beamctl/wrap"
 )
 
 // The fakes' fixed answers.
@@ -107,7 +107,7 @@ func newWorld(t *testing.T, job grpctest.Job) *world {
 }
 
 // wrapper is the worker wrapper the launch is given: the pool must get it.
-var wrapper = boot.WrapperFunc(func(context.Context, *boot.Launch) error { return nil })
+var wrapper = wrap.WrapperFunc(func(context.Context, *wrap.Launch) error { return nil })
 
 func (w *world) deps() launch.Deps {
 	return launch.Deps{
@@ -456,7 +456,7 @@ func TestRun(t *testing.T) {
 				// a job server's fetches it.
 				var params map[string]string
 				if embedded {
-					params = boot.LocalParams(c.WorkerPath, worker.SHA256)
+					params = loopback.LocalParams(c.WorkerPath, worker.SHA256)
 				}
 				if !maps.Equal(pl.GetParams(), params) {
 					t.Errorf("external environment's parameters %v; want %v", pl.GetParams(), params)
