@@ -169,7 +169,9 @@ func (s *session) serve(ctx context.Context, req *jobpb.GetArtifactRequest) erro
 		if err := s.sendChunks(ctx, f, file.Path, st.Size(), s.buffers(1), nil); err != nil {
 			return err
 		}
-		if !s.o.Digests.Unchanged(file.Path, f) {
+		if same, err := s.o.Digests.StillIs(ctx, file.Path, f, known); err != nil {
+			return fmt.Errorf("rereading artifact %s: %w", file.Path, err)
+		} else if !same {
 			return fmt.Errorf("artifact %s changed while it was being staged; capture the pipeline again", file.Path)
 		}
 		sum = known.SHA256

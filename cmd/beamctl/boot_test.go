@@ -44,6 +44,7 @@ func submitWordcount(t *testing.T, prism *stagetest.Prism, args ...string) {
 // executing beamctl, as its PROCESS environment does: the path alone,
 // with --id='ID' and --provision_endpoint.
 func TestBootProcessEnvironment(t *testing.T) {
+	t.Parallel()
 	t.Run("beamctl", func(t *testing.T) {
 		submitWordcount(t, startPrism(t), "--environment", "process")
 	})
@@ -84,6 +85,7 @@ func serveGRPC(t *testing.T, register func(*grpc.Server)) string {
 }
 
 func TestBootFlags(t *testing.T) {
+	t.Parallel()
 	rec := &provisionRecorder{}
 	addr := serveGRPC(t, func(s *grpc.Server) { fnpb.RegisterProvisionServiceServer(s, rec) })
 	tests := []struct {

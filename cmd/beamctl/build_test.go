@@ -154,6 +154,7 @@ func TestBuildReproducible(t *testing.T) {
 // TestBuildDropsRemovedTargets checks that a rebuild for fewer targets does
 // not leave the old worker beside a manifest that no longer names it.
 func TestBuildDropsRemovedTargets(t *testing.T) {
+	t.Parallel()
 	out := t.TempDir()
 	buildJSON(t, "../../examples/wordcount", "--target", "linux/amd64,linux/arm64", "--out", out)
 	buildJSON(t, "../../examples/wordcount", "--target", "linux/amd64", "--out", out)
@@ -193,6 +194,7 @@ func sentinelDist(t *testing.T) (string, func()) {
 }
 
 func TestBuildBadInput(t *testing.T) {
+	t.Parallel()
 	noMod := t.TempDir()
 	os.WriteFile(filepath.Join(noMod, "main.go"), []byte("package main\n\nfunc main() {}\n"), 0o644)
 	// A pipeline's own manifest.json (data) does not make it a build output.
@@ -333,6 +335,7 @@ func TestBuildConfigPrecedence(t *testing.T) {
 // TestBuildInterrupted sends SIGINT mid-build: beamctl exits 130, leaves
 // the earlier output as it was and leaves no go build running.
 func TestBuildInterrupted(t *testing.T) {
+	t.Parallel()
 	dist, unchanged := sentinelDist(t)
 	cache := t.TempDir()
 	cmd := exec.Command(beamctlBinary(t), "build", "../../examples/wordcount", "--target", "linux/arm64", "--out", dist, "--cache-dir", cache, "--force")

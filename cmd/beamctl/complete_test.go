@@ -27,6 +27,7 @@ func complete(t *testing.T, args ...string) []string {
 }
 
 func TestCompletion(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args      []string
 		want, not []string
@@ -57,6 +58,7 @@ func TestCompletion(t *testing.T) {
 // TestCompleteJobIDs completes job ids from the upstream prism process,
 // and completes nothing, quietly, from an endpoint where nothing answers.
 func TestCompleteJobIDs(t *testing.T) {
+	t.Parallel()
 	prism := startPrism(t)
 	out := filepath.Join(t.TempDir(), "counts.txt")
 	// The process command is named: in process, beamctl's own path is this

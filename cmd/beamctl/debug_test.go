@@ -36,6 +36,7 @@ func dlvBinary(t *testing.T) string { return dlvCmd.build(t, "dlv", wrap.DelvePa
 // TestDebugDelvePinned keeps the install line beamctl prints at the version
 // the tests run.
 func TestDebugDelvePinned(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../go.mod")
 	if err != nil {
 		t.Fatal(err)
@@ -300,6 +301,7 @@ func inputLines(t *testing.T) []string {
 // the DoFn stops it with the line it splits, and the job ends DONE with the
 // right counts, however long the worker waited or stayed paused.
 func TestDebugRun(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("Delve's native backend; qemu and processes found in /proc")
 	}
@@ -392,6 +394,7 @@ func must(first, _ string) string { return first }
 // TestDebugUsage runs bad debug requests: each fails at once, before
 // anything is built, with exit 2 and one line saying what to do.
 func TestDebugUsage(t *testing.T) {
+	t.Parallel()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatal(err)
@@ -452,6 +455,7 @@ func TestDebugUsage(t *testing.T) {
 // a standalone pool under Delve: waiting for a debugger, which attaches on
 // the first port of the pool's range and lets the worker go.
 func TestDebugWorkerPool(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("Delve's native backend")
 	}

@@ -18,6 +18,7 @@ var handWritten = map[string]bool{"json.md": true}
 // BEAMCTL_UPDATE_DOCS=1 go test -run TestCommandReference ./cmd/beamctl
 // rewrites it.
 func TestCommandReference(t *testing.T) {
+	t.Parallel()
 	want := filepath.Join("..", "..", "docs", "reference")
 	got := t.TempDir()
 	root := newRootCmd(&app{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}})
@@ -59,6 +60,7 @@ func TestCommandReference(t *testing.T) {
 // every key named there is one (a setting whose declaration was lost
 // would otherwise go unnoticed).
 func TestGuideListsSettings(t *testing.T) {
+	t.Parallel()
 	guide, err := os.ReadFile(filepath.Join("..", "..", "docs", "guide.md"))
 	if err != nil {
 		t.Fatal(err)

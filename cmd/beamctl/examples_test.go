@@ -18,6 +18,7 @@ var beamctlLine = regexp.MustCompile(`(?m)\bbeamctl ((?:build|stage|submit|run|j
 // every beamctl command in them with beamctl's own flags, so an example
 // cannot name a flag that does not exist.
 func TestCIExamples(t *testing.T) {
+	t.Parallel()
 	files, err := filepath.Glob("../../docs/examples/*.yml")
 	if err != nil || len(files) < 2 {
 		t.Fatalf("examples: %v %v", files, err)

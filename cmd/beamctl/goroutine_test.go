@@ -20,6 +20,7 @@ import (
 // return within the bound, exits 130; a third exits at once; and the
 // handler ends when the command returns.
 func TestInterrupts(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name    string
 		signals int

@@ -73,6 +73,7 @@ func chunks(n, size int) [][]byte {
 // too much in one way or another: each is an error, in bounded memory,
 // with no file written outside the staging directory and no partial file.
 func TestHostileArtifactServer(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("reads the boot's peak RSS from Linux")
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ func chrootImageTest(t *testing.T, why string) *registrytest.Registry {
 // as prism's worker pool and as its process environment: its entrypoint
 // and baked worker, from the image's own filesystem, with nothing staged.
 func TestWorkerImage(t *testing.T) {
+	t.Parallel()
 	reg := chrootImageTest(t, "builds wordcount for two platforms")
 	dist, repo, first := stageWordcount(t, reg)
 
@@ -93,14 +95,17 @@ func TestWorkerImage(t *testing.T) {
 	byDigest := first.Image
 
 	t.Run("worker pool", func(t *testing.T) {
+		t.Parallel()
 		_, addr := startPoolCommand(t, cf.Config.Env, "chroot", "--userspec="+cf.Config.User+":"+cf.Config.User, root, image.BootPath, "--worker_pool")
 		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "external", "--environment-config", addr, "--image", byDigest)
 	})
 	t.Run("process", func(t *testing.T) {
+		t.Parallel()
 		script := bootInImage(t, root, cf)
 		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/amd64", "--environment", "process", "--environment-config", script, "--image", byDigest)
 	})
 	t.Run("arm64 process", func(t *testing.T) {
+		t.Parallel()
 		// The kernel runs the arm64 boot, and the worker it starts, through
 		// qemu-user, as in a container on an amd64 machine.
 		arm64Binfmt(t)
@@ -113,6 +118,7 @@ func TestWorkerImage(t *testing.T) {
 		submitImageJob(t, prism, root, t.TempDir(), dist, "linux/arm64", "--environment", "process", "--environment-config", bootInImage(t, root, cf), "--image", byDigest)
 	})
 	t.Run("another build", func(t *testing.T) {
+		t.Parallel()
 		// A build whose worker differs from the image's.
 		other := filepath.Join(t.TempDir(), "dist")
 		if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--target", "linux/amd64", "--ldflags", "-X=main.imageTest=1", "--out", other); r.code != 0 {
@@ -147,6 +153,7 @@ func TestWorkerImage(t *testing.T) {
 // registry and start a container per worker, whose entrypoint boots the
 // worker baked into the image.
 func TestWorkerImageDocker(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds wordcount for two platforms")
 	}
@@ -241,27 +248,58 @@ func bootInImage(t *testing.T, root string, cf *v1.ConfigFile) string {
 }
 
 // arm64Binfmt has the kernel run arm64 binaries through qemu-user, even in
-// a chroot (the interpreter is opened at registration), for the test.
+// a chroot (the interpreter is opened at registration), for the test. The
+// registration is the kernel's, one for every test running at once: the
+// first test to need it makes it and the last one done removes it.
 func arm64Binfmt(t *testing.T) {
 	t.Helper()
-	const dir = "/proc/sys/fs/binfmt_misc"
-	if _, err := os.Stat(filepath.Join(dir, "qemu-aarch64")); err == nil {
-		return
+	binfmt.Lock()
+	defer binfmt.Unlock()
+	if binfmt.users == 0 {
+		if err := registerArm64(); err != nil {
+			testenv.Skip(t, testenv.Qemu, "%v", err)
+		}
 	}
-	if _, err := os.Stat(filepath.Join(dir, "register")); err != nil {
-		if err := unix.Mount("binfmt_misc", dir, "binfmt_misc", 0, ""); err != nil {
-			testenv.Skip(t, testenv.Qemu, "cannot mount binfmt_misc to run arm64 binaries: %v", err)
+	binfmt.users++
+	t.Cleanup(func() {
+		binfmt.Lock()
+		defer binfmt.Unlock()
+		if binfmt.users--; binfmt.users == 0 && binfmt.ours {
+			// Other tests check what happens where no emulator is
+			// registered.
+			os.WriteFile(filepath.Join(binfmtDir, "qemu-aarch64"), []byte("-1"), 0)
+			binfmt.ours = false
+		}
+	})
+}
+
+const binfmtDir = "/proc/sys/fs/binfmt_misc"
+
+var binfmt struct {
+	sync.Mutex
+	users int
+	// ours is whether the tests registered the handler, and so remove it.
+	ours bool
+}
+
+func registerArm64() error {
+	if _, err := os.Stat(filepath.Join(binfmtDir, "qemu-aarch64")); err == nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(binfmtDir, "register")); err != nil {
+		if err := unix.Mount("binfmt_misc", binfmtDir, "binfmt_misc", 0, ""); err != nil {
+			return fmt.Errorf("cannot mount binfmt_misc to run arm64 binaries: %v", err)
 		}
 	}
 	conf, err := os.ReadFile("/usr/lib/binfmt.d/qemu-aarch64.conf")
 	if err != nil {
-		testenv.Skip(t, testenv.Qemu, "qemu-user-static's binfmt entry is not installed: %v", err)
+		return fmt.Errorf("qemu-user-static's binfmt entry is not installed: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "register"), bytes.TrimSpace(conf), 0); err != nil {
-		testenv.Skip(t, testenv.Qemu, "cannot register qemu-user with binfmt_misc: %v", err)
+	if err := os.WriteFile(filepath.Join(binfmtDir, "register"), bytes.TrimSpace(conf), 0); err != nil {
+		return fmt.Errorf("cannot register qemu-user with binfmt_misc: %v", err)
 	}
-	// Other tests check what happens where no emulator is registered.
-	t.Cleanup(func() { os.WriteFile(filepath.Join(dir, "qemu-aarch64"), []byte("-1"), 0) })
+	binfmt.ours = true
+	return nil
 }
 
 // submitImageJob runs wordcount on prism with workers from the image, its
@@ -394,6 +432,7 @@ func modeBits(m int64) os.FileMode {
 // its entrypoint as prism's worker pool starts the worker under it, stopped
 // until a debugger attaches, where the runner is.
 func TestWorkerImageDebug(t *testing.T) {
+	t.Parallel()
 	reg := chrootImageTest(t, "builds wordcount without optimisation")
 	dist := filepath.Join(t.TempDir(), "dist")
 	if r := beamctl(t, "build", "../../examples/wordcount", "--boot", "--debug", "--target", "linux/amd64", "--out", dist); r.code != 0 {

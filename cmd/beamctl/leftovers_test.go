@@ -108,6 +108,7 @@ func waitClean(t *testing.T, dir string) {
 // ends each boot with SIGKILL; nothing of the workers may stay in the temp
 // directory, whether the job succeeds, fails or is cancelled.
 func TestProcessEnvironmentLeavesNothing(t *testing.T) {
+	t.Parallel()
 	tmp := t.TempDir()
 	prism := startPrism(t, "TMPDIR="+tmp)
 
@@ -149,6 +150,7 @@ func TestProcessEnvironmentLeavesNothing(t *testing.T) {
 // TestKilledLeavesNothing SIGKILLs a worker pool, and beamctl run, while a
 // worker runs: the worker dies with them and their temporary files go.
 func TestKilledLeavesNothing(t *testing.T) {
+	t.Parallel()
 	dist := distOf(t, &slowOnce, &slowDist, "slow", "./testdata/slow")
 
 	t.Run("worker-pool", func(t *testing.T) {
@@ -206,6 +208,7 @@ func waitOutput(t *testing.T, output func() string, s string) {
 // TestPoolStopsTwice sends a worker pool running a worker two SIGTERMs:
 // it exits at once, and still leaves nothing behind.
 func TestPoolStopsTwice(t *testing.T) {
+	t.Parallel()
 	pool := poolWithSlowWorker(t)
 	for range 2 {
 		if err := pool.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -220,6 +223,7 @@ func TestPoolStopsTwice(t *testing.T) {
 // nothing cleans up after it: the next beamctl pool to start in the same
 // temporary directory removes what the dead one left.
 func TestSweepAfterGuardKilled(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("finds the guard in /proc")
 	}
@@ -309,6 +313,7 @@ var (
 // reaper kills both, and the pool's guard the worker's group should the
 // reaper not.
 func TestKilledRunTakesBackgroundChildren(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("finds processes in /proc")
 	}
@@ -316,8 +321,12 @@ func TestKilledRunTakesBackgroundChildren(t *testing.T) {
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	cmd, tmp, out := startInTmp(t, "submit", dist, "--", "--tag="+tag)
 	waitOutput(t, out.String, "forker: started background child")
-	if n := len(processesRunning(t, "3600."+tag)); n != 2 {
-		t.Fatalf("%d background children run, want 2:\n%s", n, out.String())
+	// A child that was started may not have executed its command yet,
+	// the one its command line is found by.
+	for start := time.Now(); len(processesRunning(t, "3600."+tag)) != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("%d background children run, want 2:\n%s", len(processesRunning(t, "3600."+tag)), out.String())
+		}
 	}
 	cmd.Process.Kill()
 	cmd.Wait()

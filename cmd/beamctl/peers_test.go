@@ -85,6 +85,7 @@ func askForWorker(t *testing.T, uid int, pool, id, provision string) (int, strin
 // and the provision service, the first thing a worker's boot calls, never
 // hears of it. The pool's own user is served.
 func TestPoolsServeOnlyTheirUser(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" || os.Getuid() != 0 {
 		testenv.Skip(t, testenv.Root, "needs root on Linux, to act as another user")
 	}
@@ -135,6 +136,7 @@ func TestPoolsServeOnlyTheirUser(t *testing.T) {
 // TestPoolAddressBeyondLoopback checks that no pool listens beyond
 // loopback unless told to.
 func TestPoolAddressBeyondLoopback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -155,6 +157,7 @@ func TestPoolAddressBeyondLoopback(t *testing.T) {
 // TestRunPoolServesOnlyItsUser asks the pool behind beamctl run, found in
 // its --verbose log, for a worker as another user.
 func TestRunPoolServesOnlyItsUser(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" || os.Getuid() != 0 {
 		testenv.Skip(t, testenv.Root, "needs root on Linux, to act as another user")
 	}
@@ -185,6 +188,7 @@ func TestRunPoolServesOnlyItsUser(t *testing.T) {
 // the embedded runner), worker-pool and boot --worker_pool. Each is on a
 // loopback address, or bound to the loopback device.
 func TestListenersOnLoopback(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("ss"); err != nil || runtime.GOOS != "linux" {
 		testenv.Skip(t, testenv.Tools, "needs ss (iproute2) on Linux")
 	}

@@ -67,6 +67,7 @@ func copyDist(t *testing.T, src string) string {
 // TestSubmitDistWithoutGo submits a build output to the upstream prism job
 // server with workers in beamctl's pool, from a PATH that has no Go.
 func TestSubmitDistWithoutGo(t *testing.T) {
+	t.Parallel()
 	prism := startPrism(t)
 	dist := builtDist(t)
 	out := filepath.Join(t.TempDir(), "counts.txt")
@@ -87,6 +88,7 @@ func TestSubmitDistWithoutGo(t *testing.T) {
 // Docker engine here, so the environment is checked on the pipeline the
 // job server received.
 func TestDetachAndJobs(t *testing.T) {
+	t.Parallel()
 	prism := startPrism(t)
 	dist := builtDist(t)
 	r := beamctl(t, "submit", dist, "--endpoint", prism.Endpoint, "--detach", "--output", "json", "--job-name", "detached",
@@ -151,6 +153,7 @@ func TestDetachAndJobs(t *testing.T) {
 }
 
 func TestRemoteFaults(t *testing.T) {
+	t.Parallel()
 	dist := builtDist(t)
 	prism := startPrism(t)
 	closed := grpctest.FreeAddr(t)
@@ -207,6 +210,7 @@ func TestRemoteFaults(t *testing.T) {
 // TestJobServerDiesMidJob kills the job server while a slow job runs:
 // beamctl must say it lost the job, naming it, and exit 1.
 func TestJobServerDiesMidJob(t *testing.T) {
+	t.Parallel()
 	prism := startPrism(t)
 	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", t.TempDir(),
 		"--endpoint", prism.Endpoint, "--environment", "loopback")
@@ -234,6 +238,7 @@ func TestJobServerDiesMidJob(t *testing.T) {
 // upstream prism: the failure in a few lines with its fix, the runner's
 // whole message under --verbose.
 func TestJobsLogsFailureCause(t *testing.T) {
+	t.Parallel()
 	prism := startPrism(t)
 	dist := t.TempDir()
 	if r := beamctl(t, "build", "--vet=off", unregisteredPkg, "--target", "host", "--out", dist); r.code != 0 {

@@ -65,6 +65,7 @@ func abs(t *testing.T, p string) string {
 // worker and with a linux/arm64 worker under qemu-user: both must count
 // what an independent count of the input says.
 func TestRunWordcount(t *testing.T) {
+	t.Parallel()
 	want := countWords(t, wordcountInput)
 	targets := []string{"host"}
 	if runtime.GOOS == "linux" && runtime.GOARCH != "arm64" {
@@ -157,6 +158,7 @@ func TestRunKeepsDist(t *testing.T) {
 
 // TestRunOtherModule runs a pipeline that lives in a module of its own.
 func TestRunOtherModule(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "stats.txt")
 	r := beamctl(t, "run", "../../examples/linestats", "--target", "host", "--out", t.TempDir(),
 		"--", "--input="+abs(t, wordcountInput), "--output="+out)
@@ -182,6 +184,7 @@ const unregisteredPkg = "../../vet/testdata/bad/unregistered"
 // lines (max bytes of stderr, build log included), with the runner's whole
 // message only under --verbose.
 func TestRunFailures(t *testing.T) {
+	t.Parallel()
 	// The checks would refuse these pipelines before a worker ran.
 	unregistered := []string{"--vet=off", unregisteredPkg, "--", "--output=" + filepath.Join(t.TempDir(), "out")}
 	for _, tc := range []struct {
@@ -216,6 +219,7 @@ func TestRunFailures(t *testing.T) {
 			[]string{"in transform textio.writeFileFn: mkdir /proc/beamctl: no such file or directory"}, nil, 2500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			args := append([]string{"run", "--target", "host", "--out", t.TempDir()}, tc.args...)
 			r := beamctl(t, args...)
 			if r.code != tc.code {
@@ -232,6 +236,7 @@ func TestRunFailures(t *testing.T) {
 // TestRunFailureJSON checks the result line of a failed job: the cause
 // beside the runner's whole message.
 func TestRunFailureJSON(t *testing.T) {
+	t.Parallel()
 	r := beamctl(t, "run", "--vet=off", unregisteredPkg, "--target", "host", "--out", t.TempDir(), "--output", "json",
 		"--", "--output="+filepath.Join(t.TempDir(), "out"))
 	if r.code != 1 {
@@ -283,6 +288,7 @@ func TestRunForeignTargetWithoutQemu(t *testing.T) {
 // TestRunInterrupted sends SIGINT while a slow job runs: the job is
 // cancelled, beamctl exits 130 and no process it started is left.
 func TestRunInterrupted(t *testing.T) {
+	t.Parallel()
 	out := t.TempDir()
 	cmd := exec.Command(beamctlBinary(t), "run", "./testdata/slow", "--target", "host", "--out", out)
 	pipe := startStderr(t, cmd)

@@ -17,6 +17,7 @@ import (
 // the pushed image by digest and run boot as a pool that a runner of
 // another uid in the pod may use.
 func TestStageSidecar(t *testing.T) {
+	t.Parallel()
 	// A copy: staging records the image in the DIST's manifest.
 	dist := copyDist(t, bootDist(t))
 	reg := registryHost(t, nil)

@@ -13,6 +13,7 @@ import (
 // TestStageDiskFull writes the image where there is no room: one line,
 // exit 1, and no half-written tarball under the name asked for.
 func TestStageDiskFull(t *testing.T) {
+	t.Parallel()
 	dist := bootDist(t)
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m"); err != nil {

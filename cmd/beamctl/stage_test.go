@@ -56,6 +56,7 @@ func unauthorizedRegistry(t *testing.T) string {
 // TestStageBadInput checks that each mistake gives one line naming the
 // problem and the fix, the documented exit code, and no image.
 func TestStageBadInput(t *testing.T) {
+	t.Parallel()
 	dist := bootDist(t)
 	reg := registryHost(t, nil)
 	s390x, err := mutate.ConfigFile(empty.Image, &v1.ConfigFile{OS: "linux", Architecture: "s390x"})
@@ -126,6 +127,7 @@ func TestStageBadInput(t *testing.T) {
 // TestStageInterrupted interrupts a push while a blob is being uploaded:
 // exit 130, and no tag points at the partial image.
 func TestStageInterrupted(t *testing.T) {
+	t.Parallel()
 	dist := bootDist(t)
 	uploading := make(chan struct{})
 	var once sync.Once

@@ -8,6 +8,7 @@ import (
 // TestUsageErrors gives commands the wrong arguments: each is a usage
 // error (exit 2) of one line that says what to type instead.
 func TestUsageErrors(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		args []string
 		want string

@@ -8,6 +8,7 @@ import (
 // TestVersionJSON checks the release stamps reach version's JSON, as
 // goreleaser sets them with -X.
 func TestVersionJSON(t *testing.T) {
+	t.Parallel()
 	oldCommit, oldDate := commit, date
 	t.Cleanup(func() { commit, date = oldCommit, oldDate })
 	commit, date = "0123456789abcdef", "2026-11-21T00:00:00Z"

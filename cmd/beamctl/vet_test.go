@@ -16,6 +16,7 @@ import (
 // TestVetCommand runs beamctl vet as a process on each check's pipeline
 // with the mistake and on the corrected one.
 func TestVetCommand(t *testing.T) {
+	t.Parallel()
 	bin := beamctlBinary(t)
 	for _, name := range []string{"unexportedfield", "flagread", "unregistered", "anonymousfn", "dofnmethod"} {
 		for _, kind := range []string{"bad", "good"} {

@@ -159,6 +159,7 @@ func assertNothingRuns(t *testing.T, dir string) {
 // TestWorkerPoolExternalEnvironment runs wordcount on prism with its
 // workers in a standalone pool, which fetches the worker binary from prism.
 func TestWorkerPoolExternalEnvironment(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name string
 		bin  func(*testing.T) string
@@ -194,6 +195,7 @@ func (blockingProvision) GetProvisionInfo(ctx context.Context, _ *fnpb.GetProvis
 // TestWorkerPoolRefuses checks what a standalone pool answers a runner
 // when it cannot take a worker: an error in the response, nothing worse.
 func TestWorkerPoolRefuses(t *testing.T) {
+	t.Parallel()
 	runner := serveGRPC(t, func(s *grpc.Server) { fnpb.RegisterProvisionServiceServer(s, blockingProvision{}) })
 	ep := &pipepb.ApiServiceDescriptor{Url: runner}
 	full := func(id string) *fnpb.StartWorkerRequest {
@@ -264,6 +266,7 @@ func TestWorkerPoolRefuses(t *testing.T) {
 }
 
 func TestWorkerPoolAddressInUse(t *testing.T) {
+	t.Parallel()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

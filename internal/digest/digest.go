@@ -220,6 +220,20 @@ func (c *Cache) Unchanged(path string, f *os.File) bool {
 	return ok
 }
 
+// StillIs reports whether the open file f at path still holds the content
+// with digest want, which the cache knew it by before a caller read it:
+// at once if f is in the state the cache knows, else by hashing it again.
+// A new hard link or a chmod moves a file's change time as a rewrite does
+// (a build of the same binary elsewhere links it), so only content that
+// hashes differently, or a size that moved, tells that f changed.
+func (c *Cache) StillIs(ctx context.Context, path string, f *os.File, want Sum) (bool, error) {
+	s, err := c.sumOpen(ctx, path, f)
+	if err != nil {
+		return false, err
+	}
+	return s == want, nil
+}
+
 // Hashed returns how many bytes of the file at path this cache has hashed,
 // under any of its names: a measure of work done, for tests and benchmarks.
 func (c *Cache) Hashed(path string) int64 {

@@ -201,3 +201,74 @@ func TestStamp(t *testing.T) {
 		t.Error("replacing the file by a copy left its stamp")
 	}
 }
+
+// TestStillIs: a file read on the strength of a digest known earlier is
+// still that content after a new hard link or a chmod, which move its
+// change time as a rewrite does; not after a rewrite.
+func TestStillIs(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		change func(t *testing.T, path string)
+		want   bool
+		hashed int64
+	}{
+		{"untouched", func(*testing.T, string) {}, true, 0},
+		{"linked", func(t *testing.T, p string) {
+			if err := os.Link(p, p+".link"); err != nil {
+				t.Fatal(err)
+			}
+		}, true, 8},
+		{"chmod", func(t *testing.T, p string) {
+			if err := os.Chmod(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, true, 8},
+		{"rewritten, same size", func(t *testing.T, p string) {
+			f, err := os.OpenFile(p, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte("X"), 0); err != nil {
+				t.Fatal(err)
+			}
+		}, false, 8},
+		{"grown", func(t *testing.T, p string) {
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write([]byte("more")); err != nil {
+				t.Fatal(err)
+			}
+		}, false, 12},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := oldFile(t, "worker-1")
+			c := ageCache(NewCache())
+			ctx := context.Background()
+			f, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			want, err := c.Sum(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := c.Known(p, f); !ok {
+				t.Fatal("the cache does not know the file it hashed")
+			}
+			tt.change(t, p)
+			before := c.Hashed(p)
+			got, err := c.StillIs(ctx, p, f, want)
+			if err != nil || got != tt.want {
+				t.Errorf("StillIs = %v, %v; want %v", got, err, tt.want)
+			}
+			if n := c.Hashed(p) - before; n != tt.hashed {
+				t.Errorf("StillIs hashed %d bytes, want %d", n, tt.hashed)
+			}
+		})
+	}
+}
