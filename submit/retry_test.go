@@ -37,8 +37,9 @@ type flakyJobs struct {
 	jobpb.UnimplementedJobServiceServer
 	jobpb.UnimplementedArtifactStagingServiceServer
 	artifact *pipepb.ArtifactInformation
-	// onPrepare, if set, is called at every Prepare.
-	onPrepare func()
+	// onPrepare, if set, is called at every Prepare with the call's
+	// context on the server.
+	onPrepare func(ctx context.Context)
 
 	mu                              sync.Mutex
 	prepareErrs, stageErrs, runErrs []error
@@ -56,9 +57,9 @@ func pop(errs *[]error) error {
 	return err
 }
 
-func (f *flakyJobs) Prepare(context.Context, *jobpb.PrepareJobRequest) (*jobpb.PrepareJobResponse, error) {
+func (f *flakyJobs) Prepare(ctx context.Context, _ *jobpb.PrepareJobRequest) (*jobpb.PrepareJobResponse, error) {
 	if f.onPrepare != nil {
-		f.onPrepare()
+		f.onPrepare(ctx)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -245,10 +246,12 @@ func TestSubmitRetryCancelled(t *testing.T) {
 				prepareErrs: []error{status.Error(codes.Unavailable, "job server restarting")}}
 			logger := slog.New(slog.DiscardHandler)
 			if tt.duringCall {
-				// The server answers only once the client gave up.
-				f.onPrepare = func() {
+				// The server answers only once the client gave up and
+				// the call ended for the server too: an answer sent
+				// sooner could beat the cancellation to the client.
+				f.onPrepare = func(call context.Context) {
 					cancel()
-					<-ctx.Done()
+					<-call.Done()
 				}
 			} else {
 				waiting := make(chan struct{}, 1)
@@ -279,7 +282,7 @@ func TestSubmitChangedWorkerIsNotRetried(t *testing.T) {
 	f := &flakyJobs{artifact: art, staged: map[string]string{}}
 	conn := serveFlaky(t, f)
 	// The file changes after Submit checked it, while the server waits.
-	f.onPrepare = func() {
+	f.onPrepare = func(context.Context) {
 		if err := os.WriteFile(c.Worker.Path, []byte("rebuilt"), 0o755); err != nil {
 			t.Error(err)
 		}

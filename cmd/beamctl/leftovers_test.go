@@ -191,6 +191,13 @@ func startInTmp(t *testing.T, args ...string) (cmd *exec.Cmd, tmp string, out *s
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A test that fails before it ends the run must not leave it running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	return cmd, tmp, out
 }
 

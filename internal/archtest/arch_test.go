@@ -326,8 +326,8 @@ func TestBootSourceIsComplete(t *testing.T) {
 // purpose.)
 func TestTestModulesShareBuildCache(t *testing.T) {
 	t.Parallel()
-	versions := func(dir string) map[string]string {
-		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}", ".")
+	versions := func(dir, pkg string) map[string]string {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}} {{.Version}}{{end}}", pkg)
 		cmd.Dir = dir
 		out, err := cmd.Output()
 		if err != nil {
@@ -341,9 +341,17 @@ func TestTestModulesShareBuildCache(t *testing.T) {
 		}
 		return m
 	}
-	main := versions(filepath.Join(root(t), "examples", "wordcount"))
-	for _, dir := range []string{"examples/linestats", "vet/testdata/beamexamples"} {
-		for p, v := range versions(filepath.Join(root(t), dir)) {
+	main := versions(filepath.Join(root(t), "examples", "wordcount"), ".")
+	for dir, pkg := range map[string]string{
+		"examples/linestats": ".",
+		// The module the checks load Beam's own examples from.
+		"vet/testdata/beamexamples": "github.com/apache/beam/sdks/v2/go/examples/wordcount",
+	} {
+		found := versions(filepath.Join(root(t), dir), pkg)
+		if len(found) < 10 {
+			t.Errorf("%s: %s builds from %d modules, which is not a Beam pipeline", dir, pkg, len(found))
+		}
+		for p, v := range found {
 			if w, ok := main[p]; ok && w != v {
 				t.Errorf("%s builds with %s %s, beamctl's module with %s: go get %s@%s there", dir, p, v, w, p, w)
 			}
