@@ -62,9 +62,10 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 			}
 			defer a.quietPrism()()
 			results := doctor.Run(cmd.Context(), o)
+			words := wording(cmd)
 			for i := range results {
-				results[i].Detail = problem.Sub(results[i].Detail, wording(cmd))
-				results[i].Fix = problem.Sub(results[i].Fix, wording(cmd))
+				results[i].Detail = problem.Sub(results[i].Detail, words)
+				results[i].Fix = problem.Sub(results[i].Fix, words)
 			}
 			if a.json {
 				if err := a.printJSON(results); err != nil {
