@@ -219,7 +219,6 @@ func TestRunFailures(t *testing.T) {
 			[]string{"in transform textio.writeFileFn: mkdir /proc/beamctl: no such file or directory"}, nil, 2500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
 			args := append([]string{"run", "--target", "host", "--out", t.TempDir()}, tc.args...)
 			r := beamctl(t, args...)
 			if r.code != tc.code {
