@@ -83,6 +83,16 @@ func compileEnv(p Platform) []string {
 	return env
 }
 
+// BuildEnv is the environment go builds for p with, as workers are
+// built; race builds need cgo, which the race detector's runtime uses.
+func (p Platform) BuildEnv(race bool) []string {
+	env := compileEnv(p)
+	if race {
+		env = append(env, "CGO_ENABLED=1")
+	}
+	return env
+}
+
 // job completes a go build of target for bin.Platform.
 func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
 	p := bin.Platform

@@ -13,9 +13,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
+	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
+
 	"github.com/beamctl/beamctl/boot"
+	"github.com/beamctl/beamctl/internal/beam"
 	"github.com/beamctl/beamctl/internal/digest"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/wrap"
@@ -47,6 +51,10 @@ type Options struct {
 	// StopGrace is how long a worker may take to exit after SIGTERM; 0 is
 	// boot's default.
 	StopGrace time.Duration
+	// Worker, if set, is the binary every worker runs, whatever its job
+	// declares: a test binary serves as the worker of the pipelines its
+	// tests submit, which declare no usable worker of their own.
+	Worker beam.File
 }
 
 // Start serves a pool for jobs submitted from this machine. Workers it
@@ -57,6 +65,12 @@ func Start(ctx context.Context, o Options) (*boot.Pool, error) {
 	if o.Digests == nil {
 		o.Digests = digest.NewCache()
 	}
+	local := LocalFiles(o.Digests, o.Logger)
+	if w := o.Worker; w.Path != "" {
+		local = func(ctx context.Context, _ boot.Contract, _ []*pipepb.ArtifactInformation) (*os.File, error) {
+			return boot.OpenVerified(ctx, o.Digests, w.Path, w.SHA256)
+		}
+	}
 	return boot.StartPool(ctx, boot.PoolOptions{
 		Address:     o.Address,
 		Logger:      o.Logger,
@@ -65,7 +79,7 @@ func Start(ctx context.Context, o Options) (*boot.Pool, error) {
 		Dir:         o.Dir,
 		Expose:      o.Expose,
 		StopGrace:   o.StopGrace,
-		LocalBinary: LocalFiles(o.Digests, o.Logger),
+		LocalBinary: local,
 	})
 }
 

@@ -20,10 +20,7 @@ var prismLog struct {
 // quietPrism sends what prism logs to this command's log under --verbose,
 // and nowhere otherwise, until the returned func is called.
 func (a *app) quietPrism() func() {
-	prismLog.once.Do(func() {
-		prismLog.to = map[*app]slog.Handler{}
-		slog.SetDefault(slog.New(prismHandler{}))
-	})
+	a.silencePrism()
 	if !a.v.GetBool("verbose") {
 		return func() {}
 	}
@@ -35,6 +32,15 @@ func (a *app) quietPrism() func() {
 		delete(prismLog.to, a)
 		prismLog.mu.Unlock()
 	}
+}
+
+// silencePrism sends what prism logs nowhere, unless a command asks for it
+// with quietPrism.
+func (a *app) silencePrism() {
+	prismLog.once.Do(func() {
+		prismLog.to = map[*app]slog.Handler{}
+		slog.SetDefault(slog.New(prismHandler{}))
+	})
 }
 
 // prismHandler hands records to the handlers in prismLog, with the
