@@ -344,6 +344,7 @@ func TestTestModulesShareBuildCache(t *testing.T) {
 	main := versions(filepath.Join(root(t), "examples", "wordcount"), ".")
 	for dir, pkg := range map[string]string{
 		"examples/linestats": ".",
+		"examples/snippets":  ".",
 		// The module the checks load Beam's own examples from.
 		"vet/testdata/beamexamples": "github.com/apache/beam/sdks/v2/go/examples/wordcount",
 	} {
