@@ -17,6 +17,7 @@ import (
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/embeddedrunner"
+	"github.com/beamctl/beamctl/internal/gomod"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/internal/proc"
 )
@@ -81,9 +82,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if env == nil {
 		env = os.Environ()
 	}
-	pkgs, err := List(ctx, o.Toolchain.Go, append(slices.Clip(env), o.Targets[0].BuildEnv(o.Race)...), o.WorkDir, o.buildFlags(), o.Patterns)
-	if err != nil {
-		return nil, err
+	// go test, like go list, takes packages of the module it runs in.
+	groups := gomod.ByModule(o.WorkDir, o.Patterns)
+	var pkgs []Package
+	for _, g := range groups {
+		found, err := List(ctx, o.Toolchain.Go, append(slices.Clip(env), o.Targets[0].BuildEnv(o.Race)...), g.Dir, o.buildFlags(), g.Patterns)
+		if err != nil {
+			return nil, err
+		}
+		pkgs = append(pkgs, found...)
 	}
 	res := &Result{}
 	cfg := ExecConfig{Workers: []string{}}
@@ -124,11 +131,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if len(o.Targets) > 1 && !o.JSON {
 			fmt.Fprintf(o.Stdout, "# %s\n", t)
 		}
-		ok, err := o.runTarget(ctx, t, env, cfgPath, log)
-		if err != nil {
-			return nil, err
+		passed := true
+		for _, g := range groups {
+			ok, err := o.runTarget(ctx, t, g, env, cfgPath, log)
+			if err != nil {
+				return nil, err
+			}
+			passed = passed && ok
 		}
-		if !ok {
+		if !passed {
 			res.Failed = append(res.Failed, t)
 		}
 	}
@@ -181,13 +192,13 @@ func (o *Options) buildFlags() []string {
 }
 
 // runTarget runs go test for one target and reports whether it passed.
-func (o *Options) runTarget(ctx context.Context, t build.Platform, env []string, cfgPath string, log *slog.Logger) (bool, error) {
+func (o *Options) runTarget(ctx context.Context, t build.Platform, g gomod.Group, env []string, cfgPath string, log *slog.Logger) (bool, error) {
 	args := append([]string{"test", "-exec", quoteFields(append(slices.Clip(o.Exec), cfgPath))}, o.buildFlags()...)
 	if o.JSON {
 		args = append(args, "-json")
 	}
 	args = append(args, o.TestFlags...)
-	args = append(args, o.Patterns...)
+	args = append(args, g.Patterns...)
 	if len(o.Args) > 0 {
 		args = append(append(args, "-args"), o.Args...)
 	}
@@ -201,7 +212,7 @@ func (o *Options) runTarget(ctx context.Context, t build.Platform, env []string,
 	res, err := proc.Run(ctx, proc.Cmd{
 		Argv:   append([]string{o.Toolchain.Go}, args...),
 		Env:    append(slices.Clip(env), t.BuildEnv(o.Race)...),
-		Dir:    o.WorkDir,
+		Dir:    g.Dir,
 		Stdout: stdout,
 		Stderr: o.Stderr,
 	}, proc.Options{Grace: 5 * time.Second, Logger: log})

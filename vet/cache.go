@@ -15,6 +15,7 @@ import (
 	"golang.org/x/tools/go/packages"
 
 	"github.com/beamctl/beamctl/internal/atomicfile"
+	"github.com/beamctl/beamctl/internal/gomod"
 )
 
 // A check's findings depend on the checked packages' own files (the
@@ -48,9 +49,9 @@ func statStamp(path string) (fileStamp, bool) {
 }
 
 // cacheKey names a check: where and how it loads, with which analyzers.
-func cacheKey(o Options, grp group) string {
+func cacheKey(o Options, grp gomod.Group) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%q\x00%q\x00%s\n", grp.dir, grp.patterns, o.BuildFlags, toolID())
+	fmt.Fprintf(h, "%s\x00%q\x00%q\x00%s\n", grp.Dir, grp.Patterns, o.BuildFlags, toolID())
 	// Later entries win, as they do for go.
 	env := map[string]string{}
 	for _, kv := range o.Env {

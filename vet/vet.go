@@ -22,6 +22,7 @@ import (
 	"golang.org/x/tools/go/analysis/checker"
 	"golang.org/x/tools/go/packages"
 
+	"github.com/beamctl/beamctl/internal/gomod"
 	"github.com/beamctl/beamctl/internal/problem"
 	"github.com/beamctl/beamctl/vet/analyzers"
 )
@@ -124,7 +125,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Env = os.Environ()
 	}
 	rep := &Report{Findings: []Finding{}, Cached: true}
-	for _, grp := range groupByModule(o.WorkDir, o.Patterns) {
+	for _, grp := range gomod.ByModule(o.WorkDir, o.Patterns) {
 		r, err := runGroup(ctx, o, grp, log)
 		if err != nil {
 			return nil, err
@@ -136,75 +137,10 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	return rep, nil
 }
 
-// group is patterns that load from one directory.
-type group struct {
-	dir      string
-	patterns []string
-}
-
-// groupByModule sends a directory pattern that lies in another module
-// than WorkDir's to that module's directory: go list loads packages of
-// the main module (and its workspace) only.
-func groupByModule(workDir string, patterns []string) []group {
-	home := moduleRoot(workDir)
-	var out []group
-	add := func(dir, p string) {
-		for i := range out {
-			if out[i].dir == dir {
-				out[i].patterns = append(out[i].patterns, p)
-				return
-			}
-		}
-		out = append(out, group{dir, []string{p}})
-	}
-	for _, p := range patterns {
-		if !isDirPattern(p) {
-			add(workDir, p)
-			continue
-		}
-		base, rest, _ := strings.Cut(p, "/...")
-		abs := base
-		if !filepath.IsAbs(abs) {
-			abs = filepath.Join(workDir, base)
-		}
-		root := moduleRoot(abs)
-		if root == "" || root == home {
-			add(workDir, p)
-			continue
-		}
-		rel, err := filepath.Rel(root, abs)
-		if err != nil {
-			add(workDir, p)
-			continue
-		}
-		q := "./" + filepath.ToSlash(rel)
-		if strings.Contains(p, "/...") {
-			q += "/..." + rest
-		}
-		add(root, q)
-	}
-	return out
-}
-
-func isDirPattern(p string) bool {
-	return p == "." || p == ".." || strings.HasPrefix(p, "./") || strings.HasPrefix(p, "../") || filepath.IsAbs(p)
-}
-
-func moduleRoot(dir string) string {
-	for d := dir; ; d = filepath.Dir(d) {
-		if fi, err := os.Stat(filepath.Join(d, "go.mod")); err == nil && !fi.IsDir() {
-			return d
-		}
-		if filepath.Dir(d) == d {
-			return ""
-		}
-	}
-}
-
-func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Report, error) {
+func runGroup(ctx context.Context, o Options, grp gomod.Group, log *slog.Logger) (*Report, error) {
 	key := cacheKey(o, grp)
 	if rep, ok := readCache(o.CacheDir, key); ok {
-		log.Debug("vet findings kept from an earlier check", "dir", grp.dir, "patterns", grp.patterns)
+		log.Debug("vet findings kept from an earlier check", "dir", grp.Dir, "patterns", grp.Patterns)
 		return rep, nil
 	}
 	cfg := &packages.Config{
@@ -212,19 +148,19 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 			packages.NeedTypes | packages.NeedTypesInfo | packages.NeedSyntax | packages.NeedModule |
 			packages.NeedEmbedFiles | packages.NeedTypesSizes,
 		Context:    ctx,
-		Dir:        grp.dir,
+		Dir:        grp.Dir,
 		Env:        o.Env,
 		BuildFlags: o.BuildFlags,
 		Logf: func(format string, args ...any) {
 			log.Debug("go/packages: " + fmt.Sprintf(format, args...))
 		},
 	}
-	pkgs, err := packages.Load(cfg, grp.patterns...)
+	pkgs, err := packages.Load(cfg, grp.Patterns...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.patterns, " "), problem.FirstLine(err.Error())).Wrap(err)
+		return nil, problem.Usagef("name packages as go build takes them, or run in the pipeline's module", "loading %s: %v", strings.Join(grp.Patterns, " "), problem.FirstLine(err.Error())).Wrap(err)
 	}
 	var errs []string
 	var missing error
@@ -254,7 +190,7 @@ func runGroup(ctx context.Context, o Options, grp group, log *slog.Logger) (*Rep
 		return nil, &PackageError{Errors: errs}
 	}
 	if len(pkgs) == 0 {
-		return nil, problem.Usagef("name packages as go build takes them", "%s matched no packages", strings.Join(grp.patterns, " "))
+		return nil, problem.Usagef("name packages as go build takes them", "%s matched no packages", strings.Join(grp.Patterns, " "))
 	}
 	g, err := checker.Analyze(analyzers.All, pkgs, nil)
 	if err != nil {
