@@ -19,6 +19,7 @@ import (
 	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/internal/gomod"
 	"github.com/beamctl/beamctl/internal/problem"
+	"github.com/beamctl/beamctl/loopback"
 	"github.com/beamctl/beamctl/internal/proc"
 )
 
@@ -73,6 +74,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	for _, t := range o.Targets {
+		// As run refuses a worker this machine cannot start: before
+		// anything is built.
+		if err := loopback.Check(t.OS, t.Arch); err != nil {
+			return nil, err
+		}
 		if o.Race && t != build.HostPlatform() {
 			return nil, problem.Usagef("leave out {Race}, or test only the host's platform "+build.HostPlatform().String(),
 				"the race detector runs only on the host's platform, not %s", t).About("Race")

@@ -271,16 +271,24 @@ func TestRunForeignTargetWithoutQemu(t *testing.T) {
 	}
 	path := t.TempDir()
 	os.Symlink(goBin, filepath.Join(path, "go"))
-	out := t.TempDir()
-	cmd := exec.Command(beamctlBinary(t), "run", "../../examples/wordcount", "--target", "linux/arm64", "--out", out)
-	cmd.Env = append(os.Environ(), "PATH="+path)
-	stderr, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(stderr), "qemu-user-static") {
-		t.Errorf("%v:\n%s", err, stderr)
-	}
-	if entries, _ := os.ReadDir(out); len(entries) != 0 {
-		t.Errorf("beamctl built before refusing the target: %v", entries)
+	for _, args := range [][]string{
+		{"run", "../../examples/wordcount", "--target", "linux/arm64"},
+		{"test", pipetests + "goarch", "--target", "linux/arm64"},
+	} {
+		out := t.TempDir()
+		if args[0] == "run" {
+			args = append(args, "--out", out)
+		}
+		cmd := exec.Command(beamctlBinary(t), args...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		stderr, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(stderr), "qemu-user-static") || strings.Count(string(stderr), "\n") > 2 {
+			t.Errorf("%s: %v:\n%s", args[0], err, stderr)
+		}
+		if entries, _ := os.ReadDir(out); len(entries) != 0 {
+			t.Errorf("%s built before refusing the target: %v", args[0], entries)
+		}
 	}
 }
 
