@@ -19,8 +19,8 @@ import (
 	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/internal/gomod"
 	"github.com/beamctl/beamctl/internal/problem"
-	"github.com/beamctl/beamctl/loopback"
 	"github.com/beamctl/beamctl/internal/proc"
+	"github.com/beamctl/beamctl/loopback"
 )
 
 // Options configure Run.
