@@ -74,6 +74,7 @@ the user config directory's), defaults.`,
 	f.StringSlice("emit", nil, "see beamctl stage")
 	declareSettings(f, fields{"boot": {"Boot"}})
 	declareSettings(f, stageOnly)
+	addTestFlags(f)
 	cmd.AddCommand(view)
 	return cmd
 }

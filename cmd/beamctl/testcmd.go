@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/pipetest"
@@ -70,14 +71,21 @@ func newTestCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringSlice("target", []string{"host"}, "platforms OS/ARCH[/VARIANT] to build and run the tests for, repeatable or comma-separated; \"host\" is this machine")
 	f.String("tags", "", "build tags, as go test -tags takes them")
+	declareSettings(f, fields{"target": {"Target"}, "tags": nil})
+	addTestFlags(f)
+	addVetFlag(f)
+	return cmd
+}
+
+// addTestFlags registers the settings only test has: the go test flags
+// it passes on.
+func addTestFlags(f *pflag.FlagSet) {
 	f.String("run", "", "run only the tests matching this regular expression (go test -run)")
 	f.Int("count", 0, "run each test this many times (go test -count; 0: go test's default)")
 	f.String("timeout", "", "fail a test binary that runs longer than this (go test -timeout, e.g. 5m)")
 	f.Bool("short", false, "tell long tests to shorten themselves (go test -short)")
 	f.Bool("race", false, "build with the race detector (go test -race; the host's platform only)")
-	declareSettings(f, fields{"target": {"Target"}, "tags": nil, "run": nil, "count": nil, "timeout": nil, "short": nil, "race": {"Race"}})
-	addVetFlag(f)
-	return cmd
+	declareSettings(f, fields{"run": nil, "count": nil, "timeout": nil, "short": nil, "race": {"Race"}})
 }
 
 func (a *app) test(cmd *cobra.Command, pkgs, binArgs []string) error {
