@@ -3,17 +3,11 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/beamctl/beamctl/internal/syncbuf"
 	"github.com/beamctl/beamctl/internal/testenv"
 	"github.com/beamctl/beamctl/wrap"
 )
@@ -40,6 +34,8 @@ func TestTestSeparateWorkers(t *testing.T) {
 	}{
 		{"flagread", exitFailure, []string{"--- FAIL: TestPrefix", "x-a", "FAIL\tgithub.com/beamctl/beamctl/cmd/beamctl/testdata/pipetests/flagread"}, []string{"ok  \t"}},
 		{"flagfield", 0, []string{"ok  \tgithub.com/beamctl/beamctl/cmd/beamctl/testdata/pipetests/flagfield"}, []string{"FAIL"}},
+		// A test that forces LOOPBACK keeps its DoFns in its own process.
+		{"loopback", 0, []string{"ok  \tgithub.com/beamctl/beamctl/cmd/beamctl/testdata/pipetests/loopback"}, []string{"FAIL"}},
 	} {
 		t.Run(tc.pkg, func(t *testing.T) {
 			t.Parallel()
@@ -120,6 +116,32 @@ func TestTestWithoutPtestMain(t *testing.T) {
 	}
 }
 
+// TestTestRace checks that --race reaches go test: a data race the tests
+// pass with fails them under the race detector.
+func TestTestRace(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testenv.Skip(t, testenv.Tools, "the race detector needs cgo's C compiler: %v", err)
+	}
+	for _, tc := range []struct {
+		race bool
+		code int
+		want string
+	}{
+		{false, 0, "ok  \tgithub.com/beamctl/beamctl/cmd/beamctl/testdata/pipetests/racy"},
+		{true, exitFailure, "WARNING: DATA RACE"},
+	} {
+		args := []string{"test", pipetests + "racy", "--count", "1"}
+		if tc.race {
+			args = append(args, "--race")
+		}
+		r := beamctlProcess(t, args...)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("race %v: exit %d, want %d and %q\n%s%s", tc.race, r.code, tc.code, tc.want, r.stdout, r.stderr)
+		}
+	}
+}
+
 // TestTestRefusals checks what beamctl test refuses before running a test.
 func TestTestRefusals(t *testing.T) {
 	t.Parallel()
@@ -171,46 +193,4 @@ func TestTestSnippets(t *testing.T) {
 			}
 		})
 	}
-}
-
-// TestTestInterrupted interrupts beamctl test while a test's worker runs:
-// beamctl exits 130 and leaves no test binary or worker running.
-func TestTestInterrupted(t *testing.T) {
-	t.Parallel()
-	cmd := exec.Command(beamctlBinary(t), "test", pipetests+"slow", "-v")
-	var stdout syncbuf.Buffer
-	cmd.Stdout = &stdout
-	pipe := startStderr(t, cmd)
-	go io.Copy(io.Discard, pipe)
-	deadline := time.Now().Add(3 * time.Minute)
-	worker := 0
-	for worker == 0 {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no worker started:\n%s", stdout.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-		fmt.Sscanf(afterLast(stdout.String(), "slow: worker "), "%d", &worker)
-	}
-	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
-		t.Errorf("exit %v, want 130\n%s", err, stdout.String())
-	}
-	for start := time.Now(); syscall.Kill(worker, 0) == nil; time.Sleep(50 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			syscall.Kill(worker, syscall.SIGKILL)
-			t.Fatalf("worker %d outlived beamctl test", worker)
-		}
-	}
-}
-
-// afterLast is what follows the last sep in s, or "".
-func afterLast(s, sep string) string {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return ""
-	}
-	return s[i+len(sep):]
 }

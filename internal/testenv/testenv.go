@@ -18,7 +18,8 @@ const (
 	Root Need = "ROOT"
 	// Qemu is qemu-user-static and its binfmt_misc registration.
 	Qemu Need = "QEMU"
-	// Tools are the programs scripts/test installs: GNU time, ss, setpriv.
+	// Tools are the programs scripts/test installs: GNU time, ss, setpriv,
+	// gcc.
 	Tools Need = "TOOLS"
 )
 
