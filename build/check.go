@@ -34,7 +34,7 @@ func CheckToolchain(ctx context.Context, env []string) (check.Result, *Toolchain
 		return check.Failure("go toolchain", err.Error(), fix), nil
 	}
 	detail := tc.Version + " at " + tc.Go
-	for _, kv := range tc.environ() {
+	for _, kv := range tc.Environ() {
 		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok && v != "" {
 			detail += " (GOFLAGS=" + v + ")"
 		}
@@ -66,7 +66,7 @@ func checkGoDirective(tc *Toolchain, m Module) check.Result {
 		return check.Pass(name, fmt.Sprintf("go %s suits the module's go %s", have, want))
 	}
 	local := false
-	for _, kv := range tc.environ() {
+	for _, kv := range tc.Environ() {
 		if v, ok := strings.CutPrefix(kv, "GOTOOLCHAIN="); ok {
 			local = v == "local" || strings.HasSuffix(v, "+local")
 		}

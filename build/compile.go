@@ -117,7 +117,7 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 	// Concurrent go builds each default to one compile per CPU; sharing
 	// the CPUs out instead keeps a cold build from oversubscribing them.
 	concurrent := min(o.Jobs, len(jobs))
-	p := compileParallelism(concurrent, runtime.NumCPU(), tc.environ())
+	p := compileParallelism(concurrent, runtime.NumCPU(), tc.Environ())
 	if p > 0 {
 		for _, j := range jobs {
 			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
@@ -126,7 +126,7 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 	if avail, ok := availableMemory(); ok {
 		// Added after planning: the collector's settings are not part of
 		// a binary's cache key, as they change nothing in it.
-		if gc := toolGCEnv(tc.environ(), concurrent*cmp.Or(p, runtime.NumCPU()), avail); gc != nil {
+		if gc := toolGCEnv(tc.Environ(), concurrent*cmp.Or(p, runtime.NumCPU()), avail); gc != nil {
 			for _, j := range jobs {
 				j.env = append(j.env, gc...)
 			}

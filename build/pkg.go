@@ -170,7 +170,7 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 // a no-op rebuild). ok is false when the directory needs the go
 // command's rules: a workspace, or files it cannot classify.
 func resolveDir(tc *Toolchain, pkg, dir, goMod string) (_ *Package, ok bool, _ error) {
-	if findGoWork(dir, tc.environ()) {
+	if findGoWork(dir, tc.Environ()) {
 		return nil, false, nil
 	}
 	mod, err := ReadModule(goMod)

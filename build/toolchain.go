@@ -87,7 +87,8 @@ func lookPath(name string, env []string) (string, error) {
 	return "", exec.ErrNotFound
 }
 
-func (tc *Toolchain) environ() []string {
+// Environ is the environment go runs with: Env, or this process's.
+func (tc *Toolchain) Environ() []string {
 	if tc.Env != nil {
 		return tc.Env
 	}
@@ -100,7 +101,7 @@ func (tc *Toolchain) environ() []string {
 func (tc *Toolchain) command(ctx context.Context, dir string, extraEnv []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, tc.Go, args...)
 	cmd.Dir = dir
-	cmd.Env = mergeEnv(tc.environ(), extraEnv)
+	cmd.Env = mergeEnv(tc.Environ(), extraEnv)
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 10 * time.Second
 	cmd.SysProcAttr = childAttr()
@@ -124,7 +125,7 @@ func (tc *Toolchain) build(ctx context.Context, dir string, extraEnv []string, t
 	res, err := proc.Run(ctx, proc.Cmd{
 		Argv:   append([]string{tc.Go}, args...),
 		Dir:    dir,
-		Env:    mergeEnv(tc.environ(), append(slices.Clip(extraEnv), "GOTMPDIR="+work)),
+		Env:    mergeEnv(tc.Environ(), append(slices.Clip(extraEnv), "GOTMPDIR="+work)),
 		Stdout: &out,
 		Stderr: &out,
 	}, proc.Options{})

@@ -15,8 +15,6 @@ import (
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/beamctl/beamctl/internal/beam"
@@ -160,7 +158,7 @@ func cancelOnFailure(ctx context.Context, endpoint, pool string, failures <-chan
 func cancelJobsOf(ctx context.Context, endpoint, pool string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := beam.DialRunner(endpoint)
 	if err != nil {
 		return err
 	}

@@ -62,8 +62,6 @@ type Options struct {
 type Result struct {
 	// Failed are the targets whose tests failed or did not build.
 	Failed []build.Platform
-	// Packages are the packages with tests.
-	Packages []Package
 }
 
 // Run runs the tests of the packages for each target, with their pipelines
@@ -84,10 +82,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				"the race detector runs only on the host's platform, not %s", t).About("Race")
 		}
 	}
-	env := o.Toolchain.Env
-	if env == nil {
-		env = os.Environ()
-	}
+	env := o.Toolchain.Environ()
 	// go test, like go list, takes packages of the module it runs in.
 	groups := gomod.ByModule(o.WorkDir, o.Patterns)
 	var pkgs []Package
@@ -104,7 +99,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if !p.HasTests {
 			continue
 		}
-		res.Packages = append(res.Packages, p)
 		switch {
 		case p.Workers:
 			cfg.Workers = append(cfg.Workers, p.Dir)

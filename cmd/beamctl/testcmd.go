@@ -142,11 +142,7 @@ func (a *app) test(cmd *cobra.Command, pkgs, binArgs []string) error {
 	}
 	if vetOn {
 		bo := build.Options{Tags: o.Tags, Toolchain: tc, Logger: a.log}
-		patterns := pkgs
-		if len(patterns) == 0 {
-			patterns = []string{"."}
-		}
-		rep, err := vet.Run(ctx, bo.VetOptions(patterns...))
+		rep, err := vet.Run(ctx, bo.VetOptions(pkgs...))
 		if err != nil {
 			// A package that does not compile is go test's to report.
 			a.log.Debug("the pipeline checks did not run", "error", err)
