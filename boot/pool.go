@@ -358,3 +358,27 @@ func (p *Pool) removeDir() error {
 	}
 	return nil
 }
+
+// StopWorkers stops the workers whose runner ids match, and returns once
+// they have been reaped or ctx has ended. A worker stopped so is not a
+// failure.
+func (p *Pool) StopWorkers(ctx context.Context, match func(id string) bool) {
+	p.mu.Lock()
+	var ws []*worker
+	for id, w := range p.workers {
+		if match(id) {
+			ws = append(ws, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range ws {
+		w.stop()
+	}
+	for _, w := range ws {
+		select {
+		case <-w.done:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

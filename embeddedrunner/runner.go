@@ -30,6 +30,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -251,4 +252,15 @@ func (r *Runner) cancelJobs(ctx context.Context) {
 			r.logger.Debug("embedded runner: cancel failed", "job", j.GetJobId(), "error", err)
 		}
 	}
+}
+
+// JobOfWorker is the id of the job a worker the runner asked a pool for
+// belongs to: prism names each worker "JOB[NAME]_ENV" (worker.MakeWorker,
+// given the job's String). An id of another form yields "".
+func JobOfWorker(workerID string) string {
+	job, _, ok := strings.Cut(workerID, "[")
+	if !ok {
+		return ""
+	}
+	return job
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
@@ -46,6 +47,9 @@ type WorkerPool interface {
 	Address() string
 	// Failures delivers workers that could not start or exited early.
 	Failures() <-chan error
+	// StopWorkers stops the workers whose runner ids match and returns
+	// once they have exited, or when ctx ends.
+	StopWorkers(ctx context.Context, match func(id string) bool)
 	Close() error
 }
 
@@ -168,6 +172,8 @@ type Result struct {
 	Metrics      []submit.Metric
 	// Duration runs from submission to the job's end.
 	Duration time.Duration
+	// BuildDuration is how long the build (or the check of Dist) took.
+	BuildDuration time.Duration
 	// StagedBytes is what was staged to the job server: 0 when the worker
 	// comes in an image.
 	StagedBytes int64
@@ -220,10 +226,18 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 		local = s.startLocal(ctx, d)
 		defer local.close()
 	}
+	return s.once(ctx, d, obs, dbg, local)
+}
+
+// once builds or finds the binaries, captures the pipeline and runs it, on
+// local when it is not nil.
+func (s *Spec) once(ctx context.Context, d Deps, obs Observer, dbg *debugger, local *localRunner) (*Result, error) {
+	start := time.Now()
 	bins, err := s.binaries(ctx, d, obs)
 	if err != nil {
 		return nil, err
 	}
+	built := time.Since(start)
 	if dbg != nil {
 		dbg.setModule(bins.manifest.Module)
 	}
@@ -271,6 +285,7 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 	}
 	if res != nil {
 		res.Manifest = bins.manifest
+		res.BuildDuration = built
 	}
 	return res, err
 }
@@ -497,9 +512,57 @@ func (s *Spec) embedded(ctx context.Context, d Deps, obs Observer, local *localR
 	if obs.Submitted != nil {
 		obs.Submitted(Submission{Job: job, Embedded: true})
 	}
-	res := follow(ctx, runner.Conn(), job, s.followOptions(d, obs, pool.Failures()), start, false)
+	ofJob := func(id string) bool { return embeddedrunner.JobOfWorker(id) == job.ID }
+	failures, stopFailures := jobFailures(pool.Failures(), ofJob, d.Logger)
+	res := follow(ctx, runner.Conn(), job, s.followOptions(d, obs, failures), start, false)
+	stopFailures()
+	// The pool outlives the job when a session runs the next one: the
+	// job's workers must be gone before it does. The runner stops them
+	// itself, soon after the job's end.
+	wctx, end := s.Waits.begin(context.WithoutCancel(ctx), workersWait)
+	pool.StopWorkers(wctx, ofJob)
+	ended(d.Logger, wctx, nil, "the job's workers to exit", job.ID, workersWait)
+	end()
 	res.Embedded = true
 	return res, nil
+}
+
+// workersWait bounds the wait for a job's workers to exit after its end:
+// a worker gets StopGrace after SIGTERM, then is killed.
+const workersWait = 15 * time.Second
+
+// jobFailures forwards the failures of the job's workers from a pool's
+// failures, until stop: the pool may have served the workers of a job
+// before, whose late failures are not this job's.
+func jobFailures(all <-chan error, ofJob func(id string) bool, log *slog.Logger) (<-chan error, func()) {
+	out := make(chan error, 1)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			case err := <-all:
+				var we *boot.WorkerError
+				if errors.As(err, &we) && we.ID != "" && !ofJob(we.ID) {
+					log.Debug("a worker of an earlier job failed", "error", err)
+					continue
+				}
+				select {
+				case out <- err:
+				case <-done:
+					return
+				}
+			}
+		}
+	}()
+	return out, func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 func (s *Spec) remote(ctx context.Context, d Deps, obs Observer, conn *grpc.ClientConn, bins *binaries, captured *capture.Captured) (*Result, error) {

@@ -487,3 +487,5 @@ func TestRun(t *testing.T) {
 		})
 	}
 }
+
+func (p fakePool) StopWorkers(context.Context, func(string) bool) {}

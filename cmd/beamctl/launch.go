@@ -156,11 +156,34 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 	if s.Build != nil {
 		bp = a.newBuildProgress()
 	}
-	staging, stopStaging := a.stagingProgress()
+	obs, stopStaging := a.observer(s)
 	// Staging ends before the job runs on a job server; the embedded and
 	// Dataflow paths stage nothing, and a failed launch may end anywhere.
 	defer stopStaging()
-	obs := launch.Observer{
+	if bp != nil {
+		obs.Build = bp.event
+	}
+	res, err := launch.Run(ctx, s, a.launchDeps(), obs)
+	if bp != nil {
+		bp.wait()
+	}
+	if err != nil {
+		return launchError(err)
+	}
+	if res.Dataflow != nil {
+		return a.dataflowResult(res)
+	}
+	return a.result(res, s.Endpoint)
+}
+
+func (a *app) launchDeps() launch.Deps { return launch.Deps{Logger: a.log, Digests: a.digests} }
+
+// observer tells the user how a launch of s goes, all but its build; the
+// func returned ends the staging progress, and may be called more than
+// once.
+func (a *app) observer(s launch.Spec) (launch.Observer, func()) {
+	staging, stopStaging := a.stagingProgress()
+	return launch.Observer{
 		Staging:     staging,
 		StagingDone: stopStaging,
 		Job:         a.printEvent,
@@ -177,21 +200,7 @@ func (a *app) launch(ctx context.Context, s launch.Spec) error {
 				fmt.Fprintf(a.stderr, "job %s (%s) submitted to %s\n", sub.Job.ID, sub.Job.Name, s.Endpoint)
 			}
 		},
-	}
-	if bp != nil {
-		obs.Build = bp.event
-	}
-	res, err := launch.Run(ctx, s, launch.Deps{Logger: a.log, Digests: a.digests}, obs)
-	if bp != nil {
-		bp.wait()
-	}
-	if err != nil {
-		return launchError(err)
-	}
-	if res.Dataflow != nil {
-		return a.dataflowResult(res)
-	}
-	return a.result(res, s.Endpoint)
+	}, stopStaging
 }
 
 // dataflowResult prints what a Dataflow launch submitted: the job (the
@@ -275,18 +284,17 @@ type jobResult struct {
 	// comes in an image.
 	StagedBytes int64  `json:"staged_bytes"`
 	Image       string `json:"image,omitempty"`
+	// Run counts the runs of run --watch, from 1; Changed are the files
+	// whose change started it, and Superseded says the next run cancelled
+	// it.
+	Run        int      `json:"run,omitempty"`
+	Changed    []string `json:"changed,omitempty"`
+	Superseded string   `json:"superseded,omitempty"`
 }
 
-// result prints how the job ended and maps it to the exit code.
-func (a *app) result(res *launch.Result, endpoint string) error {
+// resultLine is the JSON line of how a followed job ended.
+func resultLine(res *launch.Result) jobResult {
 	job := res.Job
-	if res.Outcome == launch.Detached {
-		if a.json {
-			return a.printJSONLine(map[string]any{"job_id": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING", "staged_bytes": res.StagedBytes, "image": res.Image})
-		}
-		fmt.Fprintln(a.stdout, job.ID)
-		return nil
-	}
 	out := jobResult{JobID: job.ID, Name: job.Name, State: res.State.String(), Metrics: res.Metrics,
 		Duration: res.Duration.Round(time.Millisecond).String(), Seconds: res.Duration.Seconds(),
 		StagedBytes: res.StagedBytes, Image: res.Image}
@@ -301,6 +309,20 @@ func (a *app) result(res *launch.Result, endpoint string) error {
 	case res.Err != nil:
 		out.Error = res.Err.Error()
 	}
+	return out
+}
+
+// result prints how the job ended and maps it to the exit code.
+func (a *app) result(res *launch.Result, endpoint string) error {
+	job := res.Job
+	if res.Outcome == launch.Detached {
+		if a.json {
+			return a.printJSONLine(map[string]any{"job_id": job.ID, "name": job.Name, "endpoint": endpoint, "state": "RUNNING", "staged_bytes": res.StagedBytes, "image": res.Image})
+		}
+		fmt.Fprintln(a.stdout, job.ID)
+		return nil
+	}
+	out := resultLine(res)
 	if a.json {
 		if err := a.printJSONLine(out); err != nil {
 			return err

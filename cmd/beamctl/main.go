@@ -78,24 +78,26 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if errors.As(err, &exit) {
 		return exit.Code
 	}
+	msg, code := a.render(cmd, err)
+	if msg != "" {
+		fmt.Fprintln(stderr, "beamctl: "+msg)
+	}
+	return code
+}
+
+// render words an error of cmd for its final line, and gives the exit
+// code it maps to; an empty message means the command said it already.
+func (a *app) render(cmd *cobra.Command, err error) (string, int) {
 	var ce *codeError
 	if errors.As(err, &ce) {
-		if ce.msg != "" {
-			fmt.Fprintln(stderr, "beamctl: "+ce.msg)
-		}
-		return ce.code
+		return ce.msg, ce.code
 	}
 	msg := strings.TrimRight(problem.Render(err, wording(cmd)), "\n")
 	var inv interface{ Invalid() bool }
-	usage := errors.As(err, &inv) && inv.Invalid()
-	if usage {
-		msg += a.settingSource(cmd, err)
+	if errors.As(err, &inv) && inv.Invalid() {
+		return msg + a.settingSource(cmd, err), exitUsage
 	}
-	fmt.Fprintln(stderr, "beamctl: "+msg)
-	if usage {
-		return exitUsage
-	}
-	return exitFailure
+	return msg, exitFailure
 }
 
 // settingSource says, for a usage error about one setting's value, where

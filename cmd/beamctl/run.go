@@ -28,6 +28,17 @@ how to attach (dlv connect, a VS Code launch.json configuration) and the
 pipeline's DoFn transforms. --debug-launcher also runs the launcher under
 Delve, so breakpoints in main and in the pipeline's construction hit.
 
+With --watch, the pipeline runs again each time a file its build depends
+on is saved: the Go and embedded files of its packages in the main module
+(and workspace), go.mod, go.sum and go.work; not the module cache, and not
+the files the pipeline writes. Each run rebuilds, runs the launcher again
+and submits to the same embedded runner and worker pool, which stay up
+between runs. A save while a job runs cancels it first; a save that does
+not compile prints the compiler's errors and waits for the next one. On a
+terminal, Enter reruns and q quits; Ctrl-C ends the watch (exit 130).
+With --output json, every run ends with its result line, which carries
+"run" (its number) and "changed" (the files that started it).
+
 With --runner dataflow, the launcher runs with the Beam Go SDK's own
 Dataflow runner, given the worker built for --target (and with --image the
 worker image by digest), so the SDK builds nothing and guesses no
@@ -58,6 +69,7 @@ func newRunCmd(a *app) *cobra.Command {
 		Example: `  beamctl run ./examples/wordcount -- --input=examples/wordcount/testdata/input.txt --output=/tmp/counts.txt
   beamctl run ./pipeline --target linux/arm64 -- --input=in.txt --output=out.txt
   beamctl run ./pipeline --debug -- --input=in.txt --output=out.txt
+  beamctl run ./pipeline --watch -- --input=in.txt --output=out.txt
   beamctl run ./pipeline --runner dataflow --project my-project --region us-central1 --staging-location gs://my-bucket/staging --target linux/arm64 --machine-type t2a-standard-4 -- --input=gs://my-bucket/in.txt --output=gs://my-bucket/counts`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pkgArgs, pipelineArgs := args, []string(nil)
@@ -77,6 +89,8 @@ func newRunCmd(a *app) *cobra.Command {
 	addBuildFlagsOut(cmd.Flags(), "", "output directory (default: one of beamctl's cache, so that a run never replaces what beamctl build published)")
 	addLaunchFlags(cmd.Flags())
 	addDebugFlags(cmd.Flags())
+	cmd.Flags().Bool("watch", false, "run again after each change of the pipeline's sources, on the same embedded runner, until interrupted")
+	declareFields(cmd.Flags(), fields{"watch": nil})
 	return cmd
 }
 
@@ -97,6 +111,9 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 	if s.Debug != nil && s.Debug.Launcher {
 		// The launcher is being debugged: its output is part of that.
 		s.LauncherOutput = a.stderr
+	}
+	if watch, _ := cmd.Flags().GetBool("watch"); watch {
+		return a.watch(cmd, s)
 	}
 	return a.launch(cmd.Context(), s)
 }
