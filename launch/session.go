@@ -32,11 +32,11 @@ func StartSession(ctx context.Context, s Spec, d Deps, obs Observer) (*Session, 
 	}
 	switch {
 	case s.Build == nil:
-		return nil, problem.Usagef("give the pipeline's package to build", "a session rebuilds the pipeline, but {Dist} is built already")
+		return nil, problem.Usagef("give the pipeline's package to build", "reruns rebuild the pipeline, but {Dist} is built already")
 	case s.Endpoint != "":
-		return nil, problem.Usagef("drop {Endpoint}", "a session runs on the embedded runner, which it keeps between runs").About("Endpoint")
+		return nil, problem.Usagef("drop {Endpoint}", "reruns keep the embedded runner and its workers up between them, so they cannot go to a job server").About("Endpoint")
 	case s.Dataflow != nil:
-		return nil, problem.Usagef("run it on the embedded runner", "a session cannot run on Dataflow").About("Runner")
+		return nil, problem.Usagef("rerun on the embedded runner", "reruns keep the embedded runner up between them, so they cannot go to Dataflow")
 	}
 	if s.Dir == "" {
 		wd, err := os.Getwd()
