@@ -3,7 +3,8 @@
 # on the embedded runner against the Beam SDK's own local path, go run
 # . --runner=prism, in one run, on wordcount in a module of its own over
 # 20,000 lines: after a one-line edit, and with nothing changed; then the
-# edit loop with a linux/arm64 worker under qemu-user. Needs hyperfine.
+# edit loop with a linux/arm64 worker under qemu-user, and run --watch's
+# time from a save to its result. Needs hyperfine.
 #
 #   bench/inner.sh [RUNS]      results go to bench/results/inner-*
 source "$(dirname "$0")/lib.sh"
@@ -24,8 +25,12 @@ timed inner-noop 2 "$runs" \
 echo "== after a one-line edit, linux/arm64 worker under qemu-user"
 time_edits inner-arm "go run . --runner=prism (host)" "$gorun" "beamctl run --target linux/arm64" "$arm"
 
-# Every run must have counted the same words.
-same_counts "$work"/out-{gorun,beamctl,arm}.txt
+echo "== run --watch: from a one-line edit to the run's result, host target"
+watch_edits inner-watch inner-edit "$runs" "$edit" \
+	"$work/beamctl run --watch . --target host --out $work/dist-watch --output json -- $args-watch.txt"
 
-echo "== medians (the targets: edit <= 1.0, nothing changed <= 1.25)"
-medians "$res" inner edit noop arm
+# Every run must have counted the same words.
+same_counts "$work"/out-{gorun,beamctl,arm,watch}.txt
+
+echo "== medians (the targets: edit <= 0.9, nothing changed <= 1.0, watch <= 0.7)"
+medians "$res" inner edit noop arm watch

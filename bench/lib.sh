@@ -153,3 +153,42 @@ for name in sys.argv[3:]:
     print(f"{name:5}  {r[0]['command'][:24]:24} {base:7.3f} s   {r[1]['command'][:32]:32} {b:7.3f} s   {b / base:.2f}x")
 PY
 }
+
+# watch_edits NAME BASE RUNS EDIT CMD starts CMD, a run --watch with
+# --output json, and times RUNS edits (after one warm-up edit) from the
+# save to the result line of the run it starts, each run checked DONE;
+# $res/NAME.json gets hyperfine's form, the first result the one of
+# $res/BASE.json, the second the watch's.
+watch_edits() {
+	python3 - "$res" "$@" <<'PY'
+import json, signal, statistics, subprocess, sys, time
+res, name, base, runs, edit, cmd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def result(n):
+    for line in p.stdout:
+        try:
+            l = json.loads(line)
+        except ValueError:
+            continue
+        if l.get("run") == n:
+            if l.get("state") != "DONE":
+                sys.exit(f"run {n}: {l}")
+            return l
+    sys.exit(f"run --watch ended before run {n}")
+result(1)
+times = []
+for i in range(runs + 1):
+    subprocess.run(edit, shell=True, check=True)
+    t0 = time.monotonic()
+    result(i + 2)
+    if i > 0:
+        times.append(time.monotonic() - t0)
+p.send_signal(signal.SIGINT)
+p.wait()
+w = {"command": "beamctl run --watch", "mean": statistics.mean(times), "stddev": statistics.stdev(times),
+     "median": statistics.median(times), "min": min(times), "max": max(times), "times": times}
+b = json.load(open(f"{res}/{base}.json"))["results"][0]
+json.dump({"results": [b, w]}, open(f"{res}/{name}.json", "w"), indent=1)
+print(f"  beamctl run --watch, save to result: {w['mean']:.3f} s ± {w['stddev']:.3f} (median {w['median']:.3f}, {runs} runs)")
+PY
+}

@@ -84,27 +84,6 @@ func assertArgs(t *testing.T, args []string, want ...string) {
 	}
 }
 
-func TestCompileParallelism(t *testing.T) {
-	for _, tc := range []struct {
-		n, cpus int
-		env     []string
-		want    int
-	}{
-		{n: 1, cpus: 2, want: 0},
-		{n: 2, cpus: 2, want: 1},
-		{n: 2, cpus: 8, want: 4},
-		{n: 3, cpus: 8, want: 2},
-		{n: 16, cpus: 8, want: 1},
-		{n: 2, cpus: 8, env: []string{"GOFLAGS=-mod=mod -p=4"}, want: 0},
-		{n: 2, cpus: 8, env: []string{"GOFLAGS=-mod=mod -p 4"}, want: 0},
-		{n: 2, cpus: 8, env: []string{"GOFLAGS=-mod=mod"}, want: 4},
-	} {
-		if got := compileParallelism(tc.n, tc.cpus, tc.env); got != tc.want {
-			t.Errorf("compileParallelism(%d, %d, %q) = %d, want %d", tc.n, tc.cpus, tc.env, got, tc.want)
-		}
-	}
-}
-
 func TestToolGCEnv(t *testing.T) {
 	const gib = 1 << 30
 	for _, tc := range []struct {

@@ -1,7 +1,6 @@
 package build
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -57,25 +56,6 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 	return nil
 }
 
-// compileParallelism is the -p each of n concurrent go builds on cpus
-// CPUs gets, or 0 to leave go's default (one build, or the user's own -p
-// in GOFLAGS).
-func compileParallelism(n, cpus int, env []string) int {
-	if n <= 1 {
-		return 0
-	}
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "GOFLAGS="); ok {
-			for _, f := range strings.Fields(v) {
-				if f == "-p" || strings.HasPrefix(f, "-p=") {
-					return 0
-				}
-			}
-		}
-	}
-	return max(1, cpus/n)
-}
-
 var goPosRE = regexp.MustCompile(`^(\S+?\.(?:go|s|c|mod)):(\d+)`)
 
 // relativize rewrites go's file positions, which are relative to the
@@ -114,19 +94,15 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 	for _, j := range jobs {
 		emit(Event{File: j.bin.File, Role: j.bin.Role, Platform: j.bin.Platform, State: Waiting})
 	}
-	// Concurrent go builds each default to one compile per CPU; sharing
-	// the CPUs out instead keeps a cold build from oversubscribing them.
+	// Each go build keeps go's own -p, one compile per CPU: a fixed share
+	// of the CPUs would hold a build to it after the others had finished
+	// or found their binary up to date, as a launcher usually does, and
+	// the kernel shares the CPUs among compiles as well as a split would.
 	concurrent := min(o.Jobs, len(jobs))
-	p := compileParallelism(concurrent, runtime.NumCPU(), tc.Environ())
-	if p > 0 {
-		for _, j := range jobs {
-			j.args = append(j.args[:1:1], append([]string{"-p", fmt.Sprint(p)}, j.args[1:]...)...)
-		}
-	}
 	if avail, ok := availableMemory(); ok {
 		// Added after planning: the collector's settings are not part of
 		// a binary's cache key, as they change nothing in it.
-		if gc := toolGCEnv(tc.Environ(), concurrent*cmp.Or(p, runtime.NumCPU()), avail); gc != nil {
+		if gc := toolGCEnv(tc.Environ(), concurrent*runtime.NumCPU(), avail); gc != nil {
 			for _, j := range jobs {
 				j.env = append(j.env, gc...)
 			}
