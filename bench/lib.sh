@@ -160,21 +160,30 @@ PY
 # $res/NAME.json gets hyperfine's form, the first result the one of
 # $res/BASE.json, the second the watch's.
 watch_edits() {
-	python3 - "$res" "$@" <<'PY'
-import json, signal, statistics, subprocess, sys, time
-res, name, base, runs, edit, cmd = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
-p = subprocess.Popen(cmd, shell=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+	python3 - "$res" "$work" "$@" <<'PY'
+import json, signal, statistics, subprocess, sys, threading, time
+res, work, name, base, runs, edit, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6], sys.argv[7]
+log = f"{work}/{name}.stderr"
+p = subprocess.Popen("exec " + cmd, shell=True, stdout=subprocess.PIPE, stderr=open(log, "w"), text=True)
+def fail(msg):
+    p.kill()
+    sys.exit(msg + "\n" + open(log).read()[-3000:])
 def result(n):
-    for line in p.stdout:
-        try:
-            l = json.loads(line)
-        except ValueError:
-            continue
-        if l.get("run") == n:
-            if l.get("state") != "DONE":
-                sys.exit(f"run {n}: {l}")
-            return l
-    sys.exit(f"run --watch ended before run {n}")
+    timer = threading.Timer(120, lambda: p.send_signal(signal.SIGQUIT))
+    timer.start()
+    try:
+        for line in p.stdout:
+            try:
+                l = json.loads(line)
+            except ValueError:
+                continue
+            if l.get("run") == n:
+                if l.get("state") != "DONE":
+                    fail(f"run {n}: {l}")
+                return l
+    finally:
+        timer.cancel()
+    fail(f"run --watch ended, or gave no result within 2m, before run {n}")
 result(1)
 times = []
 for i in range(runs + 1):
