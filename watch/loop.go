@@ -116,21 +116,6 @@ func Loop(ctx context.Context, o Options) error {
 		if o.OnStart != nil {
 			o.OnStart(next)
 		}
-		// The imports may have changed with the sources: the set watched
-		// is read again beside the run.
-		if next.N > 1 {
-			refreshes.Add(1)
-			go func() {
-				defer refreshes.Done()
-				src, err := o.Build.Sources(ctx)
-				if err == nil {
-					err = w.Watch(src)
-				}
-				if err != nil && ctx.Err() == nil {
-					log.Debug("the sources watched stay as they were", "error", err)
-				}
-			}()
-		}
 		runCtx, cancel := context.WithCancelCause(ctx)
 		done := make(chan Run, 1)
 		go func(r Run) {
@@ -162,6 +147,22 @@ func Loop(ctx context.Context, o Options) error {
 		}
 		cancel(nil)
 		ended.Superseded = superseded
+		if next.N > 1 {
+			// The imports may have changed with the sources: the set
+			// watched is read again, once the run no longer needs the
+			// CPUs. Until then the last set still tells saves.
+			refreshes.Add(1)
+			go func() {
+				defer refreshes.Done()
+				src, err := o.Build.Sources(ctx)
+				if err == nil {
+					err = w.Watch(src)
+				}
+				if err != nil && ctx.Err() == nil {
+					log.Debug("the sources watched stay as they were", "error", err)
+				}
+			}()
+		}
 		if o.OnEnd != nil {
 			o.OnEnd(ended)
 		}
