@@ -201,12 +201,8 @@ func Run(ctx context.Context, s Spec, d Deps, obs Observer) (*Result, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if s.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		s.Dir = wd
+	if err := s.defaultDir(); err != nil {
+		return nil, err
 	}
 	if s.Dataflow != nil {
 		return s.runDataflow(ctx, d, obs)

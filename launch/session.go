@@ -2,7 +2,6 @@ package launch
 
 import (
 	"context"
-	"os"
 
 	"github.com/beamctl/beamctl/internal/problem"
 )
@@ -38,12 +37,8 @@ func StartSession(ctx context.Context, s Spec, d Deps, obs Observer) (*Session, 
 	case s.Dataflow != nil:
 		return nil, problem.Usagef("rerun on the embedded runner", "reruns keep the embedded runner up between them, so they cannot go to Dataflow")
 	}
-	if s.Dir == "" {
-		wd, err := os.Getwd()
-		if err != nil {
-			return nil, err
-		}
-		s.Dir = wd
+	if err := s.defaultDir(); err != nil {
+		return nil, err
 	}
 	dbg, err := s.debugger(obs)
 	if err != nil {

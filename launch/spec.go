@@ -9,6 +9,7 @@ package launch
 import (
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/beamctl/beamctl/build"
@@ -208,6 +209,16 @@ func (s *Spec) Validate() error {
 		}
 	}
 	return nil
+}
+
+// defaultDir makes the current directory the spec's Dir when it has none.
+func (s *Spec) defaultDir() error {
+	if s.Dir != "" {
+		return nil
+	}
+	wd, err := os.Getwd()
+	s.Dir = wd
+	return err
 }
 
 // captureTimeout is the bound the launcher runs under.
