@@ -3,10 +3,11 @@
 # otherwise run, in one run, on examples/wordcount for the host (launcher)
 # and linux/arm64 (worker). Needs hyperfine (apt-get install hyperfine).
 #
-#   bench/build.sh [noop] [edit] [size] [cold]    results go to bench/results/
+#   bench/build.sh [noop] [edit] [size] [cold] [refused]    results go to bench/results/
 #
-# With no arguments it runs noop, edit and size; cold (empty GOCACHE)
-# takes several minutes and runs only when asked for.
+# With no arguments it runs noop, edit and size; cold (empty GOCACHE) and
+# refused (a 32-bit target, which go build fails on only after compiling
+# the SDK's dependencies) take minutes and run only when asked for.
 source "$(dirname "$0")/lib.sh"
 bench_dirs
 build_beamctl
@@ -65,4 +66,14 @@ if want cold; then
 	timed cold 0 1 --prepare "$clean" \
 		-n "beamctl build (host + linux/arm64)" "$beamctl" \
 		-n "go build host; go build arm64 (sequential)" "$host && $arm"
+fi
+
+if want refused; then
+	echo "== a 32-bit target, which the Beam SDK does not build for"
+	export GOCACHE=$work/gocache-arm
+	# go build fails only once it reaches the SDK's util/syscallx, from an
+	# empty cache as a first try would; beamctl refuses before building.
+	timed refused 0 "${RUNS:-3}" -i --prepare "rm -rf $GOCACHE" \
+		-n "GOOS=linux GOARCH=arm go build (fails)" "GOOS=linux GOARCH=arm CGO_ENABLED=0 go build -trimpath -o $work/plain/arm ." \
+		-n "beamctl build --target linux/arm/v7 (exit 2)" "$work/beamctl build . --target linux/arm/v7 --out $work/dist-arm"
 fi

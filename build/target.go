@@ -1,7 +1,10 @@
 package build
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
+	"go/types"
 	"runtime"
 	"slices"
 	"strings"
@@ -89,8 +92,14 @@ func ParseTarget(s string, known []Platform) (Platform, error) {
 	}
 	if lower := strings.ToLower(s); lower != s {
 		// Go's platform names are lower case; LINUX/AMD64 is no typo.
-		if _, err := ParseTarget(lower, known); err == nil {
+		var te *TargetError
+		switch _, err := ParseTarget(lower, known); {
+		case err == nil:
 			return Platform{}, &TargetError{Target: s, Reason: "is not in lower case", Fix: "did you mean " + lower + "?"}
+		case errors.As(err, &te) && te.sdk:
+			// Lower case would not help: say why at once.
+			te.Target = s
+			return Platform{}, te
 		}
 	}
 	parts := strings.Split(s, "/")
@@ -121,6 +130,9 @@ func ParseTarget(s string, known []Platform) (Platform, error) {
 		return Platform{}, &TargetError{Target: s, Reason: "is not a platform this Go toolchain can build",
 			Fix: "did you mean " + orList(closest(base.String(), known, 3)) + "?"}
 	}
+	if reason, fix := sdkRefuses(base, known); reason != "" {
+		return Platform{}, &TargetError{Target: s, Reason: reason, Fix: fix, sdk: true}
+	}
 	if p.Variant != "" {
 		valid := variants[p.Arch]
 		if !slices.Contains(valid, p.Variant) {
@@ -141,9 +153,56 @@ func ParseTarget(s string, known []Platform) (Platform, error) {
 	return p, nil
 }
 
+// SDKBuilds reports whether the Beam Go SDK compiles for p, which the
+// toolchain may build for all the same.
+func SDKBuilds(p Platform) bool {
+	reason, _ := sdkRefuses(Platform{OS: p.OS, Arch: p.Arch}, nil)
+	return reason == ""
+}
+
+// wide is the 64-bit architecture a 32-bit one's users move to.
+var wide = map[string]string{"386": "amd64", "arm": "arm64", "mips": "mips64", "mipsle": "mips64le"}
+
+// sdkRefuses says why the Beam Go SDK does not compile for p, and which
+// target of known to use instead; "" when it does. The rules are what
+// compiling the SDK's harness for every platform of go tool dist list
+// fails on (TestSDKRefusals keeps them true of the SDK in go.mod), so
+// that a target the build could only fail on is refused before it spends
+// minutes compiling:
+//   - 32-bit Linux (android too): util/syscallx returns Sysinfo_t's
+//     Totalram, a uint32 there, as a uint64. Elsewhere syscallx has no
+//     such code, and windows/386 or freebsd/arm compile.
+//   - js, wasip1 and plan9: github.com/docker/go-connections/sockets,
+//     which the SDK imports, uses Unix sockets those lack.
+func sdkRefuses(p Platform, known []Platform) (reason, fix string) {
+	switch {
+	case (p.OS == "linux" || p.OS == "android") && is32Bit(p.Arch):
+		alt := Platform{OS: p.OS, Arch: cmp.Or(wide[p.Arch], "amd64")}
+		for _, next := range []Platform{{OS: "linux", Arch: alt.Arch}, {OS: "linux", Arch: "amd64"}} {
+			if known == nil || slices.Contains(known, alt) {
+				break
+			}
+			alt = next
+		}
+		return "is 32-bit, and the Beam Go SDK builds for 64-bit Linux only", "use " + alt.String()
+	case p.OS == "js" || p.OS == "wasip1" || p.OS == "plan9":
+		return "is not a platform the Beam Go SDK builds for: " + p.OS + " lacks the Unix sockets it uses", "use linux/amd64 or linux/arm64"
+	}
+	return "", ""
+}
+
+// is32Bit reports whether arch has 32-bit pointers, as the gc compiler
+// lays them out.
+func is32Bit(arch string) bool {
+	sizes := types.SizesFor("gc", arch)
+	return sizes != nil && sizes.Sizeof(types.Typ[types.Uintptr]) == 4
+}
+
 // TargetError is a target that cannot be built.
 type TargetError struct {
 	Target, Reason, Fix string
+	// sdk: the toolchain builds for the target, the Beam SDK does not.
+	sdk bool
 }
 
 // SettingKey says the target is the setting at fault.
@@ -159,7 +218,9 @@ func closest(s string, known []Platform, n int) []string {
 	os, _, _ := strings.Cut(s, "/")
 	names := make([]string, 0, len(known))
 	for _, k := range known {
-		names = append(names, k.String())
+		if n := k.String(); SDKBuilds(k) && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
 	}
 	return suggest.Nearest(s, names, n, func(s, c string) int {
 		d := suggest.Distance(s, c)

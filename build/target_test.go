@@ -14,6 +14,8 @@ var known = []Platform{
 	{"linux", "amd64", ""}, {"linux", "arm64", ""}, {"linux", "arm", ""}, {"linux", "386", ""},
 	{"linux", "s390x", ""}, {"linux", "ppc64le", ""}, {"linux", "riscv64", ""},
 	{"darwin", "arm64", ""}, {"darwin", "amd64", ""}, {"windows", "amd64", ""}, {"windows", "arm64", ""},
+	{"windows", "386", ""}, {"freebsd", "arm", ""}, {"linux", "mipsle", ""}, {"android", "arm", ""}, {"android", "arm64", ""},
+	{"js", "wasm", ""},
 	{runtime.GOOS, runtime.GOARCH, ""},
 }
 
@@ -26,17 +28,24 @@ func TestParseTarget(t *testing.T) {
 		{in: "linux/amd64", want: Platform{"linux", "amd64", ""}},
 		{in: "linux/arm64", want: Platform{"linux", "arm64", ""}},
 		{in: "linux/arm64/v8", want: Platform{"linux", "arm64", ""}},
-		{in: "linux/arm/v7", want: Platform{"linux", "arm", "v7"}},
+		{in: "windows/386", want: Platform{"windows", "386", ""}},
+		{in: "freebsd/arm/v7", want: Platform{"freebsd", "arm", "v7"}},
+		{in: "linux/arm/v7", wantErr: `target "linux/arm/v7" is 32-bit, and the Beam Go SDK builds for 64-bit Linux only: use linux/arm64`},
+		{in: "linux/386", wantErr: `target "linux/386" is 32-bit, and the Beam Go SDK builds for 64-bit Linux only: use linux/amd64`},
+		{in: "linux/mipsle", wantErr: `use linux/amd64`},
+		{in: "android/arm", wantErr: `use android/arm64`},
+		{in: "Linux/386", wantErr: `target "Linux/386" is 32-bit`},
+		{in: "js/wasm", wantErr: `target "js/wasm" is not a platform the Beam Go SDK builds for`},
 		{in: "linux/amd64/v3", want: Platform{"linux", "amd64", "v3"}},
 		{in: "host", want: HostPlatform()},
 		{in: "LINUX/AMD64", wantErr: `target "LINUX/AMD64" is not in lower case: did you mean linux/amd64?`},
-		{in: "Linux/arm/V7", wantErr: `did you mean linux/arm/v7?`},
+		{in: "Linux/amd64/V3", wantErr: `did you mean linux/amd64/v3?`},
 		{in: "linux", wantErr: `target "linux" is not OS/ARCH[/VARIANT]: did you mean linux/amd64 or linux/arm64?`},
-		{in: "linux/sparc", wantErr: `target "linux/sparc" is not a platform this Go toolchain can build: did you mean linux/arm`},
+		{in: "linux/sparc", wantErr: `target "linux/sparc" is not a platform this Go toolchain can build: did you mean linux/s390x, linux/amd64 or linux/arm64?`},
 		{in: "linux/arm64/v9", wantErr: `target "linux/arm64/v9" has an unknown variant v9: use linux/arm64/v8 or linux/arm64`},
 		{in: "windows/arm/v7", wantErr: `target "windows/arm/v7" is not a platform this Go toolchain can build: did you mean windows/arm64`},
 		{in: "linux/amd64/v9", wantErr: `use linux/amd64/v1, linux/amd64/v2, linux/amd64/v3 or linux/amd64/v4 or linux/amd64`},
-		{in: "linux/386/v2", wantErr: `386 takes no variant: use linux/386`},
+		{in: "windows/386/v2", wantErr: `386 takes no variant: use windows/386`},
 		{in: "", wantErr: `target "" is empty`},
 		{in: "linux/", wantErr: `is not OS/ARCH[/VARIANT]`},
 		{in: "a/b/c/d", wantErr: `is not OS/ARCH[/VARIANT]`},
@@ -58,11 +67,11 @@ func TestParseTarget(t *testing.T) {
 }
 
 func TestParseTargets(t *testing.T) {
-	got, err := ParseTargets([]string{"linux/amd64,linux/arm64", " linux/arm64 ", "linux/arm/v7"}, known)
+	got, err := ParseTargets([]string{"linux/amd64,linux/arm64", " linux/arm64 ", "linux/amd64/v3"}, known)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Platform{{"linux", "amd64", ""}, {"linux", "arm64", ""}, {"linux", "arm", "v7"}}
+	want := []Platform{{"linux", "amd64", ""}, {"linux", "arm64", ""}, {"linux", "amd64", "v3"}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("ParseTargets = %v, want %v", got, want)
 	}

@@ -6,6 +6,7 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -61,7 +62,14 @@ func Run(ctx context.Context, o Options) []check.Result {
 		}
 		p, err := build.ParseTarget(t, tc.Platforms)
 		if err != nil {
-			out = append(out, check.Failure("target "+t, err.Error(), "give OS/ARCH as go tool dist list names it"))
+			// The same words as build's refusal: what is wrong and the
+			// target to give instead.
+			fix := "give OS/ARCH as go tool dist list names it"
+			var te *build.TargetError
+			if errors.As(err, &te) {
+				fix = te.Fix
+			}
+			out = append(out, check.Failure("target "+t, err.Error(), fix))
 			continue
 		}
 		// host and its OS/ARCH are one target, as for build.

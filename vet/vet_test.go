@@ -126,7 +126,7 @@ func TestBeamExamples(t *testing.T) {
 	for _, e := range examples {
 		patterns = append(patterns, "github.com/apache/beam/sdks/v2/go/examples/"+e)
 	}
-	wd, err := filepath.Abs("testdata/beamexamples")
+	wd, err := filepath.Abs("../testdata/beamexamples")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func TestCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"go.mod", "go.sum"} {
-		data, err := os.ReadFile(filepath.Join("testdata/beamexamples", f))
+		data, err := os.ReadFile(filepath.Join("../testdata/beamexamples", f))
 		if err != nil {
 			t.Fatal(err)
 		}

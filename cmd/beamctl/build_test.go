@@ -226,6 +226,9 @@ func TestBuildBadInput(t *testing.T) {
 		{"unknown arch", []string{"build", wc, "--target", "linux/sparc"}, 2, `target "linux/sparc" is not a platform this Go toolchain can build: did you mean`},
 		{"unknown variant", []string{"build", wc, "--target", "linux/arm64/v9"}, 2, `target "linux/arm64/v9" has an unknown variant v9`},
 		{"removed port", []string{"build", wc, "--target", "windows/arm/v7"}, 2, `target "windows/arm/v7" is not a platform this Go toolchain can build`},
+		{"32-bit arm", []string{"build", wc, "--target", "linux/arm/v7"}, 2, `target "linux/arm/v7" is 32-bit, and the Beam Go SDK builds for 64-bit Linux only: use linux/arm64`},
+		{"32-bit x86 among others", []string{"build", wc, "--target", "linux/amd64,linux/386"}, 2, `target "linux/386" is 32-bit, and the Beam Go SDK builds for 64-bit Linux only: use linux/amd64`},
+		{"wasm", []string{"build", wc, "--target", "wasip1/wasm"}, 2, `target "wasip1/wasm" is not a platform the Beam Go SDK builds for`},
 		{"package not found", []string{"build", "./nope"}, 2, "package ./nope not found: no such directory"},
 		{"import path not found", []string{"build", "github.com/beamctl/beamctl/nope"}, 2, "package github.com/beamctl/beamctl/nope not found (no required module provides package github.com/beamctl/beamctl/nope):"},
 		{"no go.mod", []string{"build", noMod}, 2, "is not in a Go module: no go.mod"},
@@ -247,7 +250,7 @@ func TestBuildBadInput(t *testing.T) {
 		{"config bad yaml", []string{"build", wc, "--config", badYAML}, 2, badYAML + ":"},
 		{"config missing", []string{"build", wc, "--config", filepath.Join(cfgDir, "none.yaml")}, 2, "none.yaml cannot be read"},
 		{"config value refused", []string{"build", wc, "--config", negativeJobs}, 2, "--jobs -3 is negative: give a positive number of concurrent builds, or 0 for one per CPU (jobs is set by " + negativeJobs + ":2)"},
-		{"config target refused", []string{"build", wc, "--config", badTarget}, 2, "did you mean linux/amd64, linux/arm64 or linux/386? (target is set by " + badTarget + ":1)"},
+		{"config target refused", []string{"build", wc, "--config", badTarget}, 2, "did you mean linux/amd64, linux/arm64 or linux/mips64? (target is set by " + badTarget + ":1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dist, unchanged := sentinelDist(t)
@@ -398,4 +401,30 @@ func processesMentioning(s string) []string {
 		}
 	}
 	return out
+}
+
+// TestBuildRefusesBeforeCompiling: a target the Beam SDK cannot be built
+// for is refused before anything is built or cached.
+func TestBuildRefusesBeforeCompiling(t *testing.T) {
+	t.Parallel()
+	for _, target := range []string{"linux/arm/v7", "linux/386"} {
+		t.Run(strings.ReplaceAll(target, "/", "-"), func(t *testing.T) {
+			t.Parallel()
+			cache, out := t.TempDir(), filepath.Join(t.TempDir(), "dist")
+			r := beamctl(t, "build", "../../examples/wordcount", "--target", target, "--cache-dir", cache, "--out", out)
+			if r.code != exitUsage || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("exit %d, want %d with one line:\n%s", r.code, exitUsage, r.stderr)
+			}
+			entries, err := os.ReadDir(cache)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) > 0 {
+				t.Errorf("the cache holds %v after a refusal", entries)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Errorf("--out exists after a refusal: %v", err)
+			}
+		})
+	}
 }

@@ -20,7 +20,7 @@ import (
 const completeTimeout = 2 * time.Second
 
 // commonTargets are offered when the toolchain cannot be asked.
-var commonTargets = []string{"host", "linux/amd64", "linux/arm64", "linux/arm/v7"}
+var commonTargets = []string{"host", "linux/amd64", "linux/arm64"}
 
 // registerCompletions completes flag values and arguments from what this
 // machine, the configuration and the job server know. Failures complete
@@ -86,8 +86,9 @@ func withPrefix(vals []string, prefix string) []string {
 	return out
 }
 
-// completeTargets offers the toolchain's platforms (and arm variants),
-// after any targets already given in the same comma-separated value.
+// completeTargets offers the toolchain's platforms (and their variants)
+// that the Beam SDK builds for, after any targets already given in the
+// same comma-separated value.
 func completeTargets(cmd *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
 	done, cur := "", toComplete
 	if i := strings.LastIndex(toComplete, ","); i >= 0 {
@@ -99,6 +100,9 @@ func completeTargets(cmd *cobra.Command, _ []string, toComplete string) ([]strin
 	if tc, err := build.FindToolchain(ctx, nil); err == nil {
 		names = []string{"host"}
 		for _, p := range tc.Platforms {
+			if !build.SDKBuilds(p) {
+				continue
+			}
 			names = append(names, p.String())
 			if p.Arch == "arm64" {
 				continue // arm64/v8 is arm64

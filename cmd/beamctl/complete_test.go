@@ -32,7 +32,10 @@ func TestCompletion(t *testing.T) {
 		args      []string
 		want, not []string
 	}{
-		{[]string{"run", "--target", "linux/a"}, []string{"linux/amd64", "linux/arm64", "linux/arm", "linux/arm/v7"}, []string{"windows/amd64", "linux/arm64/v8"}},
+		{[]string{"run", "--target", "linux/a"}, []string{"linux/amd64", "linux/arm64", "linux/amd64/v3"}, []string{"windows/amd64", "linux/arm64/v8", "linux/arm", "linux/arm/v7"}},
+		{[]string{"run", "--target", "linux/"}, []string{"linux/ppc64le", "linux/s390x", "linux/riscv64"}, []string{"linux/386", "linux/mips"}},
+		{[]string{"run", "--target", "freebsd/ar"}, []string{"freebsd/arm64", "freebsd/arm/v7"}, nil},
+		{[]string{"run", "--target", "js"}, nil, []string{"js/wasm"}},
 		{[]string{"build", "--target", "linux/amd64,linux/arm6"}, []string{"linux/amd64,linux/arm64"}, []string{"linux/arm64"}},
 		{[]string{"stage", "--target", "ho"}, []string{"host"}, nil},
 		{[]string{"submit", "dist", "--environment", ""}, []string{"docker", "process", "external", "loopback"}, nil},

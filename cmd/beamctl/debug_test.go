@@ -76,6 +76,15 @@ func freePorts(t *testing.T, n int) (string, string) {
 	return "", ""
 }
 
+// watchLine is what the tests read of a run --watch result line.
+type watchLine struct {
+	Run        int      `json:"run"`
+	State      string   `json:"state"`
+	Error      string   `json:"error"`
+	Changed    []string `json:"changed"`
+	Superseded string   `json:"superseded"`
+}
+
 // debugRun is beamctl run --debug --output json, as a process.
 type debugRun struct {
 	cmd    *exec.Cmd
@@ -83,6 +92,8 @@ type debugRun struct {
 	out    string // the job's output file
 	stderr syncbuf.Buffer
 	events chan debugEvent
+	// runs are run --watch's result lines.
+	runs chan watchLine
 	// transforms are those the last transforms event listed.
 	transforms []string
 	exited     chan struct{}
@@ -103,12 +114,20 @@ func startDebugged(t *testing.T, args ...string) (*debugRun, string) {
 // run of a test binary builds wordcount for debuggers.
 func startDebugRun(t *testing.T, args ...string) *debugRun {
 	t.Helper()
-	r := &debugRun{tmp: t.TempDir(), events: make(chan debugEvent, 16), exited: make(chan struct{})}
-	r.out = filepath.Join(t.TempDir(), "counts.txt")
+	out := filepath.Join(t.TempDir(), "counts.txt")
 	args = append(append([]string{"run", "../../examples/wordcount", "--target", "host", "--out", t.TempDir(),
 		"--debug", "--dlv", dlvBinary(t), "--output", "json"}, args...),
-		"--", "--input="+abs(t, wordcountInput), "--output="+r.out)
+		"--", "--input="+abs(t, wordcountInput), "--output="+out)
+	return startDebugProcess(t, "", out, args...)
+}
+
+// startDebugProcess runs beamctl with args in dir ("": this package's);
+// out is the job's output file.
+func startDebugProcess(t *testing.T, dir, out string, args ...string) *debugRun {
+	t.Helper()
+	r := &debugRun{tmp: t.TempDir(), out: out, events: make(chan debugEvent, 16), runs: make(chan watchLine, 16), exited: make(chan struct{})}
 	r.cmd = exec.Command(beamctlBinary(t), args...)
+	r.cmd.Dir = dir
 	r.cmd.Env = append(os.Environ(), "TMPDIR="+r.tmp)
 	r.cmd.Stderr = &r.stderr
 	stdout, err := r.cmd.StdoutPipe()
@@ -126,6 +145,10 @@ func startDebugRun(t *testing.T, args ...string) *debugRun {
 			var e debugEvent
 			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Event != "" {
 				r.events <- e
+			}
+			var l watchLine
+			if json.Unmarshal(sc.Bytes(), &l) == nil && l.Run > 0 {
+				r.runs <- l
 			}
 		}
 	})
@@ -177,7 +200,14 @@ func (r *debugRun) waitDebugger(t *testing.T, role string) debugEvent {
 // connectDelve connects to Delve at addr once it says it listens.
 func connectDelve(t *testing.T, output func() string, addr string) *rpc2.RPCClient {
 	t.Helper()
-	waitOutput(t, output, "API server listening at: "+addr)
+	return connectNthDelve(t, output, addr, 1)
+}
+
+// connectNthDelve connects to the nth Delve to listen at addr, once it
+// says it does.
+func connectNthDelve(t *testing.T, output func() string, addr string, n int) *rpc2.RPCClient {
+	t.Helper()
+	waitOutputN(t, output, "API server listening at: "+addr, n)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -237,6 +267,23 @@ func (r *debugRun) leave(t *testing.T, c *rpc2.RPCClient, bp *api.Breakpoint) {
 	r.checkDone(t)
 }
 
+// interrupt sends SIGINT: beamctl must exit 130, and neither Delve (whose
+// command line names its address addr) nor the worker (whose names its
+// directory in TMPDIR) may run on.
+func (r *debugRun) interrupt(t *testing.T, addr string) {
+	t.Helper()
+	if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := r.wait(t); code != exitInterrupted {
+		t.Errorf("exit %d after SIGINT, want %d\n%s", code, exitInterrupted, r.stderr.String())
+	}
+	if procs := processesMentioning("--listen=" + addr); len(procs) > 0 {
+		t.Errorf("Delve still runs: %q", procs)
+	}
+	waitClean(t, r.tmp)
+}
+
 // sourceLine is the 1-based line of path that contains text.
 func sourceLine(t *testing.T, path, text string) int {
 	t.Helper()
@@ -257,14 +304,21 @@ func sourceLine(t *testing.T, path, text string) int {
 // text.
 func breakAt(t *testing.T, c *rpc2.RPCClient, text string) *api.Breakpoint {
 	t.Helper()
-	line := sourceLine(t, "../../examples/wordcount/main.go", text)
-	locs, _, err := c.FindLocation(api.EvalScope{GoroutineID: -1}, "wordcount/main.go:"+strconv.Itoa(line), false, nil)
+	return breakIn(t, c, "../../examples/wordcount/main.go", "wordcount/main.go", text)
+}
+
+// breakIn sets a breakpoint on the line of the source file at path that
+// holds text; name ends the file's name in the binary.
+func breakIn(t *testing.T, c *rpc2.RPCClient, path, name, text string) *api.Breakpoint {
+	t.Helper()
+	line := sourceLine(t, path, text)
+	locs, _, err := c.FindLocation(api.EvalScope{GoroutineID: -1}, name+":"+strconv.Itoa(line), false, nil)
 	if err != nil || len(locs) == 0 {
-		t.Fatalf("find wordcount/main.go:%d: %v", line, err)
+		t.Fatalf("find %s:%d: %v", name, line, err)
 	}
 	bp, err := c.CreateBreakpoint(&api.Breakpoint{File: locs[0].File, Line: line})
 	if err != nil {
-		t.Fatalf("break at wordcount/main.go:%d: %v", line, err)
+		t.Fatalf("break at %s:%d: %v", name, line, err)
 	}
 	return bp
 }
@@ -370,18 +424,7 @@ func TestDebugRun(t *testing.T) {
 		r, addr := startDebugged(t)
 		c, _ := r.debugger(t, "worker")
 		continueTo(t, c, breakAt(t, c, "emit(strings.ToLower(w))"))
-		if err := r.cmd.Process.Signal(syscall.SIGINT); err != nil {
-			t.Fatal(err)
-		}
-		if code := r.wait(t); code != exitInterrupted {
-			t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, r.stderr.String())
-		}
-		// Delve's command line names its address, the worker's its
-		// directory in TMPDIR: neither may run on.
-		if procs := processesMentioning("--listen=" + addr); len(procs) > 0 {
-			t.Errorf("Delve still runs: %q", procs)
-		}
-		waitClean(t, r.tmp)
+		r.interrupt(t, addr)
 	})
 
 	t.Run("launcher", func(t *testing.T) {

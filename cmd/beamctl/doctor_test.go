@@ -76,6 +76,7 @@ func TestDoctor(t *testing.T) {
 		{"modules missing with the proxy off", map[string]string{"GOPROXY": "off", "GOFLAGS": "-mod=mod"}, []string{pipelineModule(t, "1.26.0", "v2.50.0")}, "modules", check.Fail, "set GOPROXY"},
 		{"no qemu for arm64", map[string]string{"PATH": goDir}, []string{"--target", "linux/arm64"}, "target linux/arm64", check.Fail, "apt-get install qemu-user-static"},
 		{"unknown target", nil, []string{"--target", "linux/sparc"}, "target linux/sparc", check.Fail, "did you mean"},
+		{"32-bit target", nil, []string{"--target", "linux/arm/v7"}, "target linux/arm/v7", check.Fail, "64-bit Linux only: use linux/arm64"},
 		{"host named twice", nil, []string{"--target", "host," + runtime.GOOS + "/" + runtime.GOARCH}, "target " + runtime.GOOS + "/" + runtime.GOARCH, check.OK, "natively"},
 		{"flink rest port", nil, []string{"--endpoint", strings.TrimPrefix(flink.URL, "http://"), "--connect-timeout", "2s"}, "endpoint", check.Fail, "Flink's REST API"},
 		{"nothing at the endpoint", nil, []string{"--endpoint", "127.0.0.1:1", "--connect-timeout", "1s"}, "endpoint", check.Fail, "cannot reach job server at 127.0.0.1:1"},

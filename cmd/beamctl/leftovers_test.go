@@ -43,10 +43,18 @@ func distOf(t *testing.T, once *sync.Once, dist *string, name, pkg string) strin
 // the submitting program itself as the boot command.
 func beamctlProcess(t *testing.T, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	return beamctlProcessIn(t, "", 3*time.Minute, args...)
+}
+
+// beamctlProcessIn runs the built beamctl in dir ("": this package's),
+// killing it after timeout.
+func beamctlProcessIn(t *testing.T, dir string, timeout time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var stdout, stderr strings.Builder
 	cmd := exec.CommandContext(ctx, beamctlBinary(t), args...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	code := 0
 	if err := cmd.Run(); err != nil {
@@ -203,8 +211,14 @@ func startInTmp(t *testing.T, args ...string) (cmd *exec.Cmd, tmp string, out *s
 
 func waitOutput(t *testing.T, output func() string, s string) {
 	t.Helper()
+	waitOutputN(t, output, s, 1)
+}
+
+// waitOutputN waits for output to hold s n times.
+func waitOutputN(t *testing.T, output func() string, s string, n int) {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(output(), s) {
+	for strings.Count(output(), s) < n {
 		if time.Now().After(deadline) {
 			t.Fatalf("no %q after a minute:\n%s", s, output())
 		}

@@ -25,13 +25,20 @@ const wordcountInput = "../../examples/wordcount/testdata/input.txt"
 // doc says it counts.
 func countWords(t *testing.T, path string) []string {
 	t.Helper()
+	return countMatches(t, path, `[\p{L}\p{N}']+`, strings.ToLower)
+}
+
+// countMatches counts path's words, the matches of expr as norm words
+// them, one "word: count" line each, sorted.
+func countMatches(t *testing.T, path, expr string, norm func(string) string) []string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	counts := map[string]int{}
-	for _, w := range regexp.MustCompile(`[\p{L}\p{N}']+`).FindAllString(string(data), -1) {
-		counts[strings.ToLower(w)]++
+	for _, w := range regexp.MustCompile(expr).FindAllString(string(data), -1) {
+		counts[norm(w)]++
 	}
 	var lines []string
 	for w, n := range counts {

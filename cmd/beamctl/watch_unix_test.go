@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -18,15 +19,6 @@ import (
 
 	"github.com/beamctl/beamctl/internal/syncbuf"
 )
-
-// watchLine is what TestRunWatch reads of a run's JSON line.
-type watchLine struct {
-	Run        int      `json:"run"`
-	State      string   `json:"state"`
-	Error      string   `json:"error"`
-	Changed    []string `json:"changed"`
-	Superseded string   `json:"superseded"`
-}
 
 // TestRunWatch edits a pipeline under run --watch, on the embedded runner,
 // with real files and fsnotify: each edit gives a run whose output has it;
@@ -37,39 +29,9 @@ type watchLine struct {
 // temporary file.
 func TestRunWatch(t *testing.T) {
 	t.Parallel()
-	mod := t.TempDir()
-	src, err := os.ReadFile("testdata/watched/main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gomod, err := os.ReadFile("../../examples/linestats/go.mod")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gomod = regexp.MustCompile(`(?m)^module .*$`).ReplaceAll(gomod, []byte("module example.com/watched"))
-	gosum, err := os.ReadFile("../../examples/linestats/go.sum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	main := filepath.Join(mod, "main.go")
-	for name, data := range map[string][]byte{"main.go": src, "go.mod": gomod, "go.sum": gosum} {
-		if err := os.WriteFile(filepath.Join(mod, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The source as an editor saves it: a new file renamed over the old.
-	save := func(mark, delay string) {
-		t.Helper()
-		s := strings.Replace(string(src), `mark  = "v1"`, `mark  = "`+mark+`"`, 1)
-		s = strings.Replace(s, "delay = 0 * time.Second", "delay = "+delay, 1)
-		tmp := main + ".tmp"
-		if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, main); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w := newWatched(t)
+	mod, main, src := w.mod, w.main, w.src
+	save := func(mark, delay string) { t.Helper(); w.save(t, mark, delay) }
 	tmp := t.TempDir()
 	out := filepath.Join(mod, "out.txt")
 	cmd := exec.Command(beamctlBinary(t), "run", "--watch", ".", "--target", "host", "--output", "json", "--", "--output="+out)
@@ -123,15 +85,7 @@ func TestRunWatch(t *testing.T) {
 		if l.State != "DONE" || l.Error != "" {
 			t.Fatalf("run %d: %+v\n%s", l.Run, l, stderr.String())
 		}
-		b, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := strings.Fields(string(b))
-		slices.Sort(got)
-		if want := []string{mark + ":a", mark + ":b"}; !slices.Equal(got, want) {
-			t.Errorf("run %d wrote %q, want %q", l.Run, got, want)
-		}
+		w.counted(t, out, mark)
 	}
 	onlyMain := func(l watchLine) {
 		t.Helper()
@@ -194,5 +148,113 @@ func TestRunWatch(t *testing.T) {
 			names = append(names, e.Name())
 		}
 		t.Errorf("temporary files left: %v", names)
+	}
+}
+
+// TestRunWatchDebug reruns a pipeline under run --watch --debug: after a
+// save, the new worker waits under Delve on the address the first one had,
+// a real Delve client stops it in the DoFn, and the job ends with the
+// edit's output; SIGINT exits 130 and leaves no Delve.
+func TestRunWatchDebug(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("Delve's native backend; processes found in /proc")
+	}
+	w := newWatched(t)
+	out := filepath.Join(w.mod, "out.txt")
+	addr, _ := freePorts(t, 4)
+	r := startDebugProcess(t, w.mod, out, "run", "--watch", ".", "--target", "host", "--debug", "--dlv", dlvBinary(t),
+		"--debug-addr", addr, "--output", "json", "--", "--output="+out)
+	for i, mark := range []string{"v1", "v2"} {
+		if e := r.waitDebugger(t, "worker"); e.Address != addr {
+			t.Errorf("run %d: worker's Delve at %s, want %s as the first run's", i+1, e.Address, addr)
+		}
+		c := connectNthDelve(t, r.stderr.String, addr, i+1)
+		bp := breakIn(t, c, w.main, "watched/main.go", `return mark + ":" + w`)
+		state := continueTo(t, c, bp)
+		if got := local(t, c, state, "w"); got != "a" && got != "b" {
+			t.Errorf("run %d: stopped in tag with w = %q, want a or b", i+1, got)
+		}
+		if _, err := c.ClearBreakpoint(bp.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Disconnect(true); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case l := <-r.runs:
+			if l.Run != i+1 || l.State != "DONE" {
+				t.Fatalf("result %+v, want run %d DONE\n%s", l, i+1, r.stderr.String())
+			}
+		case <-r.exited:
+			t.Fatalf("beamctl exited (%v) before run %d ended:\n%s", r.err, i+1, r.stderr.String())
+		case <-time.After(3 * time.Minute):
+			t.Fatalf("run %d did not end within 3m of the debugger leaving:\n%s", i+1, r.stderr.String())
+		}
+		w.counted(t, out, mark)
+		if i == 0 {
+			w.save(t, "v2", "0")
+		}
+	}
+	r.interrupt(t, addr)
+}
+
+// watched is a copy of testdata/watched in a module of its own.
+type watched struct {
+	mod, main string
+	src       []byte
+}
+
+func newWatched(t *testing.T) *watched {
+	t.Helper()
+	w := &watched{mod: t.TempDir()}
+	var err error
+	if w.src, err = os.ReadFile("testdata/watched/main.go"); err != nil {
+		t.Fatal(err)
+	}
+	gomod, err := os.ReadFile("../../examples/linestats/go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gomod = regexp.MustCompile(`(?m)^module .*$`).ReplaceAll(gomod, []byte("module example.com/watched"))
+	gosum, err := os.ReadFile("../../examples/linestats/go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.main = filepath.Join(w.mod, "main.go")
+	for name, data := range map[string][]byte{"main.go": w.src, "go.mod": gomod, "go.sum": gosum} {
+		if err := os.WriteFile(filepath.Join(w.mod, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// save writes the source with mark and delay as an editor saves it: a new
+// file renamed over the old.
+func (w *watched) save(t *testing.T, mark, delay string) {
+	t.Helper()
+	s := strings.Replace(string(w.src), `mark  = "v1"`, `mark  = "`+mark+`"`, 1)
+	s = strings.Replace(s, "delay = 0 * time.Second", "delay = "+delay, 1)
+	tmp := w.main + ".tmp"
+	if err := os.WriteFile(tmp, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, w.main); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// counted checks that out holds the pipeline's output for mark.
+func (w *watched) counted(t *testing.T, out, mark string) {
+	t.Helper()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Fields(string(b))
+	slices.Sort(got)
+	if want := []string{mark + ":a", mark + ":b"}; !slices.Equal(got, want) {
+		t.Errorf("the job wrote %q, want %q", got, want)
 	}
 }

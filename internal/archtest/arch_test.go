@@ -346,7 +346,7 @@ func TestTestModulesShareBuildCache(t *testing.T) {
 		"examples/linestats": ".",
 		"examples/snippets":  ".",
 		// The module the checks load Beam's own examples from.
-		"vet/testdata/beamexamples": "github.com/apache/beam/sdks/v2/go/examples/wordcount",
+		"testdata/beamexamples": "github.com/apache/beam/sdks/v2/go/examples/wordcount",
 	} {
 		found := versions(filepath.Join(root(t), dir), pkg)
 		if len(found) < 10 {
