@@ -156,7 +156,7 @@ func ParseTarget(s string, known []Platform) (Platform, error) {
 // SDKBuilds reports whether the Beam Go SDK compiles for p, which the
 // toolchain may build for all the same.
 func SDKBuilds(p Platform) bool {
-	reason, _ := sdkRefuses(Platform{OS: p.OS, Arch: p.Arch}, nil)
+	reason, _ := sdkRefuses(p, nil)
 	return reason == ""
 }
 
@@ -177,14 +177,15 @@ var wide = map[string]string{"386": "amd64", "arm": "arm64", "mips": "mips64", "
 func sdkRefuses(p Platform, known []Platform) (reason, fix string) {
 	switch {
 	case (p.OS == "linux" || p.OS == "android") && is32Bit(p.Arch):
-		alt := Platform{OS: p.OS, Arch: cmp.Or(wide[p.Arch], "amd64")}
-		for _, next := range []Platform{{OS: "linux", Arch: alt.Arch}, {OS: "linux", Arch: "amd64"}} {
-			if known == nil || slices.Contains(known, alt) {
+		arch := cmp.Or(wide[p.Arch], "amd64")
+		alt := "linux/amd64"
+		for _, c := range []Platform{{OS: p.OS, Arch: arch}, {OS: "linux", Arch: arch}} {
+			if known == nil || slices.Contains(known, c) {
+				alt = c.String()
 				break
 			}
-			alt = next
 		}
-		return "is 32-bit, and the Beam Go SDK builds for 64-bit Linux only", "use " + alt.String()
+		return "is 32-bit, and the Beam Go SDK builds for 64-bit Linux only", "use " + alt
 	case p.OS == "js" || p.OS == "wasip1" || p.OS == "plan9":
 		return "is not a platform the Beam Go SDK builds for: " + p.OS + " lacks the Unix sockets it uses", "use linux/amd64 or linux/arm64"
 	}
