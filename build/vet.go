@@ -46,7 +46,36 @@ func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 	if o.Toolchain != nil && o.Toolchain.Env != nil {
 		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(p)...)
 	}
+	// go/packages lists with -buildvcs=false, but a main package's compile
+	// depends on the VCS stamp: in a repository the check would compile
+	// the package again beside the build's own compile, doubling the cost
+	// of every edit. Listing with the build's setting shares the compile.
+	vo.BuildFlags = append(vo.BuildFlags, "-buildvcs="+buildVCS(vo.Env))
 	return vo
+}
+
+// buildVCS is the -buildvcs setting go build runs with in env: GOFLAGS's,
+// else go's default.
+func buildVCS(env []string) string {
+	v := "auto"
+	for _, kv := range env {
+		flags, ok := strings.CutPrefix(kv, "GOFLAGS=")
+		if !ok {
+			continue
+		}
+		v = "auto"
+		for _, f := range strings.Fields(flags) {
+			name, val, hasVal := strings.Cut(strings.TrimLeft(f, "-"), "=")
+			if name != "buildvcs" {
+				continue
+			}
+			v = "true"
+			if hasVal {
+				v = val
+			}
+		}
+	}
+	return v
 }
 
 // vetRun is a check that runs beside the compiles.
