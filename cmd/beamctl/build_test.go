@@ -42,6 +42,7 @@ func buildJSON(t *testing.T, args ...string) *build.Manifest {
 }
 
 func TestBuildEndToEnd(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("checks ELF binaries")
 	}
@@ -52,6 +53,7 @@ func TestBuildEndToEnd(t *testing.T) {
 		{"linestats", "../../examples/linestats", "example.com/linestats"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			out := t.TempDir()
 			m := buildJSON(t, tc.pkg, "--target", "host,linux/arm64", "--out", out)
 
@@ -306,9 +308,10 @@ func TestBuildConfigPrecedence(t *testing.T) {
 	src, _ := os.ReadFile("../../examples/wordcount/main.go")
 	// The pipeline must stay in this module to build, so copy it into a
 	// directory of the module that tests may write: testdata/ is ignored
-	// by go vet ./... and friends.
-	dir, err := os.MkdirTemp("testdata", "cfg-*")
-	if err != nil {
+	// by go vet ./... and friends. A fixed name keeps its compile in go's
+	// build cache from one run of the tests to the next.
+	dir := filepath.Join("testdata", "configprecedence")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
