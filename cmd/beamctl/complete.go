@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/graph"
 	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/submit"
 )
@@ -39,8 +40,11 @@ func registerCompletions(a *app, root *cobra.Command) {
 			c.RegisterFlagCompletionFunc("output", fixedValues("text", "json"))
 			c.RegisterFlagCompletionFunc("profile", a.completeProfiles)
 		}
+		if c.Name() == "graph" {
+			c.RegisterFlagCompletionFunc("format", fixedValues(graphFormats()...))
+		}
 		switch c.Name() {
-		case "build", "run", "stage":
+		case "build", "run", "stage", "graph":
 			c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 				return nil, cobra.ShellCompDirectiveFilterDirs
 			}
@@ -60,6 +64,14 @@ func registerCompletions(a *app, root *cobra.Command) {
 		}
 	}
 	walk(root)
+}
+
+func graphFormats() []string {
+	var out []string
+	for _, f := range graph.Formats {
+		out = append(out, string(f))
+	}
+	return out
 }
 
 func environmentNames() []string {

@@ -1,0 +1,372 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/capture"
+	"github.com/beamctl/beamctl/graph"
+	"github.com/beamctl/beamctl/internal/testenv"
+)
+
+// beamExample is one of Beam's own Go examples, with arguments its
+// launcher accepts.
+type beamExample struct {
+	name string
+	args func(dir string) []string
+}
+
+func (e beamExample) pkg() string { return "github.com/apache/beam/sdks/v2/go/examples/" + e.name }
+
+var beamExamples = []beamExample{
+	{"wordcount", func(dir string) []string {
+		return []string{"--input=" + filepath.Join(dir, "in.txt"), "--output=" + filepath.Join(dir, "counts.txt")}
+	}},
+	{"multiout", func(dir string) []string {
+		return []string{"--input=" + filepath.Join(dir, "in.txt"), "--small=" + filepath.Join(dir, "small.txt"), "--big=" + filepath.Join(dir, "big.txt")}
+	}},
+	{"large_wordcount", func(dir string) []string {
+		return []string{"--input=" + filepath.Join(dir, "in.txt"), "--output=" + filepath.Join(dir, "counts.txt")}
+	}},
+}
+
+// beamExamplesModule is the module the tests build Beam's examples from,
+// as a user's module would.
+func beamExamplesModule(t *testing.T) string { return abs(t, "../../testdata/beamexamples") }
+
+// graphOf is beamctl graph --format json of a Beam example, captured once
+// per test binary: the run of Beam's wordcount builds the same binaries
+// (for the host, in beamctl's cache), so a warm graph links nothing.
+type graphOf struct {
+	once sync.Once
+	file string
+	args []string
+	err  string
+}
+
+var exampleGraphs sync.Map // name → *graphOf
+
+func exampleGraph(t *testing.T, e beamExample) (file string, args []string) {
+	t.Helper()
+	v, _ := exampleGraphs.LoadOrStore(e.name, &graphOf{})
+	gf := v.(*graphOf)
+	gf.once.Do(func() {
+		dir := filepath.Join(cacheDir, "graph-"+e.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			gf.err = err.Error()
+			return
+		}
+		gf.file, gf.args = filepath.Join(dir, "graph.json"), e.args(dir)
+		r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute,
+			append([]string{"graph", e.pkg(), "--target", "host", "--format", "json", "--out", gf.file, "--"}, gf.args...)...)
+		if r.code != 0 || r.stdout != "" {
+			gf.err = "graph: exit " + strconv.Itoa(r.code) + ", stdout " + r.stdout + "\n" + r.stderr
+		}
+	})
+	if gf.err != "" {
+		t.Fatal(gf.err)
+	}
+	return gf.file, gf.args
+}
+
+func readGraph(t *testing.T, file string) *graph.Graph {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	g, err := graph.ReadJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// capturedLeaves captures the example's pipeline with the capture package
+// from the launcher graph built, and lists its leaf transforms: what the
+// capture service received, independently of package graph.
+func capturedLeaves(t *testing.T, e beamExample, args []string) []string {
+	t.Helper()
+	out, err := build.Options{CacheDir: cacheDir, WorkDir: beamExamplesModule(t), Package: e.pkg()}.CacheOut()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := build.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, ok := m.Launcher(build.HostPlatform())
+	if !ok {
+		t.Fatalf("%s has no launcher", out)
+	}
+	launcher := filepath.Join(out, l.File)
+	c, err := capture.Capture(context.Background(), capture.Options{Launcher: launcher, WorkerPath: launcher, Args: args})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []string
+	for _, tr := range c.Pipeline.GetComponents().GetTransforms() {
+		if len(tr.GetSubtransforms()) == 0 {
+			leaves = append(leaves, tr.GetUniqueName())
+		}
+	}
+	sort.Strings(leaves)
+	return leaves
+}
+
+func leafNames(g *graph.Graph) []string {
+	var names []string
+	for _, t := range g.Leaves() {
+		names = append(names, t.UniqueName)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestGraphBeamExamples captures Beam's own examples with beamctl graph:
+// the JSON lists every leaf transform the capture service received;
+// Graphviz's dot accepts the DOT at every depth; the Mermaid holds the
+// nodes and edges the JSON says; the text shows every transform.
+func TestGraphBeamExamples(t *testing.T) {
+	t.Parallel()
+	for _, e := range beamExamples {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			file, args := exampleGraph(t, e)
+			g := readGraph(t, file)
+			if want := capturedLeaves(t, e, args); !slices.Equal(leafNames(g), want) {
+				t.Errorf("the graph's leaves\n%v\ndiffer from the captured pipeline's\n%v", leafNames(g), want)
+			}
+			for _, pc := range g.PCollections {
+				if pc.Coder == "" || strings.HasPrefix(pc.Coder, "beam:") || strings.Contains(pc.Coder, "?") {
+					t.Errorf("PCollection %s has no readable coder: %q", pc.Name, pc.Coder)
+				}
+			}
+
+			t.Run("dot", func(t *testing.T) {
+				dot, err := exec.LookPath("dot")
+				if err != nil {
+					testenv.Skip(t, testenv.Tools, "Graphviz's dot is not installed")
+				}
+				for _, depth := range []string{"0", "1", "2"} {
+					r := beamctl(t, "graph", file, "--format", "dot", "--depth", depth)
+					if r.code != 0 {
+						t.Fatalf("depth %s: exit %d\n%s", depth, r.code, r.stderr)
+					}
+					cmd := exec.Command(dot, "-Tsvg", "-o", os.DevNull)
+					cmd.Stdin = strings.NewReader(r.stdout)
+					if out, err := cmd.CombinedOutput(); err != nil || len(out) > 0 {
+						t.Errorf("depth %s: dot: %v\n%s\n%s", depth, err, out, r.stdout)
+					}
+				}
+			})
+			t.Run("mermaid", func(t *testing.T) {
+				r := beamctl(t, "graph", file, "--format", "mermaid")
+				if r.code != 0 {
+					t.Fatalf("exit %d\n%s", r.code, r.stderr)
+				}
+				checkMermaid(t, g, r.stdout)
+			})
+			t.Run("text", func(t *testing.T) {
+				r := beamctl(t, "graph", file)
+				if r.code != 0 {
+					t.Fatalf("exit %d\n%s", r.code, r.stderr)
+				}
+				lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+				if len(lines) != len(g.Transforms) {
+					t.Errorf("%d lines for %d transforms:\n%s", len(lines), len(g.Transforms), r.stdout)
+				}
+				for i, tr := range g.Transforms {
+					want := strings.Repeat("  ", g.Depth(tr)-1) + g.ShortName(tr)
+					if i < len(lines) && !strings.HasPrefix(lines[i], want+" ") && lines[i] != want {
+						t.Errorf("line %d is %q, want %q first", i+1, lines[i], want)
+					}
+				}
+			})
+		})
+	}
+}
+
+var (
+	mermaidNode = regexp.MustCompile(`^\s*(t\d+)\["(.*)<br/><small>.*</small>"\]$`)
+	mermaidEdge = regexp.MustCompile(`^\s*(t\d+) (-->|-\.->)\|"(.*)"\| (t\d+)$`)
+	mermaidSub  = regexp.MustCompile(`^\s*subgraph (t\d+)\["(.*)"\]$`)
+)
+
+// checkMermaid checks a Mermaid flowchart of every transform against the
+// graph: a node per leaf, a subgraph per composite, and an edge labelled
+// with the coder from each PCollection's producer to each of its readers.
+func checkMermaid(t *testing.T, g *graph.Graph, out string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if lines[0] != "flowchart TD" {
+		t.Fatalf("first line %q", lines[0])
+	}
+	id := map[string]string{}
+	for i, tr := range g.Transforms {
+		id["t"+strconv.Itoa(i)] = tr.UniqueName
+	}
+	unescape := strings.NewReplacer("#quot;", `"`, "#lt;", "<", "#gt;", ">").Replace
+	var nodes, subs []string
+	edges := map[string]bool{}
+	depth := 0
+	for _, l := range lines[1:] {
+		switch {
+		case mermaidNode.MatchString(l):
+			m := mermaidNode.FindStringSubmatch(l)
+			if tr := g.Transform(id[m[1]]); tr == nil || g.ShortName(tr) != unescape(m[2]) {
+				t.Errorf("node %s is labelled %q, which is not its transform's name", m[1], m[2])
+			}
+			nodes = append(nodes, id[m[1]])
+		case mermaidSub.MatchString(l):
+			subs = append(subs, id[mermaidSub.FindStringSubmatch(l)[1]])
+			depth++
+		case strings.TrimSpace(l) == "end":
+			depth--
+		case mermaidEdge.MatchString(l):
+			m := mermaidEdge.FindStringSubmatch(l)
+			edges[id[m[1]]+" -> "+id[m[4]]+" "+unescape(m[3])] = true
+		default:
+			t.Errorf("line %q is no node, edge or subgraph", l)
+		}
+	}
+	if depth != 0 {
+		t.Errorf("subgraphs do not balance: %d left open", depth)
+	}
+	var leaves, composites []string
+	for _, tr := range g.Transforms {
+		if tr.Leaf() {
+			leaves = append(leaves, tr.UniqueName)
+		} else {
+			composites = append(composites, tr.UniqueName)
+		}
+	}
+	if !slices.Equal(nodes, leaves) || !slices.Equal(subs, composites) {
+		t.Errorf("nodes %v and subgraphs %v, want the leaves %v and composites %v", nodes, subs, leaves, composites)
+	}
+	want := map[string]bool{}
+	for _, pc := range g.PCollections {
+		var producer string
+		for _, tr := range g.Leaves() {
+			for _, o := range tr.Outputs {
+				if o == pc.ID && producer == "" {
+					producer = tr.UniqueName
+				}
+			}
+		}
+		for _, tr := range g.Leaves() {
+			for _, in := range tr.Inputs {
+				if in == pc.ID && producer != "" {
+					want[producer+" -> "+tr.UniqueName+" "+graph.Label(pc.Coder)] = true
+				}
+			}
+		}
+	}
+	for e := range want {
+		if !edges[e] {
+			t.Errorf("no edge %s", e)
+		}
+	}
+	for e := range edges {
+		if !want[e] {
+			t.Errorf("edge %s is no PCollection's", e)
+		}
+	}
+}
+
+// TestGraphLeavesNoProcess captures wordcount with a tag in its arguments:
+// once graph has returned, no process carries the tag.
+func TestGraphLeavesNoProcess(t *testing.T) {
+	t.Parallel()
+	// After the shared capture, the build is up to date.
+	exampleGraph(t, beamExamples[0])
+	tag := "graph-tag-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "g.txt")
+	r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute, "graph", beamExamples[0].pkg(), "--target", "host", "--out", out,
+		"--", "--input="+filepath.Join(dir, tag), "--output="+filepath.Join(dir, "counts.txt"))
+	if r.code != 0 || r.stdout != "" {
+		t.Fatalf("exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	if ps := processesRunning(t, tag); len(ps) > 0 {
+		t.Errorf("%d processes of the capture outlived graph", len(ps))
+	}
+	data, err := os.ReadFile(out)
+	if err != nil || !bytes.HasPrefix(data, []byte("textio.Read\n")) {
+		t.Errorf("--out holds %q (%v), want the text graph", data, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("graph left %d entries in the directory of --out, want the graph alone: %v", len(entries), entries)
+	}
+}
+
+// TestGraphRefuses checks that each bad input ends in one line naming the
+// problem and the fix, with exit 2 for usage and 1 for a failed build.
+func TestGraphRefuses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notGraph := filepath.Join(dir, "not.json")
+	if err := os.WriteFile(notGraph, []byte(`{"schema": "x"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"format", []string{"graph", notGraph, "--format", "png"}, 2, `--format "png" is not a format: use text, json, dot, mermaid, svg`},
+		{"depth", []string{"graph", notGraph, "--depth", "-1"}, 2, "--depth -1 is negative"},
+		{"out dir missing", []string{"graph", "./testdata/broken", "--out", filepath.Join(dir, "no", "g.svg")}, 2, "does not exist: create it"},
+		{"out is a dir", []string{"graph", "./testdata/broken", "--out", dir}, 2, "is a directory: give the file to write"},
+		{"two packages", []string{"graph", "./a", "./b"}, 2, "put pipeline arguments after --"},
+		{"not a graph", []string{"graph", notGraph}, 2, `its schema is "x"`},
+		{"graph file with args", []string{"graph", notGraph, "--", "--input=x"}, 2, "takes no pipeline arguments"},
+		{"reserved arg", []string{"graph", "./testdata/broken", "--", "--runner=direct"}, 2, "the pipeline argument --runner=direct is beamctl's to set"},
+		{"pipeline flag before --", []string{"graph", "./testdata/broken", "--input=x"}, 2, "pipeline arguments go after --"},
+		{"broken", []string{"graph", "./testdata/broken"}, 1, "broken/main.go:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := beamctl(t, tc.args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr:\n%s\nwant exit %d and %q", r.code, r.stdout, r.stderr, tc.code, tc.want)
+			}
+			if tc.code == 2 && strings.Count(r.stderr, "\n") != 1 {
+				t.Errorf("a usage error of more than one line:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+// TestGraphJSONIsTheDefaultOfOutputJSON: --output json makes the graph
+// JSON; --format still chooses.
+func TestGraphJSONIsTheDefaultOfOutputJSON(t *testing.T) {
+	t.Parallel()
+	file, _ := exampleGraph(t, beamExamples[0])
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := beamctl(t, "graph", file, "--output", "json"); r.code != 0 || r.stdout != string(want) {
+		t.Errorf("exit %d; --output json printed\n%s\nwant the JSON graph\n%s", r.code, r.stdout, r.stderr)
+	}
+	r := beamctl(t, "graph", file, "--output", "json", "--format", "text")
+	if r.code != 0 || json.Valid([]byte(r.stdout)) || !strings.HasPrefix(r.stdout, "textio.Read\n") {
+		t.Errorf("exit %d; --format text printed\n%s", r.code, r.stdout)
+	}
+}
