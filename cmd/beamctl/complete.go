@@ -43,21 +43,20 @@ func registerCompletions(a *app, root *cobra.Command) {
 		if c.Name() == "graph" {
 			c.RegisterFlagCompletionFunc("format", fixedValues(graphFormats()...))
 		}
-		switch c.Name() {
-		case "build", "run", "stage", "graph":
+		jobsCmd := c.Parent() != nil && c.Parent().Name() == "jobs"
+		switch name := c.Name(); {
+		case name == "build", name == "run", name == "stage":
 			c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 				return nil, cobra.ShellCompDirectiveFilterDirs
 			}
-		case "submit":
+		case name == "submit":
 			if c.ValidArgsFunction == nil {
 				c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 					return nil, cobra.ShellCompDirectiveFilterDirs
 				}
 			}
-		case "status", "cancel", "logs", "metrics":
-			if c.Parent() != nil && c.Parent().Name() == "jobs" {
-				c.ValidArgsFunction = a.completeJobs
-			}
+		case jobsCmd && slices.Contains([]string{"status", "cancel", "logs", "metrics", "graph"}, name):
+			c.ValidArgsFunction = a.completeJobs
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)

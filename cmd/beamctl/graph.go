@@ -11,11 +11,13 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/graph"
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/launch"
+	"github.com/beamctl/beamctl/submit"
 )
 
 const graphLong = `Show the graph of a Beam Go pipeline: the transforms and PCollections of
@@ -124,9 +126,7 @@ func newGraphCmd(a *app) *cobra.Command {
 	}
 	f := cmd.Flags()
 	addCompileFlags(f)
-	f.String("format", string(graph.Text), "text, json, dot, mermaid or svg (default: json with --output json)")
-	f.Int("depth", 0, "draw composites deeper than this as one node each (0: every transform)")
-	f.String("out", "", "write the graph to this file instead of stdout")
+	addGraphFlags(f)
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline (0: the default)")
 	declareSettings(f, fields{"capture-timeout": {"CaptureTimeout"}})
 	return cmd
@@ -151,6 +151,32 @@ func readGraphFile(path string) (*graph.Graph, error) {
 		return nil, usagef("%s: %v: give a JSON graph written by beamctl graph --format json", path, err)
 	}
 	return g, nil
+}
+
+// addGraphFlags registers how a graph is written: graph and jobs graph
+// share them.
+func addGraphFlags(f *pflag.FlagSet) {
+	f.String("format", string(graph.Text), "text, json, dot, mermaid or svg (default: json with --output json)")
+	f.Int("depth", 0, "draw composites deeper than this as one node each (0: every transform)")
+	f.String("out", "", "write the graph to this file instead of stdout")
+}
+
+// jobGraph writes the graph of a job's pipeline, as the job server holds
+// it.
+func (a *app) jobGraph(ctx context.Context, f *pflag.FlagSet, conn grpc.ClientConnInterface, job string) error {
+	o, err := a.graphOptions(f)
+	if err != nil {
+		return err
+	}
+	p, err := submit.PipelineOf(ctx, conn, job)
+	if err != nil {
+		return err
+	}
+	g, err := graph.FromPipeline(p)
+	if err != nil {
+		return fmt.Errorf("the pipeline of job %s: %w", job, err)
+	}
+	return a.writeGraph(g, o)
 }
 
 // graphOpts are how graph writes what it captured.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -369,4 +370,53 @@ func TestGraphJSONIsTheDefaultOfOutputJSON(t *testing.T) {
 	if r.code != 0 || json.Valid([]byte(r.stdout)) || !strings.HasPrefix(r.stdout, "textio.Read\n") {
 		t.Errorf("exit %d; --format text printed\n%s", r.code, r.stdout)
 	}
+}
+
+// TestJobsGraph runs Beam's wordcount on the upstream prism job server:
+// jobs graph of the job is the graph that graph captured of the same
+// pipeline, but for the environment the run chose for its workers.
+func TestJobsGraph(t *testing.T) {
+	t.Parallel()
+	file, _ := exampleGraph(t, beamExamples[0])
+	want := readGraph(t, file)
+	prism := startPrism(t)
+	dir := t.TempDir()
+	r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute, "run", beamExamples[0].pkg(), "--target", "host",
+		"--endpoint", prism.Endpoint, "--environment", "loopback", "--output", "json",
+		"--", "--input="+abs(t, wordcountInput), "--output="+filepath.Join(dir, "counts.txt"))
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\n%s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var res jobResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &res); err != nil || res.JobID == "" {
+		t.Fatalf("run's result line %q: %v", lines[len(lines)-1], err)
+	}
+	out := filepath.Join(dir, "job.json")
+	if r := beamctl(t, "jobs", "graph", res.JobID, "--endpoint", prism.Endpoint, "--format", "json", "--out", out); r.code != 0 || r.stdout != "" {
+		t.Fatalf("jobs graph: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	got := readGraph(t, out)
+	if !reflect.DeepEqual(got.Roots, want.Roots) || !reflect.DeepEqual(got.Transforms, want.Transforms) || !reflect.DeepEqual(got.PCollections, want.PCollections) {
+		t.Errorf("jobs graph differs from graph of the same pipeline:\n%s", graphDiff(t, want, got))
+	}
+	if r := beamctl(t, "jobs", "graph", "job-nope", "--endpoint", prism.Endpoint); r.code != 1 || !strings.Contains(r.stderr, "job job-nope not found") {
+		t.Errorf("an unknown job: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := beamctl(t, "jobs", "graph", res.JobID, "--endpoint", prism.Endpoint, "--format", "gif"); r.code != 2 {
+		t.Errorf("a bad format: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+}
+
+// graphDiff shows two graphs' text side by side, for a failure.
+func graphDiff(t *testing.T, a, b *graph.Graph) string {
+	t.Helper()
+	var ab, bb bytes.Buffer
+	if err := graph.WriteJSON(&ab, a); err != nil {
+		t.Fatal(err)
+	}
+	if err := graph.WriteJSON(&bb, b); err != nil {
+		t.Fatal(err)
+	}
+	return "want:\n" + ab.String() + "\ngot:\n" + bb.String()
 }
