@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -367,5 +368,89 @@ func TestJSONRoundTrip(t *testing.T) {
 				t.Errorf("error %v, want one saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestCompare(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*pipepb.Pipeline)
+		want   []string
+	}{
+		{"same", func(*pipepb.Pipeline) {}, nil},
+		{"ids renumbered", func(p *pipepb.Pipeline) {
+			// An SDK numbers ids in construction order: an insertion
+			// renumbers them, which is no change of the pipeline.
+			ts := p.Components.Transforms
+			ts["x5"] = ts["e5"]
+			delete(ts, "e5")
+			p.RootTransformIds[2] = "x5"
+			pcs := p.Components.Pcollections
+			pcs["n9"] = pcs["n2"]
+			delete(pcs, "n2")
+			for _, tr := range ts {
+				for _, m := range []map[string]string{tr.Inputs, tr.Outputs} {
+					for tag, id := range m {
+						if id == "n2" {
+							m[tag] = "n9"
+						}
+					}
+				}
+			}
+		}, nil},
+		{"added ParDo", func(p *pipepb.Pipeline) {
+			ts := p.Components.Transforms
+			ts["e6"] = &pipepb.PTransform{UniqueName: "Count/main.lowerFn", Spec: spec(beam.ParDoURN, nil), Inputs: map[string]string{"i0": "n2"}, Outputs: map[string]string{"i0": "n5"}}
+			ts["s2"].Subtransforms = []string{"e6", "e3", "s3"}
+			ts["e3"].Inputs = map[string]string{"i0": "n5"}
+			p.Components.Pcollections["n5"] = &pipepb.PCollection{CoderId: "str", IsBounded: pipepb.IsBounded_BOUNDED, WindowingStrategyId: "w0"}
+		}, []string{"+ transform Count/main.lowerFn (pardo)", "+ pcollection Count/main.lowerFn.i0 (string)"}},
+		{"removed sink", func(p *pipepb.Pipeline) {
+			delete(p.Components.Transforms, "e5")
+			p.RootTransformIds = p.RootTransformIds[:2]
+		}, []string{"- transform main.writeFn (pardo)"}},
+		{"coder changed", func(p *pipepb.Pipeline) { p.Components.Pcollections["n3"].CoderId = "gbk" }, []string{
+			"~ pcollection Count/main.pairFn.i0", "    coder: KV<string,int64> → KV<string,Iterable<int64>>"}},
+		{"rewired", func(p *pipepb.Pipeline) {
+			p.Components.Transforms["e5"].Inputs = map[string]string{"i0": "n3", "i1": "n2"}
+			p.Components.Transforms["e5"].EnvironmentId = "py"
+		}, []string{"~ transform main.writeFn", "    environment: go → py", "    input i0: Count/Sum/GBK.i0 → Count/main.pairFn.i0"}},
+		{"unbounded and windowed", func(p *pipepb.Pipeline) {
+			p.Components.Pcollections["n1"].IsBounded = pipepb.IsBounded_UNBOUNDED
+			p.Components.Pcollections["n1"].WindowingStrategyId = "w1"
+			p.Components.WindowingStrategies["w1"] = &pipepb.WindowingStrategy{WindowFn: spec(urnFixedWindows, marshal(t, &pipepb.FixedWindowsPayload{Size: durationpb.New(time.Minute)}))}
+		}, []string{"~ pcollection Read/Impulse.i0", "    bounded: true → false", "    windowing: global → fixed(1m0s)"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old, err := FromPipeline(pipeline(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := pipeline(t)
+			tc.change(p)
+			new, err := FromPipeline(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := Compare(old, new)
+			var b bytes.Buffer
+			if err := WriteDiff(&b, d, Text); err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			if s := strings.TrimSuffix(b.String(), "\n"); s != "" {
+				lines = strings.Split(s, "\n")
+			}
+			if !slices.Equal(lines, tc.want) || d.Empty() != (len(tc.want) == 0) {
+				t.Errorf("diff:\n%s\nwant:\n%s", b.String(), strings.Join(tc.want, "\n"))
+			}
+			b.Reset()
+			if err := WriteDiff(&b, d, JSON); err != nil || !strings.HasPrefix(b.String(), `{`+"\n"+`  "changes": [`) {
+				t.Errorf("JSON diff %v:\n%s", err, b.String())
+			}
+		})
+	}
+	if err := WriteDiff(&bytes.Buffer{}, &Diff{}, DOT); err == nil {
+		t.Error("a diff was written as DOT")
 	}
 }

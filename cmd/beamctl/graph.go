@@ -75,30 +75,21 @@ func newGraphCmd(a *app) *cobra.Command {
 			if len(from) > 1 {
 				return usagef("graph takes one package or build output directory, got %q: put pipeline arguments after --", from)
 			}
-			if len(from) == 1 && isGraphFile(from[0]) {
-				if len(pipelineArgs) > 0 {
-					return usagef("%s is a graph written earlier: it takes no pipeline arguments", from[0])
-				}
-				if err := a.setup(cmd, ""); err != nil {
-					return err
-				}
-				o, err := a.graphOptions(cmd.Flags())
-				if err != nil {
-					return err
-				}
-				g, err := readGraphFile(from[0])
-				if err != nil {
-					return err
-				}
-				return a.writeGraph(g, o)
+			src := graphSource{args: pipelineArgs}
+			switch {
+			case len(from) == 1 && isGraphFile(from[0]):
+				src.file = from[0]
+			case len(from) == 1 && isDist(from[0]):
+				src.dist = from[0]
 			}
-			dist := len(from) == 1 && isDist(from[0])
-			var pkg string
+			if src.file != "" && len(pipelineArgs) > 0 {
+				return usagef("%s is a graph written earlier: it takes no pipeline arguments", src.file)
+			}
 			var err error
-			if dist {
+			if src.file != "" || src.dist != "" {
 				err = a.setup(cmd, "")
 			} else {
-				pkg, err = a.setupPipeline(cmd, from)
+				src.pkg, err = a.setupPipeline(cmd, from)
 			}
 			if err != nil {
 				return err
@@ -107,26 +98,30 @@ func newGraphCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var s launch.Spec
-			if dist {
-				s, err = a.graphDistSpec(cmd.Flags(), from[0])
-			} else {
-				s, err = a.graphBuildSpec(cmd.Context(), cmd.Flags(), pkg)
+			var other *graphSource
+			if cmd.Flags().Changed("diff") {
+				if other, err = diffSource(cmd.Flags(), o, pipelineArgs); err != nil {
+					return err
+				}
 			}
+			g, err := a.loadGraph(cmd.Context(), cmd.Flags(), src)
 			if err != nil {
 				return err
 			}
-			s.Args = pipelineArgs
-			g, err := a.captureGraph(cmd.Context(), s)
+			if other == nil {
+				return a.writeGraph(g, o)
+			}
+			og, err := a.loadGraph(cmd.Context(), cmd.Flags(), *other)
 			if err != nil {
 				return err
 			}
-			return a.writeGraph(g, o)
+			return a.writeDiff(graph.Compare(og, g), o)
 		},
 	}
 	f := cmd.Flags()
 	addCompileFlags(f)
 	addGraphFlags(f)
+	f.String("diff", "", "compare with OTHER, a DIST or a JSON graph written earlier, and print what changed")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline (0: the default)")
 	declareSettings(f, fields{"capture-timeout": {"CaptureTimeout"}})
 	return cmd
@@ -217,6 +212,51 @@ func (a *app) graphOptions(f *pflag.FlagSet) (graphOpts, error) {
 	return graphOpts{render: graph.RenderOptions{Format: graph.Format(format), Depth: depth}, out: out}, nil
 }
 
+// graphSource is where a graph comes from: a JSON file written earlier, a
+// build output directory, or else a package to build.
+type graphSource struct {
+	file, dist, pkg string
+	// args are the pipeline's arguments, for a capture.
+	args []string
+}
+
+// diffSource reads --diff: a build output directory, captured with the
+// same arguments, or a JSON graph file.
+func diffSource(f *pflag.FlagSet, o graphOpts, args []string) (*graphSource, error) {
+	other, _ := f.GetString("diff")
+	if o.render.Format != graph.Text && o.render.Format != graph.JSON {
+		return nil, usagef("--diff prints what changed as text or json, not --format %s", o.render.Format)
+	}
+	switch {
+	case other == "":
+		return nil, usagef("--diff is empty: give a build output directory or a JSON graph written by beamctl graph --format json")
+	case isGraphFile(other):
+		return &graphSource{file: other}, nil
+	case isDist(other):
+		return &graphSource{dist: other, args: args}, nil
+	}
+	return nil, usagef("--diff %s is neither a build output directory (with manifest.json) nor a JSON graph file: give one written by beamctl build or beamctl graph --format json", other)
+}
+
+// loadGraph reads or captures the graph of src.
+func (a *app) loadGraph(ctx context.Context, f *pflag.FlagSet, src graphSource) (*graph.Graph, error) {
+	if src.file != "" {
+		return readGraphFile(src.file)
+	}
+	var s launch.Spec
+	var err error
+	if src.dist != "" {
+		s, err = a.graphDistSpec(f, src.dist)
+	} else {
+		s, err = a.graphBuildSpec(ctx, f, src.pkg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Args = src.args
+	return a.captureGraph(ctx, s)
+}
+
 // graphBuildSpec is the capture of a pipeline built from source.
 func (a *app) graphBuildSpec(ctx context.Context, flags *pflag.FlagSet, pkg string) (launch.Spec, error) {
 	o, err := a.buildOptions(ctx, flags, pkg)
@@ -281,11 +321,28 @@ func (a *app) captureGraph(ctx context.Context, s launch.Spec) (*graph.Graph, er
 
 // writeGraph renders g to --out, whole or not at all, or to stdout.
 func (a *app) writeGraph(g *graph.Graph, o graphOpts) error {
-	render := func(w io.Writer) error { return graph.Render(w, g, o.render) }
-	if o.out == "" {
-		return render(a.stdout)
+	return a.writeOut(o, func(w io.Writer) error { return graph.Render(w, g, o.render) })
+}
+
+// writeDiff prints what changed, and exits 1 when something did, as diff
+// does: a CI step fails on a change it did not expect.
+func (a *app) writeDiff(d *graph.Diff, o graphOpts) error {
+	if err := a.writeOut(o, func(w io.Writer) error { return graph.WriteDiff(w, d, o.render.Format) }); err != nil {
+		return err
 	}
-	if err := atomicfile.Write(o.out, 0o644, render); err != nil {
+	if !d.Empty() {
+		return &codeError{code: exitFailure}
+	}
+	return nil
+}
+
+// writeOut writes what write writes to --out, whole or not at all, or to
+// stdout.
+func (a *app) writeOut(o graphOpts, write func(io.Writer) error) error {
+	if o.out == "" {
+		return write(a.stdout)
+	}
+	if err := atomicfile.Write(o.out, 0o644, write); err != nil {
 		return err
 	}
 	a.log.Debug("wrote the graph", "file", o.out, "format", o.render.Format)

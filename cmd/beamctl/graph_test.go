@@ -420,3 +420,49 @@ func graphDiff(t *testing.T, a, b *graph.Graph) string {
 	}
 	return "want:\n" + ab.String() + "\ngot:\n" + bb.String()
 }
+
+// TestGraphDiff compares Beam's wordcount with a copy that has one ParDo
+// more: the diff names exactly that ParDo and its output, and exits 1; a
+// graph compared with itself, from a JSON file or a build output
+// directory, has no difference and exits 0.
+func TestGraphDiff(t *testing.T) {
+	t.Parallel()
+	old, args := exampleGraph(t, beamExamples[0])
+	r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute, append([]string{"graph", "example.com/beamexamples/wordcountlower",
+		"--target", "host", "--diff", old, "--format", "json", "--"}, args...)...)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1 for a difference\n%s", r.code, r.stderr)
+	}
+	var d graph.Diff
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatalf("not a JSON diff: %v\n%s", err, r.stdout)
+	}
+	want := []graph.Change{
+		{Op: graph.Added, Kind: graph.KindTransform, Name: "CountWords/main.lowerFn", What: "pardo"},
+		{Op: graph.Added, Kind: graph.KindPCollection, Name: "CountWords/main.lowerFn.i0", What: "string"},
+	}
+	if !reflect.DeepEqual(d.Changes, want) {
+		t.Errorf("changes %+v, want %+v", d.Changes, want)
+	}
+
+	if r := beamctl(t, "graph", old, "--diff", old); r.code != 0 || r.stdout != "" {
+		t.Errorf("a graph against itself: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	dist := builtDist(t)
+	input, output := "--input="+abs(t, wordcountInput), "--output="+filepath.Join(t.TempDir(), "counts.txt")
+	if r := beamctl(t, "graph", dist, "--diff", dist, "--", input, output); r.code != 0 || r.stdout != "" {
+		t.Errorf("a build output against itself: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"graph", old, "--diff", old, "--format", "dot"}, "--diff prints what changed as text or json, not --format dot"},
+		{[]string{"graph", old, "--diff", ""}, "--diff is empty"},
+		{[]string{"graph", old, "--diff", t.TempDir()}, "is neither a build output directory"},
+	} {
+		if r := beamctl(t, tc.args...); r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("%q: exit %d\n%s\nwant exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
+		}
+	}
+}
