@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"io"
 	"os/exec"
 	"reflect"
 	"slices"
@@ -452,5 +453,28 @@ func TestCompare(t *testing.T) {
 	}
 	if err := WriteDiff(&bytes.Buffer{}, &Diff{}, DOT); err == nil {
 		t.Error("a diff was written as DOT")
+	}
+}
+
+func TestRenderSVG(t *testing.T) {
+	g, err := FromPipeline(pipeline(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Render(&bytes.Buffer{}, g, RenderOptions{Format: SVG}); !errors.Is(err, ErrNoSVG) {
+		t.Errorf("SVG with nothing to draw it: %v, want ErrNoSVG", err)
+	}
+	var drawn string
+	draw := func(w io.Writer, dot []byte) error {
+		drawn = string(dot)
+		_, err := io.WriteString(w, "<svg/>")
+		return err
+	}
+	var b bytes.Buffer
+	if err := Render(&b, g, RenderOptions{Format: SVG, Depth: 1, DrawSVG: draw}); err != nil || b.String() != "<svg/>" {
+		t.Fatalf("Render: %v, %q", err, b.String())
+	}
+	if drawn != render(t, g, DOT, 1) {
+		t.Errorf("SVG drawn from\n%s\nwant the DOT of the same depth", drawn)
 	}
 }

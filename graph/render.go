@@ -2,7 +2,9 @@ package graph
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -32,7 +34,13 @@ type RenderOptions struct {
 	// only the top-level transforms); 0 shows every transform. JSON always
 	// holds every transform.
 	Depth int
+	// DrawSVG draws the DOT graph dot as SVG to w, for the SVG format
+	// (package svg does, in a program of its own).
+	DrawSVG func(w io.Writer, dot []byte) error
 }
+
+// ErrNoSVG is an SVG asked of a Render given nothing to draw it with.
+var ErrNoSVG = errors.New("no SVG renderer")
 
 // Render writes g to w as o says.
 func Render(w io.Writer, g *Graph, o RenderOptions) error {
@@ -49,7 +57,14 @@ func Render(w io.Writer, g *Graph, o RenderOptions) error {
 	case Mermaid:
 		return renderMermaid(w, g, o.Depth)
 	case SVG:
-		return renderSVG(w, g, o.Depth)
+		if o.DrawSVG == nil {
+			return ErrNoSVG
+		}
+		var dot bytes.Buffer
+		if err := renderDOT(&dot, g, o.Depth); err != nil {
+			return err
+		}
+		return o.DrawSVG(w, dot.Bytes())
 	}
 	return fmt.Errorf("format %q is not one of text, json, dot, mermaid, svg", o.Format)
 }

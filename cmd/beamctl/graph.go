@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/grpc"
 
+	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/graph"
 	"github.com/beamctl/beamctl/internal/atomicfile"
@@ -42,7 +43,8 @@ Formats (--format):
   dot      Graphviz: leaf transforms as nodes, PCollections as edges
            labelled with their coder, composites as clusters
   mermaid  the same as a Mermaid flowchart, for Markdown on GitHub or GitLab
-  svg      the same picture, drawn by beamctl itself (no Graphviz needed)
+  svg      the same picture, drawn by beamctl-svg, which comes with
+           beamctl (no Graphviz needed)
 
 --depth N draws composites deeper than N as one node each (1: only the
 top-level transforms). --out FILE writes the graph to FILE, replacing it
@@ -94,7 +96,7 @@ func newGraphCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			o, err := a.graphOptions(cmd.Flags())
+			o, err := a.graphOptions(cmd.Context(), cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -154,12 +156,13 @@ func addGraphFlags(f *pflag.FlagSet) {
 	f.String("format", string(graph.Text), "text, json, dot, mermaid or svg (default: json with --output json)")
 	f.Int("depth", 0, "draw composites deeper than this as one node each (0: every transform)")
 	f.String("out", "", "write the graph to this file instead of stdout")
+	declareFields(f, fields{"format": {"Format"}})
 }
 
 // jobGraph writes the graph of a job's pipeline, as the job server holds
 // it.
 func (a *app) jobGraph(ctx context.Context, f *pflag.FlagSet, conn grpc.ClientConnInterface, job string) error {
-	o, err := a.graphOptions(f)
+	o, err := a.graphOptions(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -183,7 +186,7 @@ type graphOpts struct {
 // graphOptions reads the flags that say how the graph is written: they
 // are no settings, since a file's out or format would mean another
 // command's.
-func (a *app) graphOptions(f *pflag.FlagSet) (graphOpts, error) {
+func (a *app) graphOptions(ctx context.Context, f *pflag.FlagSet) (graphOpts, error) {
 	format, _ := f.GetString("format")
 	depth, _ := f.GetInt("depth")
 	out, _ := f.GetString("out")
@@ -209,7 +212,21 @@ func (a *app) graphOptions(f *pflag.FlagSet) (graphOpts, error) {
 			return graphOpts{}, usagef("--out %s is a directory: give the file to write, e.g. --out %s", out, filepath.Join(out, "pipeline."+format))
 		}
 	}
-	return graphOpts{render: graph.RenderOptions{Format: graph.Format(format), Depth: depth}, out: out}, nil
+	o := graphOpts{render: graph.RenderOptions{Format: graph.Format(format), Depth: depth}, out: out}
+	if o.render.Format == graph.SVG {
+		prog, err := graph.FindSVG()
+		if err != nil {
+			return o, err
+		}
+		cache := a.v.GetString("cache-dir")
+		if cache == "" {
+			if cache, err = build.CacheRoot(); err != nil {
+				return o, err
+			}
+		}
+		o.render.DrawSVG = graph.DrawWith(ctx, prog, filepath.Join(cache, "svg"))
+	}
+	return o, nil
 }
 
 // graphSource is where a graph comes from: a JSON file written earlier, a

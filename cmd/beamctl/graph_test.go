@@ -20,6 +20,7 @@ import (
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/capture"
 	"github.com/beamctl/beamctl/graph"
+	"github.com/beamctl/beamctl/internal/svgtest"
 	"github.com/beamctl/beamctl/internal/testenv"
 )
 
@@ -464,5 +465,47 @@ func TestGraphDiff(t *testing.T) {
 		if r := beamctl(t, tc.args...); r.code != 2 || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("%q: exit %d\n%s\nwant exit 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+}
+
+// TestGraphSVG draws Beam's examples with beamctl-svg, beside beamctl: the
+// SVG is well-formed XML that names every leaf transform, in full in its
+// titles and by its name within its composite in what it shows.
+func TestGraphSVG(t *testing.T) {
+	t.Parallel()
+	svgBinary(t)
+	for _, e := range beamExamples {
+		t.Run(e.name, func(t *testing.T) {
+			t.Parallel()
+			file, _ := exampleGraph(t, e)
+			g := readGraph(t, file)
+			r := beamctlProcess(t, "graph", file, "--format", "svg")
+			if r.code != 0 {
+				t.Fatalf("exit %d\n%s", r.code, r.stderr)
+			}
+			titles, texts, err := svgtest.Names([]byte(r.stdout))
+			if err != nil {
+				t.Fatalf("not well-formed XML: %v\n%s", err, r.stdout)
+			}
+			for _, tr := range g.Leaves() {
+				if !slices.Contains(titles, tr.UniqueName) {
+					t.Errorf("no title names %s", tr.UniqueName)
+				}
+				if !slices.Contains(texts, g.ShortName(tr)) {
+					t.Errorf("no text shows %s", g.ShortName(tr))
+				}
+			}
+		})
+	}
+	if _, err := exec.LookPath("beamctl-svg"); err == nil {
+		return
+	}
+	// In process, beamctl runs from the test binary, beside which there is
+	// no beamctl-svg.
+	file, _ := exampleGraph(t, beamExamples[0])
+	r := beamctl(t, "graph", file, "--format", "svg")
+	if r.code != 2 || !strings.Contains(r.stderr, "beamctl-svg, which draws the graph as SVG, is not installed: install it beside beamctl or on PATH") ||
+		!strings.Contains(r.stderr, "or draw --format dot with Graphviz") {
+		t.Errorf("without beamctl-svg: exit %d\n%s", r.code, r.stderr)
 	}
 }
