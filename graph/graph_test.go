@@ -279,12 +279,12 @@ func TestRender(t *testing.T) {
 			"digraph pipeline {",
 			`subgraph cluster_1 {`,
 			`label="Read"`,
-			`"Read/Impulse" [label="Impulse\nimpulse", tooltip="Read/Impulse"];`,
+			`"Read/Impulse" [label=<Impulse<BR/><FONT POINT-SIZE="9" COLOR="#555555">impulse</FONT>>, tooltip="Read/Impulse"];`,
 			`"Count/main.pairFn" -> "Count/Sum/GBK" [label="KV<string,int64>", tooltip="Count/main.pairFn.i0: KV<string,int64>"];`,
 			`"Read/main.readFn" -> "main.writeFn" [label="string", tooltip="Read/main.readFn.i0: string", style=dashed];`,
 		}, nil},
 		{"dot depth 1", DOT, 1, []string{
-			`"Read" [label="Read\n(2 transforms)", tooltip="Read", shape=box3d`,
+			`"Read" [label=<Read<BR/><FONT POINT-SIZE="9" COLOR="#555555">(2 transforms)</FONT>>, tooltip="Read", shape=box3d`,
 			`"Read" -> "Count" [label="string"`,
 			`"Count" -> "main.writeFn" [label="KV<string,Iterable<int64>>"`,
 		}, []string{"cluster", "Impulse"}},
@@ -325,6 +325,19 @@ func TestRender(t *testing.T) {
 }
 
 // TestDOTParses has Graphviz's own dot read the DOT of every depth.
+func TestWrapLabel(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"string", "string"},
+		{"KV<string,Iterable<int64>>", "KV<string,Iterable<int64>>"},
+		{"Row{Path string, Size int64, LastModified time.Time}", "Row{Path string,\nSize int64,\nLastModified time.Time}"},
+		{"Row{A <b>, C d}", "Row{A <b>, C d}"},
+	} {
+		if got := wrapLabel(tc.in); got != tc.want {
+			t.Errorf("wrapLabel(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 func TestDOTParses(t *testing.T) {
 	dot, err := exec.LookPath("dot")
 	if err != nil {

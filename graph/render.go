@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -153,13 +154,38 @@ func (v *view) inputs(n *Transform, in []*PCollection) string {
 // hundreds of characters, which the JSON and text forms keep.
 const maxLabel = 48
 
-// Label is a PCollection's coder as pictures label its edge.
-func Label(coder string) string {
-	if utf8.RuneCountInString(coder) <= maxLabel {
-		return coder
+// maxWrapped bounds an edge label that wraps onto lines of its own.
+const maxWrapped = 2 * maxLabel
+
+// Label is a PCollection's coder as a Mermaid picture labels its edge.
+func Label(coder string) string { return truncate(coder, maxLabel) }
+
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
 	}
-	r := []rune(coder)
-	return string(r[:maxLabel-1]) + "…"
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+// wrapWidth is how wide an edge label's lines may grow in a picture
+// before the label wraps.
+const wrapWidth = 24
+
+// wrapLabel breaks a label between a row's fields (", ", where a KV's
+// "," does not break) into lines of about wrapWidth: a long label on one
+// line widens the picture, and a renderer's guess of its width can cut
+// it off.
+func wrapLabel(s string) string {
+	var lines []string
+	line := ""
+	for part := range strings.SplitAfterSeq(s, ", ") {
+		if line != "" && utf8.RuneCountInString(line+part) > wrapWidth {
+			lines = append(lines, strings.TrimSuffix(line, " "))
+			line = ""
+		}
+		line += part
+	}
+	return strings.Join(append(lines, line), "\n")
 }
 
 // nodeLabel is the label of node n: its name within its cluster, then
@@ -192,14 +218,18 @@ func renderDOT(w io.Writer, g *Graph, depth int) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintln(b, "digraph pipeline {")
 	fmt.Fprintln(b, `  rankdir=TB;`)
-	fmt.Fprintln(b, `  graph [fontname="Helvetica", fontsize=12, labeljust=l, nodesep=0.4, ranksep=0.45];`)
-	fmt.Fprintln(b, `  node [shape=box, style="rounded,filled", fillcolor="#e8f0fe", color="#4a6fa5", fontname="Helvetica", fontsize=12];`)
+	fmt.Fprintln(b, `  graph [fontname="Helvetica", fontsize=12, labeljust=l, nodesep=0.4, ranksep=0.45, pad=0.2];`)
+	// Room around a node's name: a renderer without the font's metrics
+	// guesses its width.
+	fmt.Fprintln(b, `  node [shape=box, style="rounded,filled", fillcolor="#e8f0fe", color="#4a6fa5", fontname="Helvetica", fontsize=12, margin="0.25,0.06"];`)
 	fmt.Fprintln(b, `  edge [fontname="Helvetica", fontsize=10, color="#555555", fontcolor="#333333"];`)
 	clusters := 0
 	indent := func(level int) string { return strings.Repeat("  ", level) }
 	v.draw(func(t *Transform, level int) {
 		name, kind := v.nodeLabel(t)
-		attrs := fmt.Sprintf("label=%s, tooltip=%s", dotQuote(name+"\n"+kind), dotQuote(t.UniqueName))
+		// What the transform does is told smaller, below its name.
+		label := fmt.Sprintf(`<%s<BR/><FONT POINT-SIZE="9" COLOR="#555555">%s</FONT>>`, html.EscapeString(name), html.EscapeString(kind))
+		attrs := fmt.Sprintf("label=%s, tooltip=%s", label, dotQuote(t.UniqueName))
 		if !t.Leaf() {
 			attrs += `, shape=box3d, style=filled, fillcolor="#fdf3d8"`
 		}
@@ -217,7 +247,7 @@ func renderDOT(w io.Writer, g *Graph, depth int) error {
 			style = ", style=dashed"
 		}
 		fmt.Fprintf(b, "  %s -> %s [label=%s, tooltip=%s%s];\n", dotQuote(e.from.UniqueName), dotQuote(e.to.UniqueName),
-			dotQuote(Label(e.pc.Coder)), dotQuote(e.pc.Name+": "+e.pc.Coder), style)
+			dotQuote(wrapLabel(truncate(e.pc.Coder, maxWrapped))), dotQuote(e.pc.Name+": "+e.pc.Coder), style)
 	}
 	fmt.Fprintln(b, "}")
 	return b.Flush()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -497,6 +498,35 @@ func TestGraphSVG(t *testing.T) {
 			}
 		})
 	}
+	t.Run("png", func(t *testing.T) {
+		// Drawn as a person sees it, by a renderer with the fonts.
+		rsvg, err := exec.LookPath("rsvg-convert")
+		if err != nil {
+			testenv.Skip(t, testenv.Tools, "rsvg-convert is not installed")
+		}
+		file, _ := exampleGraph(t, beamExamples[0])
+		r := beamctlProcess(t, "graph", file, "--format", "svg")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s", r.code, r.stderr)
+		}
+		cmd := exec.Command(rsvg, "--format", "png")
+		cmd.Stdin = strings.NewReader(r.stdout)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 {
+			t.Fatalf("rsvg-convert: %v\n%s", err, stderr.String())
+		}
+		img, err := png.Decode(bytes.NewReader(out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Tall and narrow, as a chain of transforms is drawn; a picture
+		// whose text the renderer failed to measure would not be.
+		if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 2*b.Dx() {
+			t.Errorf("wordcount is drawn %dx%d", b.Dx(), b.Dy())
+		}
+	})
 	if _, err := exec.LookPath("beamctl-svg"); err == nil {
 		return
 	}
