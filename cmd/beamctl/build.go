@@ -41,14 +41,14 @@ func addBuildFlags(f *pflag.FlagSet) {
 func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
 	f.String("out", out, outUsage)
 	declareSettings(f, fields{"out": {"OutDir"}})
-	addCompileFlags(f)
+	addCompileFlags(f, "linux/amd64")
 }
 
-// addCompileFlags registers the build flags but the output directory: for
-// graph, whose --out is the file it writes, and which builds into
-// beamctl's cache.
-func addCompileFlags(f *pflag.FlagSet) {
-	f.StringSlice("target", []string{"linux/amd64"}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
+// addCompileFlags registers the build flags but the output directory, with
+// the default target: for graph, whose --out is the file it writes, which
+// builds into beamctl's cache, and whose capture runs no worker.
+func addCompileFlags(f *pflag.FlagSet, target string) {
+	f.StringSlice("target", []string{target}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
 	f.Int("jobs", 0, "concurrent go builds (default: number of CPUs)")
 	f.String("tags", "", "build tags, passed to go build -tags")
 	f.String("ldflags", "", "linker flags, passed to go build -ldflags")

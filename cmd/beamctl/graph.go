@@ -25,8 +25,9 @@ const graphLong = `Show the graph of a Beam Go pipeline: the transforms and PCol
 the pipeline proto a run would submit, composites, coders and windowing
 included, as the runner will execute it.
 
-The pipeline is built as by 'beamctl run' (or taken from DIST, a build
-output directory, without building), and its launcher is run with the
+The pipeline is built as by 'beamctl run', for --target (default: this
+machine, so that the launcher alone is built), or taken from DIST, a
+build output directory, without building; its launcher is run with the
 arguments after -- against beamctl's own short-lived Job API on
 127.0.0.1, which keeps the pipeline. No job is started, and no runner,
 worker or other process is left behind. A JSON graph written earlier
@@ -121,7 +122,9 @@ func newGraphCmd(a *app) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	addCompileFlags(f)
+	// The launcher built for this machine is then the worker too: one
+	// binary to link, which no capture runs.
+	addCompileFlags(f, "host")
 	addGraphFlags(f)
 	f.String("diff", "", "compare with OTHER, a DIST or a JSON graph written earlier, and print what changed")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline (0: the default)")
@@ -183,9 +186,9 @@ type graphOpts struct {
 	out    string
 }
 
-// graphOptions reads the flags that say how the graph is written: they
-// are no settings, since a file's out or format would mean another
-// command's.
+// graphOptions reads the flags that say how the graph is written. They
+// are no settings: out in beamctl.yaml is build's output directory, and a
+// format suits one graph, not every one.
 func (a *app) graphOptions(ctx context.Context, f *pflag.FlagSet) (graphOpts, error) {
 	format, _ := f.GetString("format")
 	depth, _ := f.GetInt("depth")
@@ -235,6 +238,8 @@ type graphSource struct {
 	file, dist, pkg string
 	// args are the pipeline's arguments, for a capture.
 	args []string
+	// other is --diff's: its worker is not --target's.
+	other bool
 }
 
 // diffSource reads --diff: a build output directory, captured with the
@@ -250,7 +255,7 @@ func diffSource(f *pflag.FlagSet, o graphOpts, args []string) (*graphSource, err
 	case isGraphFile(other):
 		return &graphSource{file: other}, nil
 	case isDist(other):
-		return &graphSource{dist: other, args: args}, nil
+		return &graphSource{dist: other, args: args, other: true}, nil
 	}
 	return nil, usagef("--diff %s is neither a build output directory (with manifest.json) nor a JSON graph file: give one written by beamctl build or beamctl graph --format json", other)
 }
@@ -262,9 +267,13 @@ func (a *app) loadGraph(ctx context.Context, f *pflag.FlagSet, src graphSource) 
 	}
 	var s launch.Spec
 	var err error
-	if src.dist != "" {
+	switch {
+	case src.other:
+		s = a.captureSpec()
+		s.Dist = src.dist
+	case src.dist != "":
 		s, err = a.graphDistSpec(f, src.dist)
-	} else {
+	default:
 		s, err = a.graphBuildSpec(ctx, f, src.pkg)
 	}
 	if err != nil {

@@ -291,8 +291,9 @@ func checkMermaid(t *testing.T, g *graph.Graph, out string) {
 	}
 }
 
-// TestGraphLeavesNoProcess captures wordcount with a tag in its arguments:
-// once graph has returned, no process carries the tag.
+// TestGraphLeavesNoProcess captures wordcount, for this machine by
+// default, with a tag in its arguments: once graph has returned, no
+// process carries the tag.
 func TestGraphLeavesNoProcess(t *testing.T) {
 	t.Parallel()
 	// After the shared capture, the build is up to date.
@@ -300,7 +301,7 @@ func TestGraphLeavesNoProcess(t *testing.T) {
 	tag := "graph-tag-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "g.txt")
-	r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute, "graph", beamExamples[0].pkg(), "--target", "host", "--out", out,
+	r := beamctlProcessIn(t, beamExamplesModule(t), 10*time.Minute, "graph", beamExamples[0].pkg(), "--out", out,
 		"--", "--input="+filepath.Join(dir, tag), "--output="+filepath.Join(dir, "counts.txt"))
 	if r.code != 0 || r.stdout != "" {
 		t.Fatalf("exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
