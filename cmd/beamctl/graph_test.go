@@ -377,10 +377,11 @@ func TestGraphJSONIsTheDefaultOfOutputJSON(t *testing.T) {
 
 // TestJobsGraph runs Beam's wordcount on the upstream prism job server:
 // jobs graph of the job is the graph that graph captured of the same
-// pipeline, but for the environment the run chose for its workers.
+// pipeline, but for the environment the run chose for its workers; graph,
+// given the job server as run would be, adds no job to it.
 func TestJobsGraph(t *testing.T) {
 	t.Parallel()
-	file, _ := exampleGraph(t, beamExamples[0])
+	file, args := exampleGraph(t, beamExamples[0])
 	want := readGraph(t, file)
 	prism := startPrism(t)
 	dir := t.TempDir()
@@ -402,6 +403,20 @@ func TestJobsGraph(t *testing.T) {
 	got := readGraph(t, out)
 	if !reflect.DeepEqual(got.Roots, want.Roots) || !reflect.DeepEqual(got.Transforms, want.Transforms) || !reflect.DeepEqual(got.PCollections, want.PCollections) {
 		t.Errorf("jobs graph differs from graph of the same pipeline:\n%s", graphDiff(t, want, got))
+	}
+	// A job server in the environment, as for run, is not graph's to use.
+	cmd := exec.Command(beamctlBinary(t), "graph", file, "--out", filepath.Join(dir, "g.txt"))
+	cmd.Env = append(os.Environ(), "BEAMCTL_ENDPOINT="+prism.Endpoint)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("graph: %v\n%s", err, out)
+	}
+	cmd = exec.Command(beamctlBinary(t), append([]string{"graph", beamExamples[0].pkg(), "--out", filepath.Join(dir, "g.txt"), "--"}, args...)...)
+	cmd.Dir, cmd.Env = beamExamplesModule(t), append(os.Environ(), "BEAMCTL_ENDPOINT="+prism.Endpoint)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("graph: %v\n%s", err, out)
+	}
+	if r := beamctl(t, "jobs", "list", "--endpoint", prism.Endpoint, "--output", "json"); r.code != 0 || strings.Count(r.stdout, `"job_id"`) != 1 {
+		t.Errorf("the job server has other jobs than the run's after graph: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	if r := beamctl(t, "jobs", "graph", "job-nope", "--endpoint", prism.Endpoint); r.code != 1 || !strings.Contains(r.stderr, "job job-nope not found") {
 		t.Errorf("an unknown job: exit %d\n%s", r.code, r.stderr)
