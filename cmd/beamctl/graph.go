@@ -126,7 +126,7 @@ func newGraphCmd(a *app) *cobra.Command {
 	// binary to link, which no capture runs.
 	addCompileFlags(f, "host")
 	addGraphFlags(f)
-	f.String("diff", "", "compare with OTHER, a DIST or a JSON graph written earlier, and print what changed")
+	f.String("diff", "", "compare with `OTHER`, a DIST or a JSON graph written earlier, and print what changed (exit 1 if anything did)")
 	f.Duration("capture-timeout", capture.DefaultTimeout, "how long the launcher may take to construct the pipeline (0: the default)")
 	declareSettings(f, fields{"capture-timeout": {"CaptureTimeout"}})
 	return cmd
@@ -156,9 +156,9 @@ func readGraphFile(path string) (*graph.Graph, error) {
 // addGraphFlags registers how a graph is written: graph and jobs graph
 // share them.
 func addGraphFlags(f *pflag.FlagSet) {
-	f.String("format", string(graph.Text), "text, json, dot, mermaid or svg (default: json with --output json)")
-	f.Int("depth", 0, "draw composites deeper than this as one node each (0: every transform)")
-	f.String("out", "", "write the graph to this file instead of stdout")
+	f.String("format", "", "text (the default; json with --output json), json, dot, mermaid or svg")
+	f.Int("depth", 0, "draw composites deeper than `N` as one node each (0: every transform)")
+	f.String("out", "", "write the graph to `FILE`, whole or not at all, instead of stdout")
 	declareFields(f, fields{"format": {"Format"}})
 }
 
@@ -193,8 +193,11 @@ func (a *app) graphOptions(ctx context.Context, f *pflag.FlagSet) (graphOpts, er
 	format, _ := f.GetString("format")
 	depth, _ := f.GetInt("depth")
 	out, _ := f.GetString("out")
-	if !f.Changed("format") && a.json {
+	switch {
+	case format == "" && a.json:
 		format = string(graph.JSON)
+	case format == "":
+		format = string(graph.Text)
 	}
 	names := graphFormats()
 	if !slices.Contains(names, format) {
