@@ -9,51 +9,31 @@ import (
 	v1pb "github.com/apache/beam/sdks/v2/go/pkg/beam/core/runtime/graphx/v1"
 	pipepb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/pipeline_v1"
 	"google.golang.org/protobuf/proto"
-)
 
-// Coder URNs of the Beam model and of the Go SDK.
-const (
-	urnBytes         = "beam:coder:bytes:v1"
-	urnBool          = "beam:coder:bool:v1"
-	urnVarInt        = "beam:coder:varint:v1"
-	urnDouble        = "beam:coder:double:v1"
-	urnString        = "beam:coder:string_utf8:v1"
-	urnLengthPrefix  = "beam:coder:length_prefix:v1"
-	urnKV            = "beam:coder:kv:v1"
-	urnIterable      = "beam:coder:iterable:v1"
-	urnStateIterable = "beam:coder:state_backed_iterable:v1"
-	urnWindowedValue = "beam:coder:windowed_value:v1"
-	urnParamWindowed = "beam:coder:param_windowed_value:v1"
-	urnTimer         = "beam:coder:timer:v1"
-	urnRow           = "beam:coder:row:v1"
-	urnNullable      = "beam:coder:nullable:v1"
-	urnShardedKey    = "beam:coder:sharded_key:v1"
-	urnGlobalWindow  = "beam:coder:global_window:v1"
-	urnInterval      = "beam:coder:interval_window:v1"
-	urnGoCustom      = "beam:go:coder:custom:v1"
+	"github.com/beamctl/beamctl/internal/beam"
 )
 
 // leafCoders name the coders of one Go type each.
 var leafCoders = map[string]string{
-	urnBytes:        "[]byte",
-	urnBool:         "bool",
-	urnVarInt:       "int64",
-	urnDouble:       "float64",
-	urnString:       "string",
-	urnGlobalWindow: "GlobalWindow",
-	urnInterval:     "IntervalWindow",
+	beam.BytesCoderURN:          "[]byte",
+	beam.BoolCoderURN:           "bool",
+	beam.VarIntCoderURN:         "int64",
+	beam.DoubleCoderURN:         "float64",
+	beam.StringCoderURN:         "string",
+	beam.GlobalWindowCoderURN:   "GlobalWindow",
+	beam.IntervalWindowCoderURN: "IntervalWindow",
 }
 
 // wrapperCoders name the coders of a type built from their components.
 var wrapperCoders = map[string]string{
-	urnKV:            "KV",
-	urnIterable:      "Iterable",
-	urnStateIterable: "Iterable",
-	urnWindowedValue: "WindowedValue",
-	urnParamWindowed: "WindowedValue",
-	urnTimer:         "Timer",
-	urnNullable:      "Nullable",
-	urnShardedKey:    "ShardedKey",
+	beam.KVCoderURN:                  "KV",
+	beam.IterableCoderURN:            "Iterable",
+	beam.StateBackedIterableCoderURN: "Iterable",
+	beam.WindowedValueCoderURN:       "WindowedValue",
+	beam.ParamWindowedValueCoderURN:  "WindowedValue",
+	beam.TimerCoderURN:               "Timer",
+	beam.NullableCoderURN:            "Nullable",
+	beam.ShardedKeyCoderURN:          "ShardedKey",
 }
 
 // maxCoderDepth bounds the nesting a coder name follows: a pipeline whose
@@ -87,17 +67,17 @@ func coderName(coders map[string]*pipepb.Coder, id string, depth int) string {
 		return name + "<" + strings.Join(comps, ",") + ">"
 	}
 	switch urn {
-	case urnLengthPrefix:
+	case beam.LengthPrefixCoderURN:
 		if len(comps) == 1 {
 			return comps[0]
 		}
-	case urnRow:
+	case beam.RowCoderURN:
 		var s pipepb.Schema
 		if err := proto.Unmarshal(c.GetSpec().GetPayload(), &s); err == nil {
 			return schemaName(&s, 0)
 		}
 		return "Row"
-	case urnGoCustom:
+	case beam.GoCustomCoderURN:
 		if name, ok := customCoderName(c.GetSpec().GetPayload()); ok {
 			return name
 		}
@@ -220,14 +200,6 @@ func fieldTypeName(t *pipepb.FieldType, depth int) string {
 	return name
 }
 
-// Window function URNs.
-const (
-	urnGlobalWindows  = "beam:window_fn:global_windows:v1"
-	urnFixedWindows   = "beam:window_fn:fixed_windows:v1"
-	urnSlidingWindows = "beam:window_fn:sliding_windows:v1"
-	urnSessionWindows = "beam:window_fn:session_windows:v1"
-)
-
 // windowingName words a windowing strategy: its window function, and its
 // trigger and accumulation when they are not the defaults.
 func windowingName(w *pipepb.WindowingStrategy) string {
@@ -237,19 +209,19 @@ func windowingName(w *pipepb.WindowingStrategy) string {
 	fn := w.GetWindowFn()
 	name := fn.GetUrn()
 	switch fn.GetUrn() {
-	case urnGlobalWindows:
+	case beam.GlobalWindowsURN:
 		name = "global"
-	case urnFixedWindows:
+	case beam.FixedWindowsURN:
 		var p pipepb.FixedWindowsPayload
 		if proto.Unmarshal(fn.GetPayload(), &p) == nil {
 			name = fmt.Sprintf("fixed(%v)", p.GetSize().AsDuration())
 		}
-	case urnSlidingWindows:
+	case beam.SlidingWindowsURN:
 		var p pipepb.SlidingWindowsPayload
 		if proto.Unmarshal(fn.GetPayload(), &p) == nil {
 			name = fmt.Sprintf("sliding(%v every %v)", p.GetSize().AsDuration(), p.GetPeriod().AsDuration())
 		}
-	case urnSessionWindows:
+	case beam.SessionWindowsURN:
 		var p pipepb.SessionWindowsPayload
 		if proto.Unmarshal(fn.GetPayload(), &p) == nil {
 			name = fmt.Sprintf("sessions(%v)", p.GetGapSize().AsDuration())

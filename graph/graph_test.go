@@ -35,7 +35,7 @@ func custom(t *testing.T, cc *v1pb.CustomCoder) *pipepb.Coder {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pipepb.Coder{Spec: spec(urnGoCustom, []byte(base64.StdEncoding.EncodeToString(data)))}
+	return &pipepb.Coder{Spec: spec(beam.GoCustomCoderURN, []byte(base64.StdEncoding.EncodeToString(data)))}
 }
 
 func marshal(t *testing.T, m proto.Message) []byte {
@@ -55,27 +55,27 @@ func TestCoderName(t *testing.T) {
 		{Name: "When", Type: &pipepb.FieldType{Nullable: true, TypeInfo: &pipepb.FieldType_LogicalType{LogicalType: &pipepb.LogicalType{Urn: "time.Time"}}}},
 	}}
 	coders := map[string]*pipepb.Coder{
-		"str":    coder(urnString),
+		"str":    coder(beam.StringCoderURN),
 		"int":    custom(t, &v1pb.CustomCoder{Name: "varintz", Type: &v1pb.Type{Kind: v1pb.Type_INT}}),
-		"lp":     coder(urnLengthPrefix, "int"),
-		"kv":     coder(urnKV, "str", "lp"),
-		"iter":   coder(urnIterable, "lp"),
-		"gbk":    coder(urnKV, "str", "iter"),
+		"lp":     coder(beam.LengthPrefixCoderURN, "int"),
+		"kv":     coder(beam.KVCoderURN, "str", "lp"),
+		"iter":   coder(beam.IterableCoderURN, "lp"),
+		"gbk":    coder(beam.KVCoderURN, "str", "iter"),
 		"ext":    custom(t, &v1pb.CustomCoder{Name: "x", Type: &v1pb.Type{Kind: v1pb.Type_EXTERNAL, ExternalKey: "github.com/a/b/fileio.FileMetadata"}}),
 		"ptr":    custom(t, &v1pb.CustomCoder{Name: "x", Type: &v1pb.Type{Kind: v1pb.Type_PTR, Element: &v1pb.Type{Kind: v1pb.Type_EXTERNAL, ExternalKey: "main.T"}}}),
 		"slice":  custom(t, &v1pb.CustomCoder{Name: "x", Type: &v1pb.Type{Kind: v1pb.Type_SLICE, Element: &v1pb.Type{Kind: v1pb.Type_FLOAT64}}}),
 		"struct": custom(t, &v1pb.CustomCoder{Name: "x", Type: &v1pb.Type{Kind: v1pb.Type_STRUCT, Fields: []*v1pb.Type_StructField{{Name: "A", Type: &v1pb.Type{Kind: v1pb.Type_BOOL}}}}}),
 		"named":  custom(t, &v1pb.CustomCoder{Name: "mycoder"}),
-		"junk":   {Spec: spec(urnGoCustom, []byte("not base64!"))},
-		"row":    {Spec: spec(urnRow, marshal(t, row))},
-		"badrow": {Spec: spec(urnRow, []byte{0xff})},
+		"junk":   {Spec: spec(beam.GoCustomCoderURN, []byte("not base64!"))},
+		"row":    {Spec: spec(beam.RowCoderURN, marshal(t, row))},
+		"badrow": {Spec: spec(beam.RowCoderURN, []byte{0xff})},
 		"other":  coder("beam:coder:mine:v1", "str"),
 		"bare":   coder("beam:coder:plain:v1"),
-		"wv":     coder(urnWindowedValue, "str", "gw"),
-		"gw":     coder(urnGlobalWindow),
-		"loop":   coder(urnKV, "loop", "str"),
-		"bytes":  coder(urnBytes),
-		"varint": coder(urnVarInt),
+		"wv":     coder(beam.WindowedValueCoderURN, "str", "gw"),
+		"gw":     coder(beam.GlobalWindowCoderURN),
+		"loop":   coder(beam.KVCoderURN, "loop", "str"),
+		"bytes":  coder(beam.BytesCoderURN),
+		"varint": coder(beam.VarIntCoderURN),
 	}
 	for _, tc := range []struct{ id, want string }{
 		{"str", "string"},
@@ -86,7 +86,7 @@ func TestCoderName(t *testing.T) {
 		{"slice", "[]float64"},
 		{"struct", "struct{A bool}"},
 		{"named", "mycoder"},
-		{"junk", urnGoCustom},
+		{"junk", beam.GoCustomCoderURN},
 		{"row", "Row{Path string, Tags []int64, When *time.Time}"},
 		{"badrow", "Row"},
 		{"other", "beam:coder:mine:v1<string>"},
@@ -113,10 +113,10 @@ func TestWindowing(t *testing.T) {
 		w    *pipepb.WindowingStrategy
 		want string
 	}{
-		{"global", &pipepb.WindowingStrategy{WindowFn: spec(urnGlobalWindows, nil), Trigger: &pipepb.Trigger{Trigger: &pipepb.Trigger_Default_{}}}, "global"},
-		{"fixed", &pipepb.WindowingStrategy{WindowFn: spec(urnFixedWindows, marshal(t, &pipepb.FixedWindowsPayload{Size: durationpb.New(time.Minute)}))}, "fixed(1m0s)"},
-		{"sliding", &pipepb.WindowingStrategy{WindowFn: spec(urnSlidingWindows, marshal(t, &pipepb.SlidingWindowsPayload{Size: durationpb.New(time.Hour), Period: durationpb.New(time.Minute)}))}, "sliding(1h0m0s every 1m0s)"},
-		{"sessions", &pipepb.WindowingStrategy{WindowFn: spec(urnSessionWindows, marshal(t, &pipepb.SessionWindowsPayload{GapSize: durationpb.New(10 * time.Second)})),
+		{"global", &pipepb.WindowingStrategy{WindowFn: spec(beam.GlobalWindowsURN, nil), Trigger: &pipepb.Trigger{Trigger: &pipepb.Trigger_Default_{}}}, "global"},
+		{"fixed", &pipepb.WindowingStrategy{WindowFn: spec(beam.FixedWindowsURN, marshal(t, &pipepb.FixedWindowsPayload{Size: durationpb.New(time.Minute)}))}, "fixed(1m0s)"},
+		{"sliding", &pipepb.WindowingStrategy{WindowFn: spec(beam.SlidingWindowsURN, marshal(t, &pipepb.SlidingWindowsPayload{Size: durationpb.New(time.Hour), Period: durationpb.New(time.Minute)}))}, "sliding(1h0m0s every 1m0s)"},
+		{"sessions", &pipepb.WindowingStrategy{WindowFn: spec(beam.SessionWindowsURN, marshal(t, &pipepb.SessionWindowsPayload{GapSize: durationpb.New(10 * time.Second)})),
 			AccumulationMode: pipepb.AccumulationMode_ACCUMULATING, AllowedLateness: 5000,
 			Trigger: &pipepb.Trigger{Trigger: &pipepb.Trigger_AfterEach_{AfterEach: &pipepb.Trigger_AfterEach{}}}}, "sessions(10s), trigger after_each, accumulating, lateness 5s"},
 		{"custom", &pipepb.WindowingStrategy{WindowFn: spec("beam:window_fn:mine:v1", nil)}, "beam:window_fn:mine:v1"},
@@ -170,10 +170,10 @@ func pipeline(t *testing.T) *pipepb.Pipeline {
 				"n4": {CoderId: "gbk", IsBounded: pipepb.IsBounded_UNBOUNDED, WindowingStrategyId: "w0"},
 			},
 			Coders: map[string]*pipepb.Coder{
-				"bytes": coder(urnBytes), "str": coder(urnString), "int": coder(urnVarInt),
-				"kv": coder(urnKV, "str", "int"), "iter": coder(urnIterable, "int"), "gbk": coder(urnKV, "str", "iter"),
+				"bytes": coder(beam.BytesCoderURN), "str": coder(beam.StringCoderURN), "int": coder(beam.VarIntCoderURN),
+				"kv": coder(beam.KVCoderURN, "str", "int"), "iter": coder(beam.IterableCoderURN, "int"), "gbk": coder(beam.KVCoderURN, "str", "iter"),
 			},
-			WindowingStrategies: map[string]*pipepb.WindowingStrategy{"w0": {WindowFn: spec(urnGlobalWindows, nil)}},
+			WindowingStrategies: map[string]*pipepb.WindowingStrategy{"w0": {WindowFn: spec(beam.GlobalWindowsURN, nil)}},
 			Environments:        map[string]*pipepb.Environment{"go": {Urn: "beam:env:docker:v1"}},
 		},
 	}
@@ -432,7 +432,7 @@ func TestCompare(t *testing.T) {
 		{"unbounded and windowed", func(p *pipepb.Pipeline) {
 			p.Components.Pcollections["n1"].IsBounded = pipepb.IsBounded_UNBOUNDED
 			p.Components.Pcollections["n1"].WindowingStrategyId = "w1"
-			p.Components.WindowingStrategies["w1"] = &pipepb.WindowingStrategy{WindowFn: spec(urnFixedWindows, marshal(t, &pipepb.FixedWindowsPayload{Size: durationpb.New(time.Minute)}))}
+			p.Components.WindowingStrategies["w1"] = &pipepb.WindowingStrategy{WindowFn: spec(beam.FixedWindowsURN, marshal(t, &pipepb.FixedWindowsPayload{Size: durationpb.New(time.Minute)}))}
 		}, []string{"~ pcollection Read/Impulse.i0", "    bounded: true → false", "    windowing: global → fixed(1m0s)"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
