@@ -127,8 +127,8 @@ func (e *OutputError) text() string {
 func (e *OutputError) Invalid() bool { return true }
 
 // CacheRoot is beamctl's directory in the user cache: it holds the build
-// outputs (build/), compressed image layers (layers/) and pinned tools
-// (tools/).
+// outputs (build/), compressed image layers (layers/), pinned tools
+// (tools/) and the compiled code of beamctl-svg's renderer (svg/).
 func CacheRoot() (string, error) {
 	dir, err := os.UserCacheDir()
 	if err != nil {

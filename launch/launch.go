@@ -254,18 +254,9 @@ func (s *Spec) once(ctx context.Context, d Deps, obs Observer, dbg *debugger, lo
 	if err != nil {
 		return nil, err
 	}
-	captured, err := d.Capture(ctx, capture.Options{
-		Launcher:   bins.launcher,
-		WorkerPath: bins.worker,
-		Args:       s.Args,
-		JobName:    s.JobName,
-		Timeout:    s.captureTimeout(),
-		Debugger:   underDelve,
-		Stdout:     s.LauncherOutput,
-		Stderr:     s.LauncherOutput,
-		Logger:     d.Logger,
-		Digests:    d.Digests,
-	})
+	co := s.captureOptions(d, bins)
+	co.Debugger = underDelve
+	captured, err := d.Capture(ctx, co)
 	launcherDone()
 	if err != nil {
 		return nil, err
@@ -284,6 +275,21 @@ func (s *Spec) once(ctx context.Context, d Deps, obs Observer, dbg *debugger, lo
 		res.BuildDuration = built
 	}
 	return res, err
+}
+
+// captureOptions run the launcher of bins with the spec's arguments.
+func (s *Spec) captureOptions(d Deps, bins *binaries) capture.Options {
+	return capture.Options{
+		Launcher:   bins.launcher,
+		WorkerPath: bins.worker,
+		Args:       s.Args,
+		JobName:    s.JobName,
+		Timeout:    s.captureTimeout(),
+		Stdout:     s.LauncherOutput,
+		Stderr:     s.LauncherOutput,
+		Logger:     d.Logger,
+		Digests:    d.Digests,
+	}
 }
 
 // binaries builds the pipeline, or finds it in Dist, and checks that this
@@ -310,7 +316,7 @@ func (s *Spec) binaries(ctx context.Context, d Deps, obs Observer) (*binaries, e
 			}
 			o.Debug = true
 		}
-		if s.LocalWorkers() {
+		if s.LocalWorkers() && !s.captureOnly {
 			if err := loopback.Check(o.Targets[0].OS, o.Targets[0].Arch); err != nil {
 				return nil, err
 			}
@@ -378,14 +384,15 @@ func (s *Spec) distBinaries(ctx context.Context, d Deps) (*binaries, error) {
 				"%s has no worker for %s: it has %s", s.Dist, s.Target, PlatformList(known))
 		}
 		worker = workers[i]
-	case len(workers) == 1:
+	case len(workers) == 1, len(workers) > 1 && s.captureOnly:
+		// A capture runs no worker: any of them is the pipeline's.
 		worker = workers[0]
 	case len(workers) == 0:
 		return nil, problem.Usagef("build one for a {Target} OS/ARCH", "%s has no worker", filepath.Join(s.Dist, build.ManifestFile))
 	default:
 		return nil, problem.Usagef("choose one with {Target}", "%s has workers for %s", s.Dist, PlatformList(known))
 	}
-	if s.LocalWorkers() {
+	if s.LocalWorkers() && !s.captureOnly {
 		if err := loopback.Check(worker.Platform.OS, worker.Platform.Arch); err != nil {
 			return nil, err
 		}

@@ -105,6 +105,10 @@ type Spec struct {
 	// WorkerOutput receives the output of workers on this machine, each line
 	// prefixed with the worker's name; nil discards it.
 	WorkerOutput io.Writer
+
+	// captureOnly is set by Capture: the worker never runs, so the
+	// machine need not be able to run it.
+	captureOnly bool
 }
 
 // Debug says how a launch runs its programs under Delve.

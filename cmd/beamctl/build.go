@@ -39,8 +39,16 @@ func addBuildFlags(f *pflag.FlagSet) {
 // addBuildFlagsOut registers the build flags with the output directory's
 // own default and help.
 func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
-	f.StringSlice("target", []string{"linux/amd64"}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
 	f.String("out", out, outUsage)
+	declareSettings(f, fields{"out": {"OutDir"}})
+	addCompileFlags(f, "linux/amd64")
+}
+
+// addCompileFlags registers the build flags but the output directory, with
+// the default target: for graph, whose --out is the file it writes, which
+// builds into beamctl's cache, and whose capture runs no worker.
+func addCompileFlags(f *pflag.FlagSet, target string) {
+	f.StringSlice("target", []string{target}, "worker platform OS/ARCH[/VARIANT], repeatable or comma-separated; \"host\" is this machine")
 	f.Int("jobs", 0, "concurrent go builds (default: number of CPUs)")
 	f.String("tags", "", "build tags, passed to go build -tags")
 	f.String("ldflags", "", "linker flags, passed to go build -ldflags")
@@ -49,7 +57,7 @@ func addBuildFlagsOut(f *pflag.FlagSet, out, outUsage string) {
 	f.Bool("strip", true, "strip symbols and DWARF from workers (-ldflags=-s -w); panics keep function names")
 	f.Bool("force", false, "rebuild every binary even if it is up to date")
 	f.String("cache-dir", "", "where reusable build outputs are kept (default: the user cache directory)")
-	declareSettings(f, fields{"target": {"Target"}, "out": {"OutDir"}, "jobs": {"Jobs"}, "tags": nil, "ldflags": nil,
+	declareSettings(f, fields{"target": {"Target"}, "jobs": {"Jobs"}, "tags": nil, "ldflags": nil,
 		"gcflags": nil, "debug": {"Debug"}, "strip": nil, "force": nil, "cache-dir": {"CacheDir"}})
 	addVetFlag(f)
 }
@@ -61,7 +69,6 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 	var err error
 	o := build.Options{
 		Package:  pkg,
-		OutDir:   v.GetString("out"),
 		Tags:     v.GetString("tags"),
 		LDFlags:  v.GetString("ldflags"),
 		GCFlags:  v.GetString("gcflags"),
@@ -81,8 +88,13 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 	if o.Vet, err = a.vetOn(); err != nil {
 		return o, err
 	}
-	if o.OutDir == "" && a.changed(flags, "out") {
-		return o, badValue("out", "--out is empty: give the output directory, e.g. --out dist")
+	// A command whose --out is no output directory builds into the cache,
+	// whatever beamctl.yaml says of out.
+	if f := flags.Lookup("out"); f != nil && isSetting(f) {
+		o.OutDir = v.GetString("out")
+		if o.OutDir == "" && a.changed(flags, "out") {
+			return o, badValue("out", "--out is empty: give the output directory, e.g. --out dist")
+		}
 	}
 	tc, err := build.FindToolchain(ctx, nil)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/beamctl/beamctl/build"
+	"github.com/beamctl/beamctl/graph"
 	"github.com/beamctl/beamctl/launch"
 	"github.com/beamctl/beamctl/submit"
 )
@@ -39,27 +40,37 @@ func registerCompletions(a *app, root *cobra.Command) {
 			c.RegisterFlagCompletionFunc("output", fixedValues("text", "json"))
 			c.RegisterFlagCompletionFunc("profile", a.completeProfiles)
 		}
-		switch c.Name() {
-		case "build", "run", "stage":
+		if c.Name() == "graph" {
+			c.RegisterFlagCompletionFunc("format", fixedValues(graphFormats()...))
+		}
+		jobsCmd := c.Parent() != nil && c.Parent().Name() == "jobs"
+		switch name := c.Name(); {
+		case name == "build", name == "run", name == "stage":
 			c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 				return nil, cobra.ShellCompDirectiveFilterDirs
 			}
-		case "submit":
+		case name == "submit":
 			if c.ValidArgsFunction == nil {
 				c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 					return nil, cobra.ShellCompDirectiveFilterDirs
 				}
 			}
-		case "status", "cancel", "logs", "metrics":
-			if c.Parent() != nil && c.Parent().Name() == "jobs" {
-				c.ValidArgsFunction = a.completeJobs
-			}
+		case jobsCmd && slices.Contains([]string{"status", "cancel", "logs", "metrics", "graph"}, name):
+			c.ValidArgsFunction = a.completeJobs
 		}
 		for _, sub := range c.Commands() {
 			walk(sub)
 		}
 	}
 	walk(root)
+}
+
+func graphFormats() []string {
+	var out []string
+	for _, f := range graph.Formats {
+		out = append(out, string(f))
+	}
+	return out
 }
 
 func environmentNames() []string {

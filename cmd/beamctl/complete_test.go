@@ -41,6 +41,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"submit", "dist", "--environment", ""}, []string{"docker", "process", "external", "loopback"}, nil},
 		{[]string{"submit", "dist", "--environment", "ex"}, []string{"external"}, []string{"docker"}},
 		{[]string{"version", "--output", ""}, []string{"text", "json"}, nil},
+		{[]string{"graph", ".", "--format", ""}, []string{"text", "json", "dot", "mermaid", "svg"}, nil},
+		{[]string{"graph", ".", "--format", "m"}, []string{"mermaid"}, []string{"dot"}},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			got := complete(t, tt.args...)

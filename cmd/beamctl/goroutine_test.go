@@ -87,7 +87,7 @@ func TestInterrupts(t *testing.T) {
 // TestNoGoroutineOutlivesCommand runs commands in process and checks that
 // every goroutine they started has ended once run returns: the signal
 // handler, progress containers, the embedded runner, the worker pool,
-// gRPC connections.
+// gRPC connections, graph's capture service.
 func TestNoGoroutineOutlivesCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a pipeline")
@@ -102,6 +102,8 @@ func TestNoGoroutineOutlivesCommand(t *testing.T) {
 		{"vet", []string{"vet", "../../vet/testdata/bad/flagread"}, 1},
 		{"failing build", []string{"build", "./testdata/broken", "--out", t.TempDir()}, 1},
 		{"embedded run", []string{"run", "../../examples/wordcount", "--target", "host", "--out", t.TempDir(),
+			"--", "--input=" + wordcountInput, "--output=" + counts}, 0},
+		{"graph", []string{"graph", builtDist(t), "--format", "json", "--out", filepath.Join(t.TempDir(), "g.json"),
 			"--", "--input=" + wordcountInput, "--output=" + counts}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

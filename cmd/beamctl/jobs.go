@@ -132,7 +132,21 @@ func newJobsCmd(a *app) *cobra.Command {
 			return nil
 		}),
 	}
-	cmd.AddCommand(list, status, cancel, logs, metrics)
+	graphCmd := &cobra.Command{
+		Use:   "graph JOB",
+		Short: "Show the graph of a job's pipeline, as the job server holds it, as beamctl graph does",
+		Long: `Show the graph of the pipeline of a job already submitted, from the Job
+API's GetPipeline: the same formats as beamctl graph (--format text, json,
+dot, mermaid or svg, --depth, --out), from any portable job server.`,
+		Example: `  beamctl jobs graph JOB --endpoint localhost:8099
+  beamctl jobs graph JOB --endpoint localhost:8099 --format svg --out job.svg`,
+		Args: cobra.ExactArgs(1),
+	}
+	graphCmd.RunE = each(func(ctx context.Context, conn grpc.ClientConnInterface, args []string) error {
+		return a.jobGraph(ctx, graphCmd.Flags(), conn, args[0])
+	})
+	addGraphFlags(graphCmd.Flags())
+	cmd.AddCommand(list, status, cancel, logs, metrics, graphCmd)
 	return cmd
 }
 

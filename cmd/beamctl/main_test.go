@@ -121,7 +121,7 @@ func (c *builtCommand) build(t *testing.T, name, pkg string) string {
 	return c.path
 }
 
-var beamctlCmd, bootCmd builtCommand
+var beamctlCmd, bootCmd, svgCmd builtCommand
 
 // beamctlBinary builds beamctl, for tests that need a separate process
 // (signals, PATH without Go).
@@ -139,6 +139,10 @@ func startStderr(t *testing.T, cmd *exec.Cmd) io.ReadCloser {
 	}
 	return pipe
 }
+
+// svgBinary builds beamctl-svg beside beamctlBinary, where beamctl finds
+// it, as beside beamctl in a release.
+func svgBinary(t *testing.T) string { return svgCmd.build(t, "beamctl-svg", "../beamctl-svg") }
 
 // bootBinary builds beamctl-boot, the image entrypoint: it must pass the
 // same contract tests as beamctl boot.

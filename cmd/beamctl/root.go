@@ -81,7 +81,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
 	declareSettings(pf, fields{"output": nil, "verbose": nil})
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a), newTestCmd(a), newTestExecCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a), newTestCmd(a), newTestExecCmd(a), newGraphCmd(a))
 	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)
@@ -199,7 +199,7 @@ func pipelineExample(cmd *cobra.Command, name string) string {
 // takesPipelineArgs tells the commands that pass arguments after -- to the
 // pipeline, where a pipeline flag given before -- is a likely mistake.
 func takesPipelineArgs(cmd *cobra.Command) bool {
-	return cmd.Name() == "run" || cmd.Name() == "submit"
+	return cmd.Name() == "run" || cmd.Name() == "submit" || cmd.Name() == "graph" && cmd.Parent() == cmd.Root()
 }
 
 // setup loads the configuration for cmd, looking for beamctl.yaml in

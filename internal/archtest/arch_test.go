@@ -87,10 +87,14 @@ func hasPrefixAny(s string, prefixes ...string) bool {
 }
 
 var (
-	cliLibs   = []string{"github.com/spf13/cobra", "github.com/spf13/viper", "github.com/spf13/pflag"}
-	prism     = []string{"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"}
-	docker    = []string{"github.com/docker/docker/client", "github.com/moby/moby/client"}
-	flowPkgs  = []string{module + "/build", module + "/submit", module + "/stage", module + "/capture", module + "/launch", module + "/loopback", module + "/embeddedrunner", module + "/dataflow"}
+	cliLibs  = []string{"github.com/spf13/cobra", "github.com/spf13/viper", "github.com/spf13/pflag"}
+	prism    = []string{"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"}
+	docker   = []string{"github.com/docker/docker/client", "github.com/moby/moby/client"}
+	flowPkgs = []string{module + "/build", module + "/submit", module + "/stage", module + "/capture", module + "/launch", module + "/loopback", module + "/embeddedrunner", module + "/dataflow"}
+	// graphviz compiles its WebAssembly module in a package init: every
+	// program that links it pays for that at start.
+	graphviz  = []string{"github.com/goccy/go-graphviz"}
+	svgEntry  = module + "/cmd/beamctl-svg"
 	bootEntry = module + "/cmd/beamctl-boot"
 	// bootPkgs are the library packages beamctl-boot is made of: the
 	// container contract and how its worker starts.
@@ -111,6 +115,13 @@ func TestImportRules(t *testing.T) {
 			}
 			if hasPrefixAny(imp, module+"/cmd") && !isCmd(p.ImportPath) {
 				t.Errorf("%s imports %s: libraries must not depend on commands", rel(p.ImportPath), imp)
+			}
+		}
+		if p.ImportPath != svgEntry && p.ImportPath != module+"/graph/svg" {
+			for _, d := range p.Deps {
+				if hasPrefixAny(d, graphviz...) {
+					t.Errorf("%s depends on %s: only beamctl-svg may, for its package init's cost at every start", rel(p.ImportPath), d)
+				}
 			}
 		}
 		if slices.Contains(bootPkgs, rel(p.ImportPath)) || p.ImportPath == bootEntry {

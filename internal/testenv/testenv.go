@@ -19,7 +19,7 @@ const (
 	// Qemu is qemu-user-static and its binfmt_misc registration.
 	Qemu Need = "QEMU"
 	// Tools are the programs scripts/test installs: GNU time, ss, setpriv,
-	// gcc.
+	// gcc, Graphviz's dot, rsvg-convert.
 	Tools Need = "TOOLS"
 )
 
