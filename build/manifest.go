@@ -128,6 +128,11 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", p, err)
 	}
+	return parseManifest(p, dir, data)
+}
+
+// parseManifest checks data, the manifest read from path in dir.
+func parseManifest(p, dir string, data []byte) (*Manifest, error) {
 	var m Manifest
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
