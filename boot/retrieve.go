@@ -166,7 +166,7 @@ func stagedName(a *pipepb.ArtifactInformation) (name string, given bool, err err
 		}
 		return path.Base(u.GetUrl()), false, nil
 	}
-	return "", false, fmt.Errorf("cannot stage an artifact of type %s with role %s", a.GetTypeUrn(), a.GetRoleUrn())
+	return "", false, fmt.Errorf("cannot stage an artifact of type %q with role %q", a.GetTypeUrn(), a.GetRoleUrn())
 }
 
 // byteBudget bounds the bytes a worker's artifacts may take; max 0 is no

@@ -108,7 +108,7 @@ func loadConfig(flags *pflag.FlagSet, keys map[string]kind, explicit, pipelineDi
 			slices.Sort(defined)
 			defined = slices.Compact(defined)
 			if len(defined) == 0 {
-				return nil, configErr("profile %q is not defined: no config file defines profiles (%s): add profiles: {%s: {...}} to beamctl.yaml", profile, fileList(c.files), profile)
+				return nil, configErr("profile %q is not defined: no config file defines profiles (%s): add profiles: {%s: {...}} to beamctl.yaml", profile, fileList(c.files), yamlKey(profile))
 			}
 			return nil, configErr("profile %q is not defined: choose one of %s with --profile (or BEAMCTL_PROFILE)", profile, strings.Join(defined, ", "))
 		}
@@ -315,3 +315,19 @@ func nearestKey(s string, keys map[string]kind) string {
 }
 
 func parseDuration(s string) (time.Duration, error) { return time.ParseDuration(s) }
+
+// yamlKey writes name as a YAML mapping key: as it is when it is a plain
+// word, else double-quoted, which also keeps a message holding it on one
+// line.
+func yamlKey(name string) string {
+	plain := name != ""
+	for _, r := range name {
+		if !(r == '_' || r == '-' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			plain = false
+		}
+	}
+	if plain {
+		return name
+	}
+	return strconv.Quote(name)
+}

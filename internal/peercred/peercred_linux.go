@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -36,7 +37,13 @@ func lookup(table string, local, remote *net.TCPAddr) (uint32, error) {
 		return 0, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	return scanTable(table, f, local, remote)
+}
+
+// scanTable finds the socket from local to remote in a socket table read
+// from r, named table, and returns its owner.
+func scanTable(table string, r io.Reader, local, remote *net.TCPAddr) (uint32, error) {
+	sc := bufio.NewScanner(r)
 	sc.Scan() // header
 	for sc.Scan() {
 		fields := bytes.Fields(sc.Bytes())

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -21,17 +20,13 @@ type baseImage struct {
 }
 
 func baseError(base, reason, fix string) error {
-	return problem.Usagef(fix, "base image %s %s", base, reason)
+	return problem.Usagef(fix, "base image %q %s", base, reason)
 }
 
 func fetchBase(ctx context.Context, ref string, insecure bool, opts []remote.Option) (*baseImage, error) {
-	var nopts []name.Option
-	if insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
+	r, reason, err := parseRef(ref, insecure)
 	if err != nil {
-		return nil, baseError(ref, "is not a valid reference ("+err.Error()+")", "give REPO[:TAG|@DIGEST] in {Base}")
+		return nil, baseError(ref, reason, "give REPO[:TAG|@DIGEST] in {Base}")
 	}
 	desc, err := remote.Get(r, append(opts, remote.WithContext(ctx))...)
 	if err != nil {

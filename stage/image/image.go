@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -125,15 +126,35 @@ func ParseTag(ref string, insecure bool) (name.Tag, error) {
 	if strings.Contains(ref, "@") {
 		return name.Tag{}, refError(ref, "has a digest; a digest names an image that exists, not one to push")
 	}
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	t, err := name.NewTag(ref, opts...)
+	t, err := name.NewTag(ref, refOptions(insecure)...)
 	if err != nil {
-		return name.Tag{}, refError(ref, "is malformed ("+err.Error()+")")
+		return name.Tag{}, refError(ref, "is malformed ("+oneLine(err)+")")
 	}
 	return t, nil
+}
+
+// parseRef parses REPO:TAG or REPO@DIGEST; a malformed one is told with
+// reason, which is given the parser's detail.
+func parseRef(ref string, insecure bool) (name.Reference, string, error) {
+	r, err := name.ParseReference(ref, refOptions(insecure)...)
+	if err != nil {
+		return nil, "is malformed (" + oneLine(err) + ")", err
+	}
+	return r, "", nil
+}
+
+func refOptions(insecure bool) []name.Option {
+	if insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// oneLine is err's text with what the parser quoted of the reference, which
+// may hold any character, escaped: a refusal is one line.
+func oneLine(err error) string {
+	q := strconv.Quote(err.Error())
+	return q[1 : len(q)-1]
 }
 
 // made is an image made for one platform.

@@ -3,7 +3,6 @@ package image
 import (
 	"context"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -13,13 +12,9 @@ import (
 // Inspect reads the image at ref (REPO@sha256:... or REPO:TAG) from its
 // registry: its digest and, per platform, the worker it holds.
 func Inspect(ctx context.Context, ref string, o Options) (*Result, error) {
-	var nopts []name.Option
-	if o.Insecure {
-		nopts = append(nopts, name.Insecure)
-	}
-	r, err := name.ParseReference(ref, nopts...)
+	r, reason, err := parseRef(ref, o.Insecure)
 	if err != nil {
-		return nil, refError(ref, "is malformed ("+err.Error()+")")
+		return nil, refError(ref, reason)
 	}
 	opts, _ := o.remoteOptions(ctx)
 	desc, err := remote.Get(r, opts...)

@@ -178,7 +178,7 @@ func Main(m *testing.M, timeout time.Duration, pkgs map[string]string, use func(
 	if !flag.Parsed() {
 		flag.Parse()
 	}
-	if testing.Short() {
+	if testing.Short() || fuzzing() {
 		return m.Run()
 	}
 	s, err := setUp(timeout, pkgs)
@@ -192,6 +192,18 @@ func Main(m *testing.M, timeout time.Duration, pkgs map[string]string, use func(
 	defer s.Prism.Close()
 	use(s)
 	return m.Run()
+}
+
+// fuzzing reports whether the test binary fuzzes a target, which needs no
+// job server or pipeline: each fuzz worker process would otherwise build
+// them before it ran an input.
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 func setUp(timeout time.Duration, pkgs map[string]string) (*Suite, error) {
