@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -164,7 +165,64 @@ func (o *Options) remoteOptions(ctx context.Context) ([]remote.Option, *counting
 		remote.WithAuthFromKeychain(keys),
 		remote.WithTransport(rt),
 		remote.WithUserAgent("beamctl"),
+		remote.WithRetryBackoff(retryBackoff),
+		remote.WithRetryPredicate(retryable),
 	}, rt
+}
+
+// retryable says whether a failed registry operation is tried again from
+// its start (for an upload: a new upload session). go-containerregistry's
+// own rule leaves out a 500 without a registry error code in its body,
+// which a registry behind a load balancer answers, and a failed upload
+// chunk cannot be sent again on its own: its body was a stream.
+func retryable(err error) bool {
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+			http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		return te.Temporary()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return true
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed)
+}
+
+// retryBackoff is how often and after how long an operation the registry
+// failed (5xx, 429, a cut connection) is tried again from its start: 24
+// tries, at most about 18 s of waiting in all, beside what the registry asks
+// for with Retry-After (no Cap: reaching it would end the tries). A blob's
+// upload is four requests (HEAD, POST, PATCH, PUT) that must all succeed
+// in one try; against a registry failing 30 % of requests one try in four
+// does, which go-containerregistry's default of three tries does not
+// survive.
+var retryBackoff = remote.Backoff{Duration: 100 * time.Millisecond, Factor: 1.15, Jitter: 0.1, Steps: 24}
+
+// maxRetryAfter bounds the wait a registry may ask for.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter is how long resp asks the client to wait before it tries
+// again (Retry-After, in seconds or as a date), if it is a 429 or 503.
+func retryAfter(resp *http.Response, now time.Time) time.Duration {
+	if resp.StatusCode != http.StatusTooManyRequests && resp.StatusCode != http.StatusServiceUnavailable {
+		return 0
+	}
+	v := strings.TrimSpace(resp.Header.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(secs) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }
 
 // transport is the registry transport that keeps the plain-HTTP rule and
@@ -245,6 +303,18 @@ func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	resp, err := t.base.RoundTrip(req)
 	if err == nil && upload && resp.StatusCode == http.StatusCreated && !req.URL.Query().Has("mount") {
 		t.blobs.Add(1)
+	}
+	if err == nil {
+		// The registry's retry wait is served before the response is
+		// handed on, so that the retry that follows it comes after.
+		if d := retryAfter(resp, time.Now()); d > 0 {
+			timer := time.NewTimer(d)
+			select {
+			case <-timer.C:
+			case <-req.Context().Done():
+				timer.Stop()
+			}
+		}
 	}
 	return resp, err
 }
