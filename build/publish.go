@@ -298,7 +298,13 @@ func place(ctx context.Context, src, dst, prev string, log *slog.Logger) error {
 		err = copyFile(src, dst, si.Mode().Perm())
 	}
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", dst, err)
+		// Named as the user knows it, in DIST, not by the temporary
+		// directory that held it.
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == dst {
+			err = pe.Err
+		}
+		return fmt.Errorf("writing %s: %w", prev, err)
 	}
 	return nil
 }
