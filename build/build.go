@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -52,6 +53,9 @@ type Options struct {
 	// each target, from beamctl's own source inside the pipeline's module
 	// graph.
 	Boot bool
+	// Builder names what builds, recorded in the manifest for provenance,
+	// e.g. https://github.com/beamctl/beamctl@v1.4.0.
+	Builder string
 	// NoLauncher builds no launcher: for worker images, which hold none,
 	// a link the size of a worker's saved.
 	NoLauncher bool
@@ -206,6 +210,8 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 		return nil, err
 	}
 	m := pl.manifest()
+	m.Builder = o.Builder
+	m.Source = readSource(pl.jobs)
 	if err := publish(ctx, outDir, m, pl.jobs, log); err != nil {
 		return nil, err
 	}
@@ -306,4 +312,32 @@ func errReason(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// readSource is the VCS stamp go build put into the binaries: the same in
+// each, so the first that has one tells.
+func readSource(jobs []*job) *Source {
+	for _, j := range jobs {
+		bi, err := buildinfo.ReadFile(j.cacheOut)
+		if err != nil {
+			continue
+		}
+		var src Source
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs":
+				src.VCS = s.Value
+			case "vcs.revision":
+				src.Revision = s.Value
+			case "vcs.time":
+				src.Time = s.Value
+			case "vcs.modified":
+				src.Modified = s.Value == "true"
+			}
+		}
+		if src.Revision != "" {
+			return &src
+		}
+	}
+	return nil
 }

@@ -46,6 +46,21 @@ type Manifest struct {
 	Binaries    []Binary   `json:"binaries"`
 	// Image is the worker image last staged from these binaries.
 	Image *ImageRecord `json:"image,omitempty"`
+	// Source is the revision the binaries were built from, when the
+	// module is in version control; Builder is the beamctl that built
+	// them. Both go into the provenance an image is signed with, so that
+	// stage DIST signs the same facts on a machine without Go or the
+	// source.
+	Source  *Source `json:"source,omitempty"`
+	Builder string  `json:"builder,omitempty"`
+}
+
+// Source is a build's version-control stamp, as go build records it.
+type Source struct {
+	VCS      string `json:"vcs"`
+	Revision string `json:"revision"`
+	Time     string `json:"time,omitempty"`
+	Modified bool   `json:"modified"`
 }
 
 // ImageRecord is a worker image made from an output directory.

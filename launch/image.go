@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/beamctl/beamctl/attest"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/internal/atomicfile"
 	"github.com/beamctl/beamctl/internal/problem"
@@ -38,6 +39,12 @@ type ImageSpec struct {
 	// CacheDir keeps compressed layers and the Delve of debug images;
 	// default the build's cache directory, else the user cache's.
 	CacheDir string
+	// Sign, if set, signs what is pushed: every platform image and the
+	// index, with each platform's provenance and SBOM.
+	Sign *attest.Signer
+	// Verify, if set, is what the image a job runs must be signed with,
+	// checked before anything is submitted.
+	Verify *attest.Policy
 }
 
 // StageSpec is one staging of worker images.
@@ -186,6 +193,7 @@ func (s ImageSpec) options(m *build.Manifest, dir string, targets []build.Platfo
 		OCILayout: s.OCILayout, Tarball: s.Tarball, Created: s.Created,
 		CacheDir: s.CacheDir, Digests: d.Digests, Logger: d.Logger,
 	}
+
 	if o.Created.IsZero() {
 		if v := os.Getenv("SOURCE_DATE_EPOCH"); v != "" {
 			sec, err := strconv.ParseInt(v, 10, 64)
@@ -222,6 +230,9 @@ func (s ImageSpec) options(m *build.Manifest, dir string, targets []build.Platfo
 			Boot: filepath.Join(dir, b.File), BootSHA256: b.SHA256,
 		})
 	}
+	if s.Sign != nil {
+		o.Sign = signWith(s.Sign, m, o)
+	}
 	return o, nil
 }
 
@@ -239,6 +250,12 @@ func (s *Spec) workerImage(ctx context.Context, d Deps, bins *binaries) (ref, sh
 		return "", "", fmt.Errorf("the worker %s is not in its manifest", bins.worker)
 	}
 	if strings.Contains(s.Image.Ref, "@") {
+		// Signed facts come before the labels anyone can write.
+		if s.Image.Verify != nil {
+			if err := checkVerified(ctx, s.Image.Ref, w, s.Image.Verify, image.Options{Ref: s.Image.Ref, Insecure: s.Image.Insecure, Logger: d.Logger}); err != nil {
+				return "", "", err
+			}
+		}
 		res, err := image.Inspect(ctx, s.Image.Ref, image.Options{Insecure: s.Image.Insecure, Logger: d.Logger})
 		if err != nil {
 			return "", "", err
@@ -267,6 +284,11 @@ func (s *Spec) workerImage(ctx context.Context, d Deps, bins *binaries) (ref, sh
 		return "", "", err
 	}
 	d.Logger.Info("worker image staged", "image", res.Image, "bytes_uploaded", res.BytesUploaded)
+	if s.Image.Verify != nil {
+		if err := checkVerified(ctx, res.Image, w, s.Image.Verify, image.Options{Ref: res.Image, Insecure: s.Image.Insecure, Logger: d.Logger}); err != nil {
+			return "", "", err
+		}
+	}
 	return res.Image, w.SHA256, nil
 }
 

@@ -77,6 +77,7 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 		Force:    v.GetBool("force"),
 		Jobs:     v.GetInt("jobs"),
 		CacheDir: v.GetString("cache-dir"),
+		Builder:  builderID(),
 		Logger:   a.log,
 	}
 	if o.Debug && v.GetBool("strip") && a.changed(flags, "strip") {

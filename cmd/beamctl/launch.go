@@ -107,7 +107,7 @@ func (a *app) dialOptions() (submit.DialOptions, error) {
 
 // launchSpec reads the launch settings into a spec; what to run is for the
 // caller to add.
-func (a *app) launchSpec() (launch.Spec, error) {
+func (a *app) launchSpec(ctx context.Context) (launch.Spec, error) {
 	dial, err := a.dialOptions()
 	if err != nil {
 		return launch.Spec{}, err
@@ -137,7 +137,17 @@ func (a *app) launchSpec() (launch.Spec, error) {
 		if err != nil {
 			return s, err
 		}
+		if err := a.signing(ctx, &img); err != nil {
+			return s, err
+		}
 		s.Image = &img
+	} else if p, err := a.verifyPolicy(); err != nil || p != nil {
+		if err != nil {
+			return s, err
+		}
+		return s, usagef("--verify-key checks the worker image a job runs, and this job has none: give --image REPO@sha256:... (or unset --verify-key)")
+	} else if a.v.GetString("sign-key") != "" || a.v.GetBool("sign-keyless") {
+		return s, usagef("--sign-key signs the worker image a job runs, and this job has none: give --image REPO[:TAG]")
 	}
 	if s.Dataflow, err = a.dataflowSpec(); err != nil {
 		return s, err

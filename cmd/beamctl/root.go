@@ -81,7 +81,7 @@ With --output json, stdout carries JSON only (docs/reference/json.md).`,
 	pf.BoolP("verbose", "v", false, "log debug detail to stderr")
 	declareSettings(pf, fields{"output": nil, "verbose": nil})
 	root.SetFlagErrorFunc(flagError)
-	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a), newTestCmd(a), newTestExecCmd(a), newGraphCmd(a))
+	root.AddCommand(newBuildCmd(a), newRunCmd(a), newSubmitCmd(a), newJobsCmd(a), newVersionCmd(a), newBootCmd(a), newWorkerPoolCmd(a), newStageCmd(a), newConfigCmd(a), newDoctorCmd(a), newVetCmd(a), newTestCmd(a), newTestExecCmd(a), newGraphCmd(a), newVerifyCmd(a))
 	root.AddCommand(newManCmd(root))
 	root.InitDefaultCompletionCmd()
 	registerCompletions(a, root)

@@ -99,7 +99,7 @@ func (a *app) run(cmd *cobra.Command, pkg string, pipelineArgs []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := a.launchSpec()
+	s, err := a.launchSpec(cmd.Context())
 	if err != nil {
 		return err
 	}

@@ -46,6 +46,7 @@ func addImageFlags(f *pflag.FlagSet) {
 	f.StringArray("label", nil, "image label KEY=VALUE, repeatable")
 	f.Bool("insecure-registry", false, "allow plain HTTP to registries beyond this machine")
 	declareSettings(f, fields{"image": {"Image"}, "base": {"Base"}, "label": nil, "insecure-registry": {"InsecureRegistry"}})
+	addSignFlags(f)
 }
 
 // imageSpec reads the image flags.
@@ -122,6 +123,9 @@ func newStageCmd(a *app) *cobra.Command {
 				return usagef("stage needs --image REPO[:TAG]: the repository to push the worker image to")
 			}
 			img.OCILayout, img.Tarball = a.v.GetString("oci-layout"), a.v.GetString("tarball")
+			if err := a.signing(cmd.Context(), &img); err != nil {
+				return err
+			}
 			sidecar := false
 			for _, e := range a.v.GetStringSlice("emit") {
 				if e != "sidecar" {

@@ -50,7 +50,7 @@ func newSubmitCmd(a *app) *cobra.Command {
 }
 
 func (a *app) submitDist(cmd *cobra.Command, dist string, pipelineArgs []string) error {
-	s, err := a.launchSpec()
+	s, err := a.launchSpec(cmd.Context())
 	if err != nil {
 		return err
 	}

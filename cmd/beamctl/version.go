@@ -36,22 +36,7 @@ func newVersionCmd(a *app) *cobra.Command {
 			if err := a.setup(cmd, ""); err != nil {
 				return err
 			}
-			info := versionInfo{Version: version, Commit: commit, Date: date, Go: runtime.Version(), Beam: "v" + core.SdkVersion, OS: runtime.GOOS, Arch: runtime.GOARCH}
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-					info.Version = bi.Main.Version
-				}
-				for _, s := range bi.Settings {
-					switch s.Key {
-					case "vcs.revision":
-						info.Commit = cmp.Or(info.Commit, s.Value)
-					case "vcs.time":
-						info.Date = cmp.Or(info.Date, s.Value)
-					case "vcs.modified":
-						info.Modified = s.Value == "true"
-					}
-				}
-			}
+			info := currentVersion()
 			if a.json {
 				return a.printJSON(info)
 			}
@@ -67,4 +52,36 @@ func newVersionCmd(a *app) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// currentVersion is this beamctl's version: the release's, else the build's
+// module version and VCS stamp.
+func currentVersion() versionInfo {
+	info := versionInfo{Version: version, Commit: commit, Date: date, Go: runtime.Version(), Beam: "v" + core.SdkVersion, OS: runtime.GOOS, Arch: runtime.GOARCH}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if version == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			info.Version = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				info.Commit = cmp.Or(info.Commit, s.Value)
+			case "vcs.time":
+				info.Date = cmp.Or(info.Date, s.Value)
+			case "vcs.modified":
+				info.Modified = s.Value == "true"
+			}
+		}
+	}
+	return info
+}
+
+// builderID names this beamctl in provenance: its source and version.
+func builderID() string {
+	info := currentVersion()
+	id := "https://github.com/beamctl/beamctl@" + info.Version
+	if info.Version == "dev" && info.Commit != "" {
+		id += "+" + info.Commit
+	}
+	return id
 }

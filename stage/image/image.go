@@ -88,6 +88,26 @@ type Options struct {
 	Transport http.RoundTripper
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
+	// Sign, if set, signs each platform image and then the index, once
+	// their digests are known; what it returns is attached to each as a
+	// referrer, before any tag is written.
+	Sign func(ctx context.Context, s Subject) ([]Attachment, error)
+}
+
+// Subject is an image to sign: a platform's, with its worker and SBOM, or
+// the index of them (no Platform).
+type Subject struct {
+	Repo, Digest, Platform   string
+	WorkerFile, WorkerSHA256 string
+	SBOM                     []byte
+}
+
+// Attachment is a document attached to an image as a referrer: a
+// signature, an attestation.
+type Attachment struct {
+	MediaType   string
+	Doc         []byte
+	Annotations map[string]string
 }
 
 // Result is what was made and written.
@@ -101,6 +121,8 @@ type Result struct {
 	// blobs it already had are not sent.
 	BytesUploaded int64 `json:"bytes_uploaded"`
 	BlobsUploaded int   `json:"blobs_uploaded"`
+	// Signatures counts the signatures and attestations attached.
+	Signatures int `json:"signatures,omitempty"`
 }
 
 // PlatformResult is one platform's image.

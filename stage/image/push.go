@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -119,27 +120,28 @@ func Push(ctx context.Context, o Options) (*Result, error) {
 		res.Platforms[i].SBOM = d.String()
 		sboms = append(sboms, a)
 	}
+	arts := sboms
+	if o.Sign != nil {
+		if o.Tarball != "" {
+			return nil, problem.Usagef("sign images pushed to a registry or written to {OCILayout}", "a tarball has no place for signatures")
+		}
+		signed, err := o.signatures(ctx, tag, images, idx)
+		if err != nil {
+			return nil, err
+		}
+		arts = append(arts, signed...)
+		res.Signatures = len(signed)
+	}
 	switch {
 	case o.OCILayout != "":
 		err = writeLayout(o.OCILayout, tag, images, idx)
 		if err == nil {
-			err = appendLayout(o.OCILayout, sboms)
+			err = appendLayout(o.OCILayout, arts)
 		}
 	case o.Tarball != "":
 		err = writeTarball(o.Tarball, tag, images[0].img)
 	default:
-		err = push(ctx, tag, images, idx, ropts)
-		for _, a := range sboms {
-			if err != nil {
-				break
-			}
-			var d v1.Hash
-			if d, err = a.Digest(); err == nil {
-				if err = remote.Write(tag.Context().Digest(d.String()), a, ropts...); err != nil {
-					err = registryError(tag.Context().RegistryStr(), "attaching an SBOM to "+tag.String(), err)
-				}
-			}
-		}
+		err = push(ctx, tag, images, idx, arts, ropts)
 		res.BytesUploaded, res.BlobsUploaded = rt.bytes.Load(), int(rt.blobs.Load())
 	}
 	if err != nil {
@@ -247,7 +249,7 @@ func imageSize(img v1.Image) (int64, error) {
 	return n, nil
 }
 
-func push(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex, opts []remote.Option) error {
+func push(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex, arts []v1.Image, opts []remote.Option) error {
 	reg := tag.Context().RegistryStr()
 	var taggable remote.Taggable
 	var d v1.Hash
@@ -264,16 +266,69 @@ func push(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex, o
 		}
 		taggable = img
 	}
-	if err == nil {
-		// A tag already on this digest is left alone: nothing to send.
-		if cur, herr := remote.Head(tag, opts...); herr != nil || cur.Digest != d {
-			err = remote.Tag(tag, taggable, opts...)
-		}
-	}
 	if err != nil {
 		return registryError(reg, "pushing "+tag.String(), err)
 	}
+	// SBOMs and signatures go before the tag, so that no tag ever names
+	// an image whose signatures are still to come.
+	for _, a := range arts {
+		ad, err := a.Digest()
+		if err == nil {
+			err = remote.Write(tag.Context().Digest(ad.String()), a, opts...)
+		}
+		if err != nil {
+			return registryError(reg, "attaching an SBOM or signature to "+tag.String(), err)
+		}
+	}
+	// A tag already on this digest is left alone: nothing to send.
+	if cur, herr := remote.Head(tag, opts...); herr != nil || cur.Digest != d {
+		if err := remote.Tag(tag, taggable, opts...); err != nil {
+			return registryError(reg, "pushing "+tag.String(), err)
+		}
+	}
 	return nil
+}
+
+// signatures signs each platform image and the index, as referrers of
+// each.
+func (o *Options) signatures(ctx context.Context, tag name.Tag, images []made, idx v1.ImageIndex) ([]v1.Image, error) {
+	type subject struct {
+		desc *v1.Descriptor
+		s    Subject
+	}
+	var subjects []subject
+	for _, m := range images {
+		desc, err := partial.Descriptor(m.img)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, subject{desc, Subject{
+			Repo: tag.Context().Name(), Digest: desc.Digest.String(), Platform: m.p.Platform.String(),
+			WorkerFile: filepath.Base(m.p.Worker), WorkerSHA256: m.p.WorkerSHA256, SBOM: m.p.SBOM,
+		}})
+	}
+	if idx != nil {
+		desc, err := partial.Descriptor(idx)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, subject{desc, Subject{Repo: tag.Context().Name(), Digest: desc.Digest.String()}})
+	}
+	var out []v1.Image
+	for _, s := range subjects {
+		atts, err := o.Sign(ctx, s.s)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range atts {
+			r, err := referrer(*s.desc, a.MediaType, a.Doc, o.Created, a.Annotations)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+	}
+	return out, nil
 }
 
 // countingTransport counts what is uploaded and keeps plain HTTP to this
@@ -413,8 +468,14 @@ func sbomArtifact(img v1.Image, doc []byte, created time.Time) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
-	a := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.MediaType(sbom.MediaType))
-	a, err = mutate.Append(a, mutate.Addendum{Layer: static.NewLayer(doc, types.MediaType(sbom.MediaType))})
+	return referrer(*subject, sbom.MediaType, doc, created, nil)
+}
+
+// referrer is doc as an OCI artifact of mediaType whose subject is the
+// image or index described.
+func referrer(subject v1.Descriptor, mediaType string, doc []byte, created time.Time, annotations map[string]string) (v1.Image, error) {
+	a := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.MediaType(mediaType))
+	a, err := mutate.Append(a, mutate.Addendum{Layer: static.NewLayer(doc, types.MediaType(mediaType))})
 	if err != nil {
 		return nil, err
 	}
@@ -422,8 +483,10 @@ func sbomArtifact(img v1.Image, doc []byte, created time.Time) (v1.Image, error)
 	if err != nil {
 		return nil, err
 	}
+	ann := map[string]string{"org.opencontainers.image.created": created.UTC().Format(time.RFC3339)}
+	maps.Copy(ann, annotations)
 	// The subject goes last: mutating annotations drops it.
-	a = mutate.Annotations(a, map[string]string{"org.opencontainers.image.created": created.UTC().Format(time.RFC3339)}).(v1.Image)
+	a = mutate.Annotations(a, ann).(v1.Image)
 	return mutate.Subject(a, v1.Descriptor{MediaType: subject.MediaType, Size: subject.Size, Digest: subject.Digest}).(v1.Image), nil
 }
 
