@@ -15,6 +15,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/problem"
 )
 
@@ -185,6 +187,14 @@ func LoadPublicKey(ref string) (*PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	fix := "give the public key (cosign.pub) of the key that signed the image"
+	block, _ := pem.Decode(data)
+	switch {
+	case block == nil:
+		return nil, problem.Usagef(fix, "public key %s is not PEM", ref).About("VerifyKey")
+	case block.Type != "PUBLIC KEY":
+		return nil, problem.Usagef(fix, "public key %s holds a %s, not a PUBLIC KEY", ref, block.Type).About("VerifyKey")
+	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(data)
 	if err != nil {
 		return nil, problem.Usagef("give the public key (cosign.pub) of the key that signed the image", "public key %s %s", ref, oneLine(err)).About("VerifyKey")
@@ -204,4 +214,27 @@ func newPublicKey(ref string, pub crypto.PublicKey) (*PublicKey, error) {
 func (k *Key) Public() *PublicKey {
 	p, _ := newPublicKey("(the signing key)", k.priv.Public())
 	return p
+}
+
+// CheckPublicKey checks that ref loads as a public key that verifies.
+func CheckPublicKey(ref string) check.Result {
+	if _, err := LoadPublicKey(ref); err != nil {
+		if p, ok := problem.As(err); ok {
+			return check.Failure("verify key", p.Reason, p.Fix)
+		}
+		return check.Failure("verify key", err.Error(), "give the public key (cosign.pub)")
+	}
+	return check.Pass("verify key", ref+" loads")
+}
+
+// CheckKey checks that ref loads as a private key that signs, with
+// password.
+func CheckKey(ref string, password []byte) check.Result {
+	if _, err := LoadKey(ref, password); err != nil {
+		if p, ok := problem.As(err); ok {
+			return check.Failure("signing key", p.Reason, p.Fix)
+		}
+		return check.Failure("signing key", err.Error(), "give a cosign key")
+	}
+	return check.Pass("signing key", ref+" loads")
 }

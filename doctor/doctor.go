@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core"
 
+	"github.com/beamctl/beamctl/attest"
 	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/embeddedrunner"
 	"github.com/beamctl/beamctl/internal/check"
@@ -33,6 +34,11 @@ type Options struct {
 	// Image, if set, is a repository to check push access to.
 	Image            string
 	InsecureRegistry bool
+	// VerifyKey and SignKey, if set, are keys to load (SignKey with
+	// SignPassword); with Image, the registry is also checked for where
+	// it keeps signatures.
+	VerifyKey, SignKey string
+	SignPassword       []byte
 	// CacheDir is beamctl's cache directory; default the user cache's.
 	CacheDir string
 	// Env is the environment go runs with; nil is this process's.
@@ -86,6 +92,15 @@ func Run(ctx context.Context, o Options) []check.Result {
 	}
 	if o.Image != "" {
 		out = append(out, image.CheckRegistry(ctx, o.Image, o.InsecureRegistry, o.Transport)...)
+		if o.VerifyKey != "" || o.SignKey != "" {
+			out = append(out, image.CheckReferrers(ctx, o.Image, o.InsecureRegistry, o.Transport))
+		}
+	}
+	if o.VerifyKey != "" {
+		out = append(out, attest.CheckPublicKey(o.VerifyKey))
+	}
+	if o.SignKey != "" {
+		out = append(out, attest.CheckKey(o.SignKey, o.SignPassword))
 	}
 	for _, f := range o.Extra {
 		out = append(out, f(ctx))

@@ -15,7 +15,7 @@ import (
 
 func newDoctorCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "doctor [PKG] [--target OS/ARCH...] [--endpoint HOST:PORT] [--image REPO]",
+		Use:   "doctor [PKG] [--target OS/ARCH...] [--endpoint HOST:PORT] [--image REPO [--verify-key FILE]]",
 		Short: "Check the toolchain, the pipeline, the targets, the job server and the registry before you need them",
 		Long: `Check, up front, what a build, a run or a push will need, one line per
 check — ok, warn or fail, with the fix: the Go toolchain and the module's go
@@ -52,6 +52,9 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 				Image:            a.v.GetString("image"),
 				InsecureRegistry: a.v.GetBool("insecure-registry"),
 				CacheDir:         a.v.GetString("cache-dir"),
+				VerifyKey:        a.v.GetString("verify-key"),
+				SignKey:          a.v.GetString("sign-key"),
+				SignPassword:     []byte(signPassword()),
 			}
 			if debug, _ := cmd.Flags().GetBool("debug"); debug {
 				dlv, _ := cmd.Flags().GetString("dlv")
@@ -92,9 +95,12 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 	addDialFlags(f)
 	f.String("image", "", "worker image repository to check push access to, REPO[:TAG]")
 	f.Bool("insecure-registry", false, "allow plain HTTP to registries beyond this machine")
+	f.String("verify-key", "", "public key to check that it loads (cosign.pub; a file or env://VAR); with --image, also where the registry keeps signatures")
+	f.String("sign-key", "", "signing key to check that it loads with BEAMCTL_SIGN_PASSWORD or COSIGN_PASSWORD")
 	f.Bool("debug", false, "check Delve, for run --debug")
 	f.String("dlv", "", "path of the dlv to check (default: dlv on PATH)")
 	declareSettings(f, fields{"target": {"Target"}, "cache-dir": {"CacheDir"}, "image": {"Image"},
-		"insecure-registry": {"InsecureRegistry"}, "debug": {"Debug"}, "dlv": {"Dlv"}})
+		"insecure-registry": {"InsecureRegistry"}, "debug": {"Debug"}, "dlv": {"Dlv"},
+		"verify-key": {"VerifyKey"}, "sign-key": {"SignKey"}})
 	return cmd
 }

@@ -103,6 +103,8 @@ func visitFlags(root *cobra.Command, fn func(*cobra.Command, *pflag.Flag)) {
 var arguments = map[string]string{
 	"Build": "PKG",
 	"Dist":  "DIST",
+	// A password is no flag: it would show in the process list.
+	"SignPassword": "BEAMCTL_SIGN_PASSWORD (or COSIGN_PASSWORD)",
 }
 
 // wording says how the user of cmd sets each option field a library error

@@ -43,8 +43,7 @@ func (a *app) signer(ctx context.Context) (*attest.Signer, error) {
 	case key != "" && keyless:
 		return nil, usagef("--sign-key and --sign-keyless conflict: sign with a key or keyless, not both")
 	case key != "":
-		pw := cmp.Or(os.Getenv("BEAMCTL_SIGN_PASSWORD"), os.Getenv("COSIGN_PASSWORD"))
-		k, err := attest.LoadKey(key, []byte(pw))
+		k, err := attest.LoadKey(key, []byte(signPassword()))
 		if err != nil {
 			return nil, err
 		}
@@ -57,6 +56,12 @@ func (a *app) signer(ctx context.Context) (*attest.Signer, error) {
 		return attest.KeylessSigner(attest.Keyless{IDToken: tok, FulcioURL: a.v.GetString("fulcio-url"), RekorURL: a.v.GetString("rekor-url")})
 	}
 	return nil, nil
+}
+
+// signPassword is the password of an encrypted signing key, from where
+// CI keeps it: beamctl's variable, else cosign's.
+func signPassword() string {
+	return cmp.Or(os.Getenv("BEAMCTL_SIGN_PASSWORD"), os.Getenv("COSIGN_PASSWORD"))
 }
 
 // verifyPolicy is the trust policy the settings ask for, nil for none.

@@ -85,6 +85,14 @@ func TestSignedImage(t *testing.T) {
 		noJob(t, job)
 	}
 
+	// doctor loads the key and finds where the registry keeps signatures.
+	if r := beamctl(t, "doctor", "--image", repo, "--verify-key", pub); !strings.Contains(r.stdout, "ok   verify key") || !strings.Contains(r.stdout, "referrers tag") {
+		t.Errorf("doctor --verify-key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := beamctl(t, "doctor", "--verify-key", key); r.code != 1 || !strings.Contains(r.stdout, "holds a ENCRYPTED SIGSTORE PRIVATE KEY, not a PUBLIC KEY") {
+		t.Errorf("doctor --verify-key with the private key: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
 	// Before signing, a policy refuses the image and no job is created.
 	refused(t, "unsigned-image", unsigned.Image, pub, "is not signed")
 
