@@ -176,6 +176,9 @@ func newStageCmd(a *app) *cobra.Command {
 				a.log.Info("image", "platform", p.Platform, "digest", p.Digest, "size", p.Size)
 			}
 			a.log.Info("pushed", "bytes_uploaded", res.BytesUploaded, "blobs_uploaded", res.BlobsUploaded)
+			if res.Signatures > 0 {
+				a.log.Info("signed", "bundles", res.Signatures)
+			}
 			fmt.Fprintln(a.stdout, res.Image)
 			if spec != "" {
 				fmt.Fprint(a.stdout, "---\n"+spec)
