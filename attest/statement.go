@@ -107,6 +107,9 @@ func ProvenanceStatement(img Image, b Build) ([]byte, error) {
 		"targets":  toAny(b.Targets),
 		"platform": img.Platform,
 		"flags":    b.Flags,
+		// The worker the build made for this platform, as the manifest
+		// records it: what a verifier compares with DIST.
+		"worker": map[string]any{"file": img.WorkerFile, "sha256": img.WorkerSHA256},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("provenance parameters: %w", err)

@@ -158,6 +158,9 @@ func TestSignedImage(t *testing.T) {
 			t.Errorf("%s provenance subjects %+v, want the image %s and the worker %s", p.Platform, st.Subject, p.Digest, w.SHA256)
 		}
 		ext := st.Predicate.BuildDefinition.ExternalParameters
+		if wk, _ := ext["worker"].(map[string]any); wk["sha256"] != w.SHA256 {
+			t.Errorf("%s buildDefinition names worker %v, want sha256 %s", p.Platform, ext["worker"], w.SHA256)
+		}
 		if ext["module"] != m.Module || ext["package"] != m.Package || ext["platform"] != p.Platform || st.Predicate.BuildDefinition.BuildType != attest.BuildType {
 			t.Errorf("%s buildDefinition %+v", p.Platform, st.Predicate.BuildDefinition)
 		}
