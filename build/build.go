@@ -63,6 +63,13 @@ type Options struct {
 	// (package vet) while it compiles: findings fail the build with a
 	// *vet.FindingsError, and nothing is published.
 	Vet bool
+	// CGO builds the launcher and workers with cgo, each with a C
+	// compiler for its platform (FindCompiler); off by default.
+	CGO CGOMode
+	// CC names the C compiler of a platform, over the one FindCompiler
+	// would find: a command line, such as "zig cc -target
+	// aarch64-linux-musl".
+	CC map[Platform]string
 	// Jobs bounds concurrent go builds. Default: the number of CPUs.
 	Jobs int
 	// CacheDir holds the reusable outputs. Default: the user cache dir.
@@ -77,6 +84,9 @@ type Options struct {
 	// Digests hashes the binaries, and learns their digests for the rest
 	// of the run. Default: a new cache.
 	Digests *digest.Cache
+
+	// compilers are the C compilers chosen for a cgo build, by platform.
+	compilers map[Platform]string
 }
 
 // State is where a binary's build is.
@@ -202,6 +212,9 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	log.Debug("resolved package", "package", pkg.ImportPath, "dir", pkg.Dir, "module", pkg.Module.Path,
 		"beam", pkg.Module.BeamVersion, "go", o.Toolchain.Version)
+	if o.CGO == CGOOff && len(pkg.cgoFiles) > 0 && o.needsCGO(pkg.Dir, HostPlatform(), pkg.goFiles) {
+		return nil, &CGOError{Package: pkg.ImportPath}
+	}
 	pl, err := o.planBuild(pkg)
 	if err != nil {
 		return nil, err
@@ -264,7 +277,16 @@ func (o *Options) defaults(ctx context.Context) error {
 		}
 		o.Toolchain = tc
 	}
-	return nil
+	switch o.CGO {
+	case CGOOff, CGOStatic, CGODynamic:
+	default:
+		return problem.Usagef("use static or dynamic", "{CGO} %q is not a way to link", string(o.CGO)).About("CGO")
+	}
+	platforms := o.Targets
+	if !o.NoLauncher {
+		platforms = append([]Platform{HostPlatform()}, platforms...)
+	}
+	return o.findCompilers(platforms)
 }
 
 // checkWritable fails early, before minutes of compiling, when the output

@@ -47,6 +47,11 @@ func (o *Options) run(ctx context.Context, tc *Toolchain, pkg *Package, j *job, 
 		return err
 	}
 	j.bin.SHA256, j.bin.Size = sum, size
+	if o.cgoEnv(j.bin.Platform, j.bin.Role) != nil {
+		if j.bin.CGO, err = o.describeCGO(j.cacheOut, j.bin.Platform); err != nil {
+			return err
+		}
+	}
 	ev.Size = size
 	ev.State = Done
 	if before != "" && before == readBuildID(j.cacheOut) {
@@ -117,6 +122,27 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 	if o.Vet && len(jobs) > 0 {
 		checked = o.startVet(vctx, pkg, jobs[0].bin.Platform, firstDone, stop, log)
 	}
+	// A pipeline that needs cgo, built without, would fail in the
+	// compiler with "undefined" errors that never say cgo: the imports are
+	// listed beside the compiles, and such a package stops them.
+	refused := make(chan error, 1)
+	cctx, cstop := context.WithCancel(ctx)
+	defer cstop()
+	if o.CGO == CGOOff && len(jobs) > 0 {
+		go func() {
+			name, err := o.cgoPackage(cctx, pkg, jobs[0].bin.Platform)
+			if err != nil {
+				log.Debug("listing the packages that use cgo", "error", err)
+			}
+			if name != "" {
+				refused <- &CGOError{Package: name}
+				stop()
+			}
+			close(refused)
+		}()
+	} else {
+		close(refused)
+	}
 	g, gctx := errgroup.WithContext(bctx)
 	g.SetLimit(o.Jobs)
 	for i, j := range jobs {
@@ -136,10 +162,18 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 	if err != nil && bctx.Err() == nil {
 		vstop()
 	}
+	if err == nil {
+		// What compiled needs no refusal, whatever its imports.
+		cstop()
+	}
+	cerr := <-refused
 	if checked != nil {
-		if verr := checked.result(log); verr != nil {
+		if verr := checked.result(log); verr != nil && cerr == nil {
 			return verr
 		}
+	}
+	if cerr != nil && err != nil {
+		return cerr
 	}
 	if err != nil && ctx.Err() != nil {
 		return ctx.Err()

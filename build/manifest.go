@@ -87,9 +87,13 @@ type BuildFlags struct {
 	// Local is a build for a run on this machine (Options.Local): the
 	// host's worker is the launcher.
 	Local bool `json:"local,omitempty"`
-	// Trimpath and CGO are fixed, and recorded so a reader need not know.
+	// Trimpath is fixed, and recorded so a reader need not know. CGO says
+	// whether the launcher and workers were built with cgo.
 	Trimpath bool `json:"trimpath"`
 	CGO      bool `json:"cgo"`
+	// CGOLink is how binaries built with cgo link the C library on Linux:
+	// static or dynamic.
+	CGOLink string `json:"cgoLink,omitempty"`
 }
 
 // Binary is one built program.
@@ -99,6 +103,8 @@ type Binary struct {
 	File     string   `json:"file"`
 	SHA256   string   `json:"sha256"`
 	Size     int64    `json:"size"`
+	// CGO says how a binary built with cgo links the C library.
+	CGO *CGOBinary `json:"cgo,omitempty"`
 }
 
 // Launcher returns the launcher for p, if the manifest has one.

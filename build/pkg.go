@@ -41,6 +41,9 @@ type Package struct {
 	// module, so a pipeline in another module builds with its own go.mod.
 	runDir string
 	arg    string
+	// cgoFiles and goFiles are the package's files that import "C" and
+	// those that do not, as a build with cgo takes them.
+	cgoFiles, goFiles []string
 }
 
 // Module is what beamctl reads from the pipeline's go.mod.
@@ -123,9 +126,12 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		Dir, ImportPath, Name string
 		Module                *struct{ Path, Dir, GoMod, GoVersion string }
 		Imports               []string
+		CgoFiles, GoFiles     []string
 		Error                 *struct{ Err string }
 	}
-	out, err := tc.output(ctx, runDir, nil, "list", "-e", "-json=Dir,ImportPath,Name,Module,Imports,Error", arg)
+	// Listed as a cgo build sees it, so that a pipeline whose own files
+	// import "C" resolves, and a build without cgo can refuse it by name.
+	out, err := tc.output(ctx, runDir, []string{"CGO_ENABLED=1"}, "list", "-e", "-json=Dir,ImportPath,Name,Module,Imports,CgoFiles,GoFiles,Error", arg)
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +168,8 @@ func ResolvePackage(ctx context.Context, tc *Toolchain, workDir, pkg string) (*P
 		Module:     *mod,
 		runDir:     runDir,
 		arg:        arg,
+		cgoFiles:   lp.CgoFiles,
+		goFiles:    lp.GoFiles,
 	}, nil
 }
 
@@ -182,7 +190,7 @@ func resolveDir(tc *Toolchain, pkg, dir, goMod string) (_ *Package, ok bool, _ e
 		return nil, false, nil
 	}
 	ctxt := build.Default
-	ctxt.CgoEnabled = false
+	ctxt.CgoEnabled = true
 	bp, err := ctxt.ImportDir(dir, 0)
 	if err != nil {
 		// Let the go command explain it in its own words.
@@ -199,6 +207,8 @@ func resolveDir(tc *Toolchain, pkg, dir, goMod string) (_ *Package, ok bool, _ e
 		Module:     *mod,
 		runDir:     dir,
 		arg:        ".",
+		cgoFiles:   bp.CgoFiles,
+		goFiles:    bp.GoFiles,
 	}, true, nil
 }
 

@@ -37,6 +37,7 @@ func (o *Options) plan(pkg *Package, role Role, p Platform, tmp string) *job {
 		// read and which cost link time. Stack traces still name functions.
 		ldflags = strings.TrimSpace("-s -w " + ldflags)
 	}
+	ldflags = strings.TrimSpace(ldflags + " " + o.cgoLDFlags(p))
 	if ldflags != "" {
 		args = append(args, "-ldflags", ldflags)
 	}
@@ -58,8 +59,8 @@ func (o *Options) planBoot(pkg *Package, ov *bootOverlay, p Platform, tmp string
 // as opposed to how binaries link.
 func (o *Options) compileFlags() []string {
 	flags := []string{"-trimpath"}
-	if o.Tags != "" {
-		flags = append(flags, "-tags", o.Tags)
+	if tags := o.cgoTags(); tags != "" {
+		flags = append(flags, "-tags", tags)
 	}
 	if o.Debug {
 		flags = append(flags, "-gcflags", "all=-N -l")
@@ -96,7 +97,7 @@ func (p Platform) BuildEnv(race bool) []string {
 // job completes a go build of target for bin.Platform.
 func (o *Options) job(pkg *Package, bin Binary, args []string, target, tmp string) *job {
 	p := bin.Platform
-	env := compileEnv(p)
+	env := mergeEnv(compileEnv(p), o.cgoEnv(p, bin.Role))
 
 	// The key names a stable output path per (package, platform, flags):
 	// go build skips the link only when -o names an existing, current file.
@@ -143,7 +144,7 @@ func (o *Options) planBuild(pkg *Package) (*buildPlan, error) {
 		BeamReplace: pkg.Module.BeamReplace,
 		GoVersion:   o.Toolchain.Version,
 		Flags: BuildFlags{Tags: o.Tags, LDFlags: o.LDFlags, GCFlags: o.GCFlags, Debug: o.Debug,
-			Strip: !o.NoStrip && !o.Debug, Local: o.Local, Trimpath: true},
+			Strip: !o.NoStrip && !o.Debug, Local: o.Local, Trimpath: true, CGO: o.CGO != CGOOff, CGOLink: string(o.CGO)},
 	}}
 	if !o.NoLauncher {
 		pl.jobs = append(pl.jobs, o.plan(pkg, RoleLauncher, HostPlatform(), tmp))

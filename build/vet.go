@@ -31,10 +31,11 @@ func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 	if len(patterns) == 0 {
 		patterns = []string{cmp.Or(o.Package, ".")}
 	}
+	env := mergeEnv(compileEnv(p), o.cgoEnv(p, RoleLauncher))
 	vo := vet.Options{
 		Patterns:   patterns,
 		WorkDir:    o.WorkDir,
-		Env:        append(slices.Clip(os.Environ()), compileEnv(p)...),
+		Env:        append(slices.Clip(os.Environ()), env...),
 		BuildFlags: o.compileFlags(),
 		Logger:     o.Logger,
 	}
@@ -44,7 +45,7 @@ func (o Options) vetOptions(p Platform, patterns ...string) vet.Options {
 		vo.CacheDir = filepath.Join(root, "build", "vet")
 	}
 	if o.Toolchain != nil && o.Toolchain.Env != nil {
-		vo.Env = append(slices.Clip(o.Toolchain.Env), compileEnv(p)...)
+		vo.Env = append(slices.Clip(o.Toolchain.Env), env...)
 	}
 	// go/packages lists with -buildvcs=false, but a main package's compile
 	// depends on the VCS stamp: in a repository the check would compile

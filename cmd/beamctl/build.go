@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,8 +18,9 @@ runner's machines.
 
 PKG is the pipeline's main package: a directory (./pipeline) or an import
 path of the current module; default ".". Binaries are built with
-CGO_ENABLED=0 and -trimpath, concurrently, and an unchanged pipeline is not
-relinked. The output directory receives
+CGO_ENABLED=0 (with --cgo, CGO_ENABLED=1 and a C compiler per target) and
+-trimpath, concurrently, and an unchanged pipeline is not relinked. The
+output directory receives
 
   NAME-launcher-OS-ARCH          the launcher, for this machine
   NAME-worker-OS-ARCH[-VARIANT]  one worker per target (symbols stripped)
@@ -60,6 +62,51 @@ func addCompileFlags(f *pflag.FlagSet, target string) {
 	declareSettings(f, fields{"target": {"Target"}, "jobs": {"Jobs"}, "tags": nil, "ldflags": nil,
 		"gcflags": nil, "debug": {"Debug"}, "strip": nil, "force": nil, "cache-dir": {"CacheDir"}})
 	addVetFlag(f)
+	addCGOFlags(f)
+}
+
+// addCGOFlags registers --cgo and --cc, on every command that builds a
+// pipeline.
+func addCGOFlags(f *pflag.FlagSet) {
+	f.String("cgo", "off", `build with cgo, a C compiler per target: --cgo links Linux binaries statically, --cgo=dynamic against the target's glibc`)
+	// --cgo alone means static: the worker then runs on any Linux image.
+	f.Lookup("cgo").NoOptDefVal = string(build.CGOStatic)
+	f.StringSlice("cc", nil, "with --cgo, the C compiler for a target, OS/ARCH=COMMAND, repeatable (default: $CC for this machine, else Debian's cross compiler, else zig cc)")
+	declareSettings(f, fields{"cgo": {"CGO"}, "cc": {"CC"}})
+}
+
+// cgoOptions reads --cgo and --cc.
+func (a *app) cgoOptions(flags *pflag.FlagSet, pkg string, known []build.Platform) (build.CGOMode, map[build.Platform]string, error) {
+	var mode build.CGOMode
+	switch v := a.v.GetString("cgo"); strings.ToLower(v) {
+	case "off", "false", "":
+	case "static", "true", "on":
+		mode = build.CGOStatic
+	case "dynamic":
+		mode = build.CGODynamic
+	default:
+		return "", nil, badValue("cgo", "--cgo %q is not a choice: use --cgo (static), --cgo=dynamic or --cgo=off", v)
+	}
+	// pflag takes --cgo dynamic as --cgo and a package named dynamic.
+	if (pkg == "dynamic" || pkg == "static") && a.changed(flags, "cgo") {
+		return "", nil, usagef("--cgo takes its value after =: write --cgo=%s", pkg)
+	}
+	var cc map[build.Platform]string
+	for _, s := range a.v.GetStringSlice("cc") {
+		target, command, ok := strings.Cut(s, "=")
+		if !ok || strings.TrimSpace(command) == "" {
+			return "", nil, badValue("cc", "--cc %q is not OS/ARCH=COMMAND: give e.g. --cc linux/arm64=aarch64-linux-gnu-gcc", s)
+		}
+		p, err := build.ParseTarget(strings.TrimSpace(target), known)
+		if err != nil {
+			return "", nil, err
+		}
+		if cc == nil {
+			cc = map[build.Platform]string{}
+		}
+		cc[p] = strings.TrimSpace(command)
+	}
+	return mode, cc, nil
 }
 
 // buildOptions turns the settings into build options, rejecting
@@ -107,6 +154,9 @@ func (a *app) buildOptions(ctx context.Context, flags *pflag.FlagSet, pkg string
 		return o, err
 	}
 	o.Targets = targets
+	if o.CGO, o.CC, err = a.cgoOptions(flags, pkg, tc.Platforms); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
