@@ -19,5 +19,5 @@ const BootMain = "cmd/beamctl-boot"
 //go:embed go.mod
 //go:embed cmd/beamctl-boot/*.go cmd/internal/bootcmd/*.go
 //go:embed boot/*.go wrap/*.go
-//go:embed internal/beam/*.go internal/digest/*.go internal/lines/*.go internal/netaddr/*.go internal/peercred/*.go internal/problem/*.go internal/proc/*.go internal/reaper/*.go
+//go:embed internal/beam/*.go internal/digest/*.go internal/libc/*.go internal/lines/*.go internal/netaddr/*.go internal/peercred/*.go internal/problem/*.go internal/proc/*.go internal/reaper/*.go
 var BootSource embed.FS

@@ -11,6 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+
+	"github.com/beamctl/beamctl/internal/libc"
+	"github.com/beamctl/beamctl/internal/problem"
 )
 
 // binfmtDir is where Linux lists the interpreters it runs foreign binaries
@@ -44,9 +48,57 @@ var Emulated Wrapper = WrapperFunc(func(_ context.Context, l *Launch) error {
 	if err != nil {
 		return err
 	}
+	if l.OS == runtime.GOOS && l.Arch == runtime.GOARCH {
+		return nil
+	}
+	// A dynamically linked worker needs its platform's loader and C
+	// library, which this machine keeps apart from its own.
+	sysroot, err := foreignSysroot(l)
+	if err != nil {
+		return err
+	}
+	switch {
+	case sysroot != "" && emu != nil:
+		emu = append(slices.Clip(emu), "-L", sysroot)
+	case sysroot != "":
+		// The kernel starts qemu-user itself, which reads its
+		// sysroot from the environment.
+		if l.Env == nil {
+			l.Env = map[string]string{}
+		}
+		l.Env["QEMU_LD_PREFIX"] = sysroot
+	}
 	l.Argv = append(append([]string(nil), emu...), l.Argv...)
 	return nil
 })
+
+// foreignSysroot is where qemu-user finds the C library of l's dynamically
+// linked foreign binary, "" for a static one.
+func foreignSysroot(l *Launch) (string, error) {
+	var r io.ReaderAt
+	if len(l.Files) > 0 {
+		r = l.Files[0]
+	} else {
+		f, err := os.Open(l.Binary)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	needs, err := libc.Read(r)
+	if err != nil || needs.Static() {
+		return "", nil
+	}
+	if dir, ok := libc.Sysroot(l.Arch); ok {
+		return dir, nil
+	}
+	fix := "link the worker statically"
+	if pkg, ok := libc.SysrootPackage(l.Arch); ok {
+		fix = "install the platform's C library for qemu-user (apt-get install " + pkg + "), or " + fix
+	}
+	return "", problem.Failf(fix, "the %s/%s worker is linked dynamically (%s) and this machine has no %s C library", l.OS, l.Arch, needs.Interpreter, l.Arch)
+}
 
 // Emulator says how to run a binary built for goos/goarch on this machine:
 // nil for a binary this machine runs itself (its own platform, or one the

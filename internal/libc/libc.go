@@ -168,35 +168,50 @@ func parse(v string) []int {
 	return out
 }
 
-// gnuTriples are the GNU triples of Debian's and Ubuntu's cross toolchains
-// for Linux, by GOARCH: aarch64-linux-gnu-gcc, and the target's C library
-// under /usr/aarch64-linux-gnu.
-var gnuTriples = map[string]string{
-	"386":     "i686-linux-gnu",
-	"amd64":   "x86_64-linux-gnu",
-	"arm":     "arm-linux-gnueabihf",
-	"arm64":   "aarch64-linux-gnu",
-	"ppc64le": "powerpc64le-linux-gnu",
-	"riscv64": "riscv64-linux-gnu",
-	"s390x":   "s390x-linux-gnu",
+// crossArch is how Debian and Ubuntu name an architecture of their Linux
+// cross toolchains.
+type crossArch struct {
+	// triple is the GNU triple: aarch64-linux-gnu-gcc is the compiler,
+	// /usr/aarch64-linux-gnu the target's C library.
+	triple string
+	// debian is the Debian architecture: libc6-arm64-cross is the package
+	// of the C library.
+	debian string
+}
+
+var crossArchs = map[string]crossArch{
+	"386":     {"i686-linux-gnu", "i386"},
+	"amd64":   {"x86_64-linux-gnu", "amd64"},
+	"arm":     {"arm-linux-gnueabihf", "armhf"},
+	"arm64":   {"aarch64-linux-gnu", "arm64"},
+	"ppc64le": {"powerpc64le-linux-gnu", "ppc64el"},
+	"riscv64": {"riscv64-linux-gnu", "riscv64"},
+	"s390x":   {"s390x-linux-gnu", "s390x"},
 }
 
 // GNUTriple is the GNU triple of goarch's Linux cross toolchain, such as
 // aarch64-linux-gnu.
 func GNUTriple(goarch string) (string, bool) {
-	t, ok := gnuTriples[goarch]
-	return t, ok
+	a, ok := crossArchs[goarch]
+	return a.triple, ok
+}
+
+// SysrootPackage is the Debian package that installs goarch's C library
+// for cross toolchains and qemu-user, such as libc6-arm64-cross.
+func SysrootPackage(goarch string) (string, bool) {
+	a, ok := crossArchs[goarch]
+	return "libc6-" + a.debian + "-cross", ok
 }
 
 // Sysroot is where Debian's cross toolchain for goarch keeps the target's
 // C library (/usr/aarch64-linux-gnu), if it is installed: qemu-user loads
 // a foreign dynamic executable's interpreter and libraries from there.
 func Sysroot(goarch string) (string, bool) {
-	t, ok := gnuTriples[goarch]
+	a, ok := crossArchs[goarch]
 	if !ok {
 		return "", false
 	}
-	dir := "/usr/" + t
+	dir := "/usr/" + a.triple
 	if fi, err := os.Stat(dir + "/lib"); err != nil || !fi.IsDir() {
 		return "", false
 	}
