@@ -258,6 +258,9 @@ func (o *Options) platformImage(ctx context.Context, cache layerCache, base *bas
 		}
 		system = homeEntries()
 	}
+	if err := o.checkLibc(p, img); err != nil {
+		return nil, err
+	}
 	var layers []mutate.Addendum
 	sysLayer, err := cache.layer(ctx, system, o.Created)
 	if err != nil {
