@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/libc"
 	"github.com/beamctl/beamctl/internal/problem"
 )
@@ -35,31 +36,65 @@ const (
 // use, and every Beam Go binary calls user.Current at start.
 const staticTags = "osusergo,netgo"
 
-// staticLinks reports whether binaries for p link the C library in.
-func (o *Options) staticLinks(p Platform) bool {
-	return o.CGO == CGOStatic && p.OS == "linux"
+// CGOBuild is what a go command adds to build for one platform with cgo.
+type CGOBuild struct {
+	// Env sets CGO_ENABLED and CC.
+	Env []string
+	// Tags are build tags to add; LDFlags, linker flags.
+	Tags, LDFlags string
 }
 
-// cgoTags are the build tags cgo adds to Tags.
-func (o *Options) cgoTags() string {
-	if o.CGO != CGOStatic {
-		return o.Tags
+// CGOFor is how a go command builds for p with cgo in mode, with the C
+// compiler FindCompiler chooses: for go test, which builds as the workers
+// are built. It is the zero CGOBuild for CGOOff.
+func CGOFor(p Platform, mode CGOMode, settings map[Platform]string, env []string) (CGOBuild, error) {
+	if mode == CGOOff {
+		return CGOBuild{}, nil
 	}
-	tags := slices.DeleteFunc(strings.Split(o.Tags, ","), func(s string) bool { return strings.TrimSpace(s) == "" })
-	for _, t := range strings.Split(staticTags, ",") {
-		if !slices.Contains(tags, t) {
-			tags = append(tags, t)
+	cc, err := FindCompiler(p, mode, settings, env)
+	if err != nil {
+		return CGOBuild{}, err
+	}
+	return cgoBuild(p, mode, cc), nil
+}
+
+func cgoBuild(p Platform, mode CGOMode, cc string) CGOBuild {
+	b := CGOBuild{Env: []string{"CGO_ENABLED=1", "CC=" + cc}}
+	if mode == CGOStatic {
+		b.Tags = staticTags
+		if p.OS == "linux" {
+			b.LDFlags = "-linkmode=external -extldflags=-static"
 		}
 	}
-	return strings.Join(tags, ",")
+	return b
+}
+
+// AddTags adds the comma-separated build tags more to tags, each once.
+func AddTags(tags, more string) string {
+	words := func(s string) []string {
+		return slices.DeleteFunc(strings.Split(s, ","), func(s string) bool { return strings.TrimSpace(s) == "" })
+	}
+	out := words(tags)
+	for _, t := range words(more) {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// cgoTags are Tags with the tags cgo adds, which are the same for every
+// platform (compileFlags are shared).
+func (o *Options) cgoTags() string {
+	return AddTags(o.Tags, cgoBuild(Platform{}, o.CGO, "").Tags)
 }
 
 // cgoLDFlags are the linker flags cgo adds for p.
 func (o *Options) cgoLDFlags(p Platform) string {
-	if o.staticLinks(p) {
-		return "-linkmode=external -extldflags=-static"
+	if o.CGO == CGOOff {
+		return ""
 	}
-	return ""
+	return cgoBuild(p, o.CGO, "").LDFlags
 }
 
 // cgoEnv is the environment that builds role's binary for p with cgo, or
@@ -69,7 +104,19 @@ func (o *Options) cgoEnv(p Platform, role Role) []string {
 	if o.CGO == CGOOff || role == RoleBoot {
 		return nil
 	}
-	return []string{"CGO_ENABLED=1", "CC=" + o.compilers[p]}
+	cc, ok := o.compilers[p]
+	if !ok {
+		// A check without a build (VetOptions): go's own default
+		// compiler stands in for one that cannot be found.
+		var env []string
+		if o.Toolchain != nil {
+			env = o.Toolchain.Environ()
+		}
+		if cc, _ = FindCompiler(p, o.CGO, o.CC, env); cc == "" {
+			return []string{"CGO_ENABLED=1"}
+		}
+	}
+	return cgoBuild(p, o.CGO, cc).Env
 }
 
 // CompilerError is a target beamctl has no usable C compiler for.
@@ -93,16 +140,37 @@ func (e *CompilerError) Render(name func(string) string) string { return problem
 // Invalid marks the error as a problem with the machine's set-up.
 func (e *CompilerError) Invalid() bool { return true }
 
-func (e *CompilerError) text() string {
+func (e *CompilerError) text() string { return e.reason() + ": " + e.fix() }
+
+func (e *CompilerError) reason() string {
+	if e.Given != "" {
+		return fmt.Sprintf("the C compiler {CC} names for %s, %q, is not installed", e.Platform, e.Given)
+	}
+	return fmt.Sprintf("{CGO} needs a C compiler for %s and none was found", e.Platform)
+}
+
+func (e *CompilerError) fix() string {
 	p := e.Platform.String()
 	if e.Given != "" {
-		return fmt.Sprintf("the C compiler {CC} names for %s, %q, is not installed: install it, or fix {CC} %s=COMMAND", p, e.Given, p)
+		return "install it, or fix {CC} " + p + "=COMMAND"
 	}
 	fix := "name one with {CC} " + p + "=COMMAND"
 	if e.Package != "" {
 		fix = "install Debian's cross compiler (apt-get install " + e.Package + "), put zig on PATH, or " + fix
 	}
-	return fmt.Sprintf("{CGO} needs a C compiler for %s and none was found: %s", p, fix)
+	return fix
+}
+
+// CheckCompiler checks that a cgo build for p finds a C compiler, for
+// doctor.
+func CheckCompiler(p Platform, mode CGOMode, settings map[Platform]string, env []string) check.Result {
+	name := "C compiler " + p.String()
+	cc, err := FindCompiler(p, mode, settings, env)
+	var ce *CompilerError
+	if errors.As(err, &ce) {
+		return check.Failure(name, ce.reason(), ce.fix())
+	}
+	return check.Pass(name, cc)
 }
 
 // CGOError is a pipeline that needs cgo, built without it.

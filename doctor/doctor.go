@@ -45,6 +45,10 @@ type Options struct {
 	Env []string
 	// Transport carries registry requests; default go-containerregistry's.
 	Transport http.RoundTripper
+	// CGO, if set, checks a C compiler for each target and this machine,
+	// as a build with cgo would choose it, CC naming some.
+	CGO build.CGOMode
+	CC  map[build.Platform]string
 	// Extra are checks of the caller's own (e.g. the debugger).
 	Extra []func(context.Context) check.Result
 }
@@ -85,6 +89,13 @@ func Run(ctx context.Context, o Options) []check.Result {
 		}
 		checked = append(checked, base)
 		out = append(out, loopback.CheckTarget(p.OS, p.Arch))
+		if o.CGO != build.CGOOff {
+			out = append(out, build.CheckCompiler(p, o.CGO, o.CC, tc.Environ()))
+		}
+	}
+	if host := build.HostPlatform(); tc != nil && o.CGO != build.CGOOff && !slices.Contains(checked, host) {
+		// The launcher is built with cgo too.
+		out = append(out, build.CheckCompiler(host, o.CGO, o.CC, tc.Environ()))
 	}
 	out = append(out, build.CheckCacheDir(o.CacheDir))
 	if o.Endpoint != "" {

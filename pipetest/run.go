@@ -37,6 +37,10 @@ type Options struct {
 	Tags string
 	// Race builds with the race detector: the host's platform only.
 	Race bool
+	// CGO and CC build the tests with cgo, as build.Options do the
+	// workers.
+	CGO build.CGOMode
+	CC  map[build.Platform]string
 	// TestFlags pass through to go test: -run, -count, -v, -timeout,
 	// -short, each with its value.
 	TestFlags []string
@@ -56,6 +60,9 @@ type Options struct {
 	// Notice is told of each package whose tests cannot have separate
 	// workers, and why.
 	Notice func(Package, string)
+
+	// cgo is how each target builds with cgo.
+	cgo map[build.Platform]build.CGOBuild
 }
 
 // Result is the outcome of every target's tests.
@@ -83,11 +90,21 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	env := o.Toolchain.Environ()
+	// As build refuses a target without a C compiler: before anything
+	// is built.
+	o.cgo = map[build.Platform]build.CGOBuild{}
+	for _, t := range o.Targets {
+		c, err := build.CGOFor(t, o.CGO, o.CC, env)
+		if err != nil {
+			return nil, err
+		}
+		o.cgo[t] = c
+	}
 	// go test, like go list, takes packages of the module it runs in.
 	groups := gomod.ByModule(o.WorkDir, o.Patterns)
 	var pkgs []Package
 	for _, g := range groups {
-		found, err := List(ctx, o.Toolchain.Go, append(slices.Clip(env), o.Targets[0].BuildEnv(o.Race)...), g.Dir, o.buildFlags(), g.Patterns)
+		found, err := List(ctx, o.Toolchain.Go, o.targetEnv(env, o.Targets[0]), g.Dir, o.buildFlags(o.Targets[0]), g.Patterns)
 		if err != nil {
 			return nil, err
 		}
@@ -179,11 +196,15 @@ func (o *Options) defaults(ctx context.Context) error {
 	return nil
 }
 
-// buildFlags decide how the tests compile: as workers do.
-func (o *Options) buildFlags() []string {
+// buildFlags decide how the tests for t compile: as workers do.
+func (o *Options) buildFlags(t build.Platform) []string {
 	flags := []string{"-trimpath"}
-	if o.Tags != "" {
-		flags = append(flags, "-tags", o.Tags)
+	c := o.cgo[t]
+	if tags := build.AddTags(o.Tags, c.Tags); tags != "" {
+		flags = append(flags, "-tags", tags)
+	}
+	if c.LDFlags != "" {
+		flags = append(flags, "-ldflags", c.LDFlags)
 	}
 	if o.Race {
 		flags = append(flags, "-race")
@@ -191,9 +212,14 @@ func (o *Options) buildFlags() []string {
 	return flags
 }
 
+// targetEnv is env with what selects t and its cgo build.
+func (o *Options) targetEnv(env []string, t build.Platform) []string {
+	return append(append(slices.Clip(env), t.BuildEnv(o.Race)...), o.cgo[t].Env...)
+}
+
 // runTarget runs go test for one target and reports whether it passed.
 func (o *Options) runTarget(ctx context.Context, t build.Platform, g gomod.Group, env []string, cfgPath string, log *slog.Logger) (bool, error) {
-	args := append([]string{"test", "-exec", quoteFields(append(slices.Clip(o.Exec), cfgPath))}, o.buildFlags()...)
+	args := append([]string{"test", "-exec", quoteFields(append(slices.Clip(o.Exec), cfgPath))}, o.buildFlags(t)...)
 	if o.JSON {
 		args = append(args, "-json")
 	}
@@ -211,7 +237,7 @@ func (o *Options) runTarget(ctx context.Context, t build.Platform, g gomod.Group
 	log.Debug("go test", "target", t, "args", args)
 	res, err := proc.Run(ctx, proc.Cmd{
 		Argv:   append([]string{o.Toolchain.Go}, args...),
-		Env:    append(slices.Clip(env), t.BuildEnv(o.Race)...),
+		Env:    o.targetEnv(env, t),
 		Dir:    g.Dir,
 		Stdout: stdout,
 		Stderr: o.Stderr,

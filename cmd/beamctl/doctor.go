@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/beamctl/beamctl/build"
 	"github.com/beamctl/beamctl/doctor"
 	"github.com/beamctl/beamctl/internal/check"
 	"github.com/beamctl/beamctl/internal/problem"
@@ -20,7 +21,8 @@ func newDoctorCmd(a *app) *cobra.Command {
 		Long: `Check, up front, what a build, a run or a push will need, one line per
 check — ok, warn or fail, with the fix: the Go toolchain and the module's go
 version, the pipeline (a Beam main package; its Beam SDK against beamctl's
-embedded runner), each --target (native, qemu-user, or not runnable here),
+embedded runner), each --target (native, qemu-user, or not runnable here;
+with --cgo, its C compiler),
 the cache directory and free disk, the --endpoint (a Beam job server, not
 for instance Flink's REST port), the --image registry (credentials and push
 access, without pushing), Delve with --debug, and the embedded runner.
@@ -63,6 +65,15 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 			if a.changed(cmd.Flags(), "target") || pkg != "" {
 				o.Targets = a.v.GetStringSlice("target")
 			}
+			if a.v.GetString("cgo") != "off" {
+				tc, err := build.FindToolchain(cmd.Context(), nil)
+				if err != nil {
+					return err
+				}
+				if o.CGO, o.CC, err = a.cgoOptions(cmd.Flags(), pkg, tc.Platforms); err != nil {
+					return err
+				}
+			}
 			defer a.quietPrism()()
 			results := doctor.Run(cmd.Context(), o)
 			words := wording(cmd)
@@ -102,5 +113,6 @@ Exit codes: 0 when nothing fails (warnings do not), 1 otherwise.`,
 	declareSettings(f, fields{"target": {"Target"}, "cache-dir": {"CacheDir"}, "image": {"Image"},
 		"insecure-registry": {"InsecureRegistry"}, "debug": {"Debug"}, "dlv": {"Dlv"},
 		"verify-key": {"VerifyKey"}, "sign-key": {"SignKey"}})
+	addCGOFlags(f)
 	return cmd
 }

@@ -21,7 +21,8 @@ them: separate processes.
 go test runs a ptest pipeline's DoFns inside the test process, so a DoFn
 that reads a flag, or a package variable the test set, is right under go
 test and wrong on every worker. beamctl test builds each package's test
-binary as workers are built (CGO_ENABLED=0, -trimpath), sends the
+binary as workers are built (CGO_ENABLED=0, or with --cgo as build links
+them; -trimpath), sends the
 pipelines its tests run to the embedded runner, and has beamctl's worker
 pool start their workers as separate processes of that same test binary:
 a test binary whose TestMain calls ptest.Main is a Beam worker too.
@@ -74,6 +75,7 @@ func newTestCmd(a *app) *cobra.Command {
 	declareSettings(f, fields{"target": {"Target"}, "tags": nil})
 	addTestFlags(f)
 	addVetFlag(f)
+	addCGOFlags(f)
 	return cmd
 }
 
@@ -103,6 +105,14 @@ func (a *app) test(cmd *cobra.Command, pkgs, binArgs []string) error {
 	if err != nil {
 		return err
 	}
+	first := ""
+	if len(pkgs) > 0 {
+		first = pkgs[0]
+	}
+	cgo, cc, err := a.cgoOptions(cmd.Flags(), first, tc.Platforms)
+	if err != nil {
+		return err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding beamctl's own path, which go test runs the test binaries with: %w", err)
@@ -112,6 +122,8 @@ func (a *app) test(cmd *cobra.Command, pkgs, binArgs []string) error {
 		Targets:   targets,
 		Tags:      v.GetString("tags"),
 		Race:      v.GetBool("race"),
+		CGO:       cgo,
+		CC:        cc,
 		Args:      binArgs,
 		JSON:      a.json,
 		Exec:      []string{self, testExecCmd},
@@ -141,7 +153,7 @@ func (a *app) test(cmd *cobra.Command, pkgs, binArgs []string) error {
 		o.TestFlags = append(o.TestFlags, "-v")
 	}
 	if vetOn {
-		bo := build.Options{Tags: o.Tags, Toolchain: tc, Logger: a.log}
+		bo := build.Options{Tags: o.Tags, CGO: cgo, CC: cc, Toolchain: tc, Logger: a.log}
 		rep, err := vet.Run(ctx, bo.VetOptions(pkgs...))
 		if err != nil {
 			// A package that does not compile is go test's to report.
