@@ -21,11 +21,11 @@ them: separate processes.
 go test runs a ptest pipeline's DoFns inside the test process, so a DoFn
 that reads a flag, or a package variable the test set, is right under go
 test and wrong on every worker. beamctl test builds each package's test
-binary as workers are built (CGO_ENABLED=0, or with --cgo as build links
-them; -trimpath), sends the
-pipelines its tests run to the embedded runner, and has beamctl's worker
-pool start their workers as separate processes of that same test binary:
-a test binary whose TestMain calls ptest.Main is a Beam worker too.
+binary as workers are built (-trimpath; CGO_ENABLED=0, or with --cgo as
+build links them), sends the pipelines its tests run to the embedded
+runner, and has beamctl's worker pool start their workers as separate
+processes of that same test binary: a test binary whose TestMain calls
+ptest.Main is a Beam worker too.
 
 --target builds and runs the tests for another platform: linux/arm64 runs
 under qemu-user here, as run's workers do, so that the arm64 worker is
