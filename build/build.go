@@ -212,7 +212,7 @@ func Build(ctx context.Context, o Options) (*Manifest, error) {
 	}
 	log.Debug("resolved package", "package", pkg.ImportPath, "dir", pkg.Dir, "module", pkg.Module.Path,
 		"beam", pkg.Module.BeamVersion, "go", o.Toolchain.Version)
-	if o.CGO == CGOOff && len(pkg.cgoFiles) > 0 && o.needsCGO(pkg.Dir, HostPlatform(), pkg.goFiles) {
+	if o.CGO == CGOOff && len(pkg.cgoFiles) > 0 && needsCGO(pkg.Dir, HostPlatform(), o.Tags, pkg.goFiles) {
 		return nil, &CGOError{Package: pkg.ImportPath}
 	}
 	pl, err := o.planBuild(pkg)

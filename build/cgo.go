@@ -31,10 +31,14 @@ const (
 	CGODynamic CGOMode = "dynamic"
 )
 
-// staticTags make the standard library look users and hosts up in Go: a
+// resolverTags make the standard library look users and hosts up in Go: a
 // static glibc executable cannot load the NSS modules it would otherwise
-// use, and every Beam Go binary calls user.Current at start.
-const staticTags = "osusergo,netgo"
+// use, and every Beam Go binary calls user.Current at start. Dynamic
+// builds take them too, so that turning cgo on changes how the
+// pipeline's own C links and nothing about how Go resolves names (the
+// same as a pure Go worker), and so that static and dynamic builds share
+// every compiled package and differ only in the link.
+const resolverTags = "osusergo,netgo"
 
 // CGOBuild is what a go command adds to build for one platform with cgo.
 type CGOBuild struct {
@@ -59,12 +63,9 @@ func CGOFor(p Platform, mode CGOMode, settings map[Platform]string, env []string
 }
 
 func cgoBuild(p Platform, mode CGOMode, cc string) CGOBuild {
-	b := CGOBuild{Env: []string{"CGO_ENABLED=1", "CC=" + cc}}
-	if mode == CGOStatic {
-		b.Tags = staticTags
-		if p.OS == "linux" {
-			b.LDFlags = "-linkmode=external -extldflags=-static"
-		}
+	b := CGOBuild{Env: []string{"CGO_ENABLED=1", "CC=" + cc}, Tags: resolverTags}
+	if mode == CGOStatic && p.OS == "linux" {
+		b.LDFlags = "-linkmode=external -extldflags=-static"
 	}
 	return b
 }
@@ -86,6 +87,9 @@ func AddTags(tags, more string) string {
 // cgoTags are Tags with the tags cgo adds, which are the same for every
 // platform (compileFlags are shared).
 func (o *Options) cgoTags() string {
+	if o.CGO == CGOOff {
+		return o.Tags
+	}
 	return AddTags(o.Tags, cgoBuild(Platform{}, o.CGO, "").Tags)
 }
 
@@ -322,20 +326,32 @@ func getenv(env []string, key string) string {
 }
 
 // cgoPackage is the first package in pkg's imports for p that cannot be
-// built without cgo, "" when there is none. A package with cgo files
-// counts only when it has no file that builds without cgo in their place,
-// as the standard library's net and os/user have.
+// built without cgo, "" when there is none.
 func (o *Options) cgoPackage(ctx context.Context, pkg *Package, p Platform) (string, error) {
+	return o.Toolchain.CGOPackage(ctx, pkg.runDir, p, false, o.compileFlags(), o.Tags, pkg.arg)
+}
+
+// CGOPackage is the first package in the imports of patterns, listed in
+// dir with flags, for p, that cannot be built without cgo, "" when there
+// is none; withTests counts the packages' tests' imports too. A package
+// with cgo files counts only when it has no file that builds without cgo
+// in their place, as the standard library's net and os/user have.
+func (tc *Toolchain) CGOPackage(ctx context.Context, dir string, p Platform, withTests bool, flags []string, tags string, patterns ...string) (string, error) {
 	env := append(compileEnv(p), "CGO_ENABLED=1")
-	args := append([]string{"list", "-deps", "-e"}, o.compileFlags()...)
-	args = append(args, "-f", "{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \" \"}}{{end}}", pkg.arg)
-	out, err := o.Toolchain.output(ctx, pkg.runDir, env, args...)
+	args := []string{"list", "-deps", "-e"}
+	if withTests {
+		args = append(args, "-test")
+	}
+	args = append(append(args, flags...), "-f", "{{if and .CgoFiles (not .Standard) (not .ForTest)}}{{.ImportPath}}\t{{.Dir}}\t{{join .GoFiles \" \"}}{{end}}")
+	out, err := tc.output(ctx, dir, env, append(args, patterns...)...)
 	if err != nil {
 		return "", err
 	}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+	// Only newlines are trimmed: a package of cgo files alone ends its
+	// line with an empty list after the tab.
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) == 3 && o.needsCGO(f[1], p, strings.Fields(f[2])) {
+		if len(f) == 3 && needsCGO(f[1], p, tags, strings.Fields(f[2])) {
 			return f[0], nil
 		}
 	}
@@ -345,11 +361,11 @@ func (o *Options) cgoPackage(ctx context.Context, pkg *Package, p Platform) (str
 // needsCGO reports whether the package in dir, which has cgo files and,
 // built with cgo, the Go files withCgo, has no file that builds without
 // cgo in their place.
-func (o *Options) needsCGO(dir string, p Platform, withCgo []string) bool {
+func needsCGO(dir string, p Platform, tags string, withCgo []string) bool {
 	ctxt := build.Default
 	ctxt.GOOS, ctxt.GOARCH = p.OS, p.Arch
 	ctxt.CgoEnabled = false
-	ctxt.BuildTags = slices.DeleteFunc(strings.Split(o.Tags, ","), func(s string) bool { return s == "" })
+	ctxt.BuildTags = slices.DeleteFunc(strings.Split(tags, ","), func(s string) bool { return s == "" })
 	bp, err := ctxt.ImportDir(dir, 0)
 	var noGo *build.NoGoError
 	if err != nil && !errors.As(err, &noGo) {

@@ -109,6 +109,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			return nil, err
 		}
 		pkgs = append(pkgs, found...)
+		// As build does: a test that needs cgo, built without it, would
+		// fail in the compiler with errors that never say cgo. A race
+		// build has cgo on.
+		if o.CGO == build.CGOOff && !o.Race {
+			name, err := o.Toolchain.CGOPackage(ctx, g.Dir, o.Targets[0], true, o.buildFlags(o.Targets[0]), o.Tags, g.Patterns...)
+			if err != nil {
+				log.Debug("listing the packages that use cgo", "error", err)
+			}
+			if name != "" {
+				return nil, &build.CGOError{Package: name}
+			}
+		}
 	}
 	res := &Result{}
 	cfg := ExecConfig{Workers: []string{}}
