@@ -107,6 +107,8 @@ func Loop(ctx context.Context, o Options) error {
 		log.Warn("some sources are not watched", "error", err)
 	}
 	log.Debug("watching", "files", len(src.Files), "dirs", len(src.Dirs))
+	var hdrMu sync.Mutex
+	hdr := newHeaders(src)
 
 	var refreshes sync.WaitGroup
 	defer refreshes.Wait()
@@ -147,7 +149,10 @@ func Loop(ctx context.Context, o Options) error {
 		}
 		cancel(nil)
 		ended.Superseded = superseded
-		if next.N > 1 {
+		hdrMu.Lock()
+		stale := next.N > 1 && hdr.changed(next.Changed)
+		hdrMu.Unlock()
+		if stale {
 			// The imports may have changed with the sources: the set
 			// watched is read again, once the run no longer needs the
 			// CPUs. Until then the last set still tells saves.
@@ -158,9 +163,15 @@ func Loop(ctx context.Context, o Options) error {
 				if err == nil {
 					err = w.Watch(src)
 				}
-				if err != nil && ctx.Err() == nil {
-					log.Debug("the sources watched stay as they were", "error", err)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Debug("the sources watched stay as they were", "error", err)
+					}
+					return
 				}
+				hdrMu.Lock()
+				hdr = newHeaders(src)
+				hdrMu.Unlock()
 			}()
 		}
 		if o.OnEnd != nil {
