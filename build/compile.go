@@ -123,12 +123,17 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 		checked = o.startVet(vctx, pkg, jobs[0].bin.Platform, firstDone, stop, log)
 	}
 	// A pipeline that needs cgo, built without, would fail in the
-	// compiler with "undefined" errors that never say cgo: the imports are
-	// listed beside the compiles, and such a package stops them.
+	// compiler with "undefined" errors that never say cgo. A first build
+	// lists the imports beside the compiles, and such a package stops
+	// them before minutes of compiling. A rebuild, whose imports built
+	// before, lists them only once its compile has failed, so that an
+	// edit's relink does not share the CPUs with a go list.
 	refused := make(chan error, 1)
 	cctx, cstop := context.WithCancel(ctx)
 	defer cstop()
-	if o.CGO == CGOOff && len(jobs) > 0 {
+	checkCGO := o.CGO == CGOOff && len(jobs) > 0
+	rebuild := checkCGO && fileExists(jobs[0].cacheOut)
+	if checkCGO && !rebuild {
 		go func() {
 			name, err := o.cgoPackage(cctx, pkg, jobs[0].bin.Platform)
 			if err != nil {
@@ -167,6 +172,13 @@ func (o *Options) compile(ctx context.Context, pkg *Package, jobs []*job, log *s
 		cstop()
 	}
 	cerr := <-refused
+	if err != nil && rebuild && ctx.Err() == nil {
+		if name, lerr := o.cgoPackage(ctx, pkg, jobs[0].bin.Platform); name != "" {
+			cerr = &CGOError{Package: name}
+		} else if lerr != nil {
+			log.Debug("listing the packages that use cgo", "error", lerr)
+		}
+	}
 	if checked != nil {
 		if verr := checked.result(log); verr != nil && cerr == nil {
 			return verr
