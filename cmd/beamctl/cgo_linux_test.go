@@ -328,3 +328,34 @@ func TestTestCGO(t *testing.T) {
 		t.Errorf("test --cgo --target linux/arm64: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestCGODependencyOnRebuild adds a dependency that needs cgo to a
+// pipeline built before: the rebuild is refused in one line naming it,
+// not with the compiler's errors.
+func TestCGODependencyOnRebuild(t *testing.T) {
+	t.Parallel()
+	w := newWatched(t)
+	out := filepath.Join(t.TempDir(), "dist")
+	if r := beamctl(t, "build", w.mod, "--target", "host", "--out", out); r.code != 0 {
+		t.Fatalf("build: exit %d\n%s", r.code, r.stderr)
+	}
+	if err := os.Mkdir(filepath.Join(w.mod, "cdep"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"cdep/cdep.go": "package cdep\n\n// int one(void) { return 1; }\nimport \"C\"\n\nfunc One() int { return int(C.one()) }\n",
+		"cdep.go":      "package main\n\nimport _ \"example.com/watched/cdep\"\n",
+	} {
+		if err := os.WriteFile(filepath.Join(w.mod, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Progress lines come first, as the compiles had started; the error
+	// is the last line, and the compiler's words are not shown.
+	r := beamctl(t, "build", w.mod, "--target", "host", "--out", out)
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if last := lines[len(lines)-1]; r.code != exitUsage || !strings.Contains(last, "package example.com/watched/cdep uses cgo") || !strings.Contains(last, "--cgo") {
+		t.Errorf("rebuild with a cgo dependency: exit %d, want %d and the refusal last:\n%s", r.code, exitUsage, r.stderr)
+	}
+	checkText(t, "stderr", r.stderr, nil, []string{"build constraints exclude", "undefined"}, 0)
+}
