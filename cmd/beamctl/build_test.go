@@ -130,9 +130,9 @@ func TestBuildEndToEnd(t *testing.T) {
 // The second build also keeps the user's GOGC, where the first relaxes the
 // tools' collector: that must change nothing in the output either.
 func TestBuildReproducible(t *testing.T) {
+	t.Parallel()
 	a := buildJSON(t, "../../examples/wordcount", "--target", "linux/arm64", "--out", t.TempDir())
-	t.Setenv("GOGC", "100")
-	r := beamctl(t, "build", "-v", "--output", "json", "../../examples/wordcount", "--target", "linux/arm64", "--out", t.TempDir(), "--cache-dir", t.TempDir())
+	r := beamctlEnv(t, []string{"GOGC=100"}, "build", "-v", "--output", "json", "../../examples/wordcount", "--target", "linux/arm64", "--out", t.TempDir(), "--cache-dir", t.TempDir())
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -279,9 +279,9 @@ func TestBuildBadInput(t *testing.T) {
 }
 
 func TestBuildEnvironmentErrors(t *testing.T) {
+	t.Parallel()
 	t.Run("bad BEAMCTL_JOBS", func(t *testing.T) {
-		t.Setenv("BEAMCTL_JOBS", "lots")
-		r := beamctl(t, "build", "../../examples/wordcount")
+		r := beamctlEnv(t, []string{"BEAMCTL_JOBS=lots"}, "build", "../../examples/wordcount")
 		if r.code != 2 || !strings.Contains(r.stderr, `BEAMCTL_JOBS="lots" is not a whole number`) {
 			t.Errorf("exit %d:\n%s", r.code, r.stderr)
 		}
@@ -304,6 +304,7 @@ func TestBuildEnvironmentErrors(t *testing.T) {
 // TestBuildConfigPrecedence checks flags > BEAMCTL_* > beamctl.yaml in
 // the pipeline's directory.
 func TestBuildConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	pipeline := t.TempDir()
 	src, _ := os.ReadFile("../../examples/wordcount/main.go")
 	// The pipeline must stay in this module to build, so copy it into a
@@ -326,8 +327,14 @@ func TestBuildConfigPrecedence(t *testing.T) {
 	if _, err := build.ReadManifest(cfgOut); err != nil {
 		t.Errorf("config out ignored: %v", err)
 	}
-	t.Setenv("BEAMCTL_TARGET", "linux/amd64")
-	m = buildJSON(t, "./"+dir)
+	r := beamctlEnv(t, []string{"BEAMCTL_TARGET=linux/amd64"}, "build", "./"+dir, "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("build with BEAMCTL_TARGET: exit %d\n%s", r.code, r.stderr)
+	}
+	m = &build.Manifest{}
+	if err := json.Unmarshal([]byte(r.stdout), m); err != nil {
+		t.Fatalf("build output %q: %v", r.stdout, err)
+	}
 	if w := m.Workers(); len(w) != 1 || w[0].Platform.Arch != "amd64" {
 		t.Errorf("BEAMCTL_TARGET did not override the config file: %+v", m.Workers())
 	}

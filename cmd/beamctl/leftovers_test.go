@@ -50,11 +50,27 @@ func beamctlProcess(t *testing.T, args ...string) result {
 // killing it after timeout.
 func beamctlProcessIn(t *testing.T, dir string, timeout time.Duration, args ...string) result {
 	t.Helper()
+	return beamctlProcessEnv(t, dir, timeout, nil, args...)
+}
+
+// beamctlEnv runs the built beamctl with the variables env added to the
+// test's: a test that sets variables for beamctl can then run beside the
+// others, which t.Setenv would forbid.
+func beamctlEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	return beamctlProcessEnv(t, "", 3*time.Minute, env, args...)
+}
+
+func beamctlProcessEnv(t *testing.T, dir string, timeout time.Duration, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var stdout, stderr strings.Builder
 	cmd := exec.CommandContext(ctx, beamctlBinary(t), args...)
 	cmd.Dir = dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	code := 0
 	if err := cmd.Run(); err != nil {

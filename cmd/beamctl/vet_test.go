@@ -86,6 +86,7 @@ func TestVetText(t *testing.T) {
 // mistake before anything runs or is written, and that --vet=off, from
 // the flag, the environment or beamctl.yaml, lets it through.
 func TestRunRefusedByVet(t *testing.T) {
+	t.Parallel()
 	pkg := "../../vet/testdata/bad/unexportedfield"
 	out := filepath.Join(t.TempDir(), "out.txt")
 	r := beamctl(t, "run", pkg, "--target", "host", "--", "--output="+out)
@@ -122,8 +123,7 @@ func TestRunRefusedByVet(t *testing.T) {
 	}
 
 	t.Run("environment", func(t *testing.T) {
-		t.Setenv("BEAMCTL_VET", "off")
-		if r := beamctl(t, "build", pkg, "--target", "host", "--out", filepath.Join(t.TempDir(), "d")); r.code != 0 {
+		if r := beamctlEnv(t, []string{"BEAMCTL_VET=off"}, "build", pkg, "--target", "host", "--out", filepath.Join(t.TempDir(), "d")); r.code != 0 {
 			t.Errorf("BEAMCTL_VET=off: exit %d\n%s", r.code, r.stderr)
 		}
 	})
