@@ -217,7 +217,14 @@ func follow(ctx context.Context, conn grpc.ClientConnInterface, job *submit.Job,
 			wctx, end := o.Waits.begin(waitBase, limit)
 			defer end()
 			if !cancelled {
-				if err := submit.Cancel(wctx, conn, job.ID); err != nil && !errors.Is(err, submit.ErrJobFinished) && wctx.Err() == nil {
+				err := submit.Cancel(wctx, conn, job.ID)
+				switch {
+				case err == nil, errors.Is(err, submit.ErrJobFinished), wctx.Err() != nil:
+				case errors.Is(err, submit.ErrUnreachable):
+					// The follow reports the lost job server, and what
+					// that means for the job, in its own words.
+					log.Debug("cancelling the job failed", "job", job.ID, "err", err)
+				default:
 					log.Warn("cancelling the job failed", "job", job.ID, "err", err)
 				}
 			}
@@ -238,7 +245,9 @@ func follow(ctx context.Context, conn grpc.ClientConnInterface, job *submit.Job,
 
 	res := &Result{Job: job, State: state, Err: err}
 	switch {
-	case reason != nil && ctx.Err() == nil:
+	// Workers here fail too when the job server they work for is gone:
+	// its loss is what to report.
+	case reason != nil && ctx.Err() == nil && !errors.Is(err, submit.ErrUnreachable):
 		res.Err, res.WorkerFailed = reason, true
 	case unconfirmed != nil:
 		res.Err = fmt.Errorf("job %s: %w (last state %s); it may still be running", job.ID, unconfirmed, state)

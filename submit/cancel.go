@@ -28,13 +28,13 @@ func Cancel(ctx context.Context, conn grpc.ClientConnInterface, jobID string) er
 		if isNotFound(err) {
 			return notFound(jobID, endpoint)
 		}
-		return fmt.Errorf("looking up job %s on %s: %w", jobID, endpoint, err)
+		return fmt.Errorf("looking up job %s on %s: %w", jobID, endpoint, connErr(conn, err))
 	}
 	if beam.Terminal(st.GetState()) {
 		return &kindError{msg: fmt.Sprintf("job %s on %s already ended %s; nothing to cancel", jobID, endpoint, st.GetState()), kind: ErrJobFinished}
 	}
 	if _, err := client.Cancel(ctx, &jobpb.CancelJobRequest{JobId: jobID}); err != nil {
-		return fmt.Errorf("cancelling job %s on %s: %w", jobID, endpoint, err)
+		return fmt.Errorf("cancelling job %s on %s: %w", jobID, endpoint, connErr(conn, err))
 	}
 	return nil
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -76,18 +78,103 @@ func notStarted(s jobpb.JobState_Enum, afterOthers bool) bool {
 }
 
 type followItem struct {
+	// gen is the opening of the streams the item came from: items of
+	// streams closed for a reconnect are dropped.
+	gen          int
 	fromMessages bool
 	ev           Event
-	state        jobpb.JobState_Enum
-	isState      bool
-	err          error
-	done         bool
+	// key identifies a job message, so that one the job server replays
+	// after a reconnect is not passed on twice.
+	key     uint64
+	state   jobpb.JobState_Enum
+	isState bool
+	err     error
+	done    bool
 }
+
+// Bounds of the one reconnect of a follow whose streams broke: a short
+// pause, so that a job server closing connections on purpose (a restart
+// of a proxy, a load balancer's drain) is past it, then a wait for the
+// connection, short enough that a job server that died is reported
+// promptly.
+const (
+	reconnectPause = 250 * time.Millisecond
+	reconnectWait  = 3 * time.Second
+)
+
+// LostJobError is a job whose streams broke, and broke again after one
+// reconnect, before it ended: it may still run on the job server. It
+// matches ErrUnreachable and its cause with errors.Is.
+type LostJobError struct {
+	JobID, Endpoint string
+	// State is the last state seen.
+	State jobpb.JobState_Enum
+	Cause error
+}
+
+func (e *LostJobError) Error() string {
+	return fmt.Sprintf("lost track of job %s on %s: the job server stopped answering (%s); the job may still be running there",
+		e.JobID, e.Endpoint, connectionCause(e.Cause))
+}
+
+func (e *LostJobError) Unwrap() []error { return []error{ErrUnreachable, e.Cause} }
+
+// messageKey identifies m among a job's messages by all the server says of
+// it.
+func messageKey(m *jobpb.JobMessage) uint64 {
+	h := fnv.New64a()
+	for _, s := range []string{m.GetMessageId(), m.GetTime(), m.GetImportance().String(), m.GetMessageText()} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// replay recognises the job messages a job server sends again when its
+// streams are opened anew: job servers replay the history they keep, from
+// its start or from where they trimmed it, before new messages.
+type replay struct {
+	seen []uint64
+	pos  int
+	on   bool
+}
+
+// add records a message passed on.
+func (r *replay) add(key uint64) { r.seen = append(r.seen, key) }
+
+// restart begins recognising a replay.
+func (r *replay) restart() { r.pos, r.on = 0, true }
+
+// again reports whether the message with key was passed on before.
+func (r *replay) again(key uint64) bool {
+	if !r.on {
+		return false
+	}
+	if r.pos == 0 {
+		// A trimmed history starts somewhere in what was seen.
+		if i := slices.Index(r.seen, key); i >= 0 {
+			r.pos = i + 1
+			return true
+		}
+	} else if r.pos < len(r.seen) && r.seen[r.pos] == key {
+		r.pos++
+		return true
+	}
+	r.on = false
+	return false
+}
+
+// broken reports whether err, ending a stream, is a connection that broke
+// rather than an answer of the job server.
+func broken(err error) bool { return status.Code(err) == codes.Unavailable }
 
 // Follow streams the job's state changes and messages to onEvent (called from
 // the calling goroutine, in arrival order) until the job reaches a terminal
 // state, and returns that state. A FAILED job also returns a
-// *JobFailedError carrying the runner's failure message.
+// *JobFailedError carrying the runner's failure message. Streams that
+// break are opened again once, and messages the job server replays then
+// are not passed on twice; should they break again, or the job server not
+// answer within a few seconds, the error is a *LostJobError.
 func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, onEvent func(Event)) (jobpb.JobState_Enum, error) {
 	if onEvent == nil {
 		onEvent = func(Event) {}
@@ -100,48 +187,58 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 	defer cancel()
 
 	items := make(chan followItem)
-	emit := func(it followItem) bool {
-		select {
-		case items <- it:
-			return true
-		case <-sctx.Done():
-			return false
+	open := func(gen int) context.CancelFunc {
+		gctx, stop := context.WithCancel(sctx)
+		emit := func(it followItem) bool {
+			it.gen = gen
+			select {
+			case items <- it:
+				return true
+			case <-gctx.Done():
+				return false
+			}
 		}
-	}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		stream, err := client.GetStateStream(sctx, &jobpb.GetJobStateRequest{JobId: jobID})
-		for err == nil {
-			var ev *jobpb.JobStateEvent
-			if ev, err = stream.Recv(); err == nil {
-				if !emit(followItem{isState: true, state: ev.GetState(), ev: stateEvent(ev)}) {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			stream, err := client.GetStateStream(gctx, &jobpb.GetJobStateRequest{JobId: jobID})
+			for err == nil {
+				var ev *jobpb.JobStateEvent
+				if ev, err = stream.Recv(); err == nil {
+					if !emit(followItem{isState: true, state: ev.GetState(), ev: stateEvent(ev)}) {
+						return
+					}
+				}
+			}
+			emit(followItem{done: true, err: err})
+		}()
+		go func() {
+			defer wg.Done()
+			stream, err := client.GetMessageStream(gctx, &jobpb.JobMessagesRequest{JobId: jobID})
+			for err == nil {
+				var m *jobpb.JobMessagesResponse
+				if m, err = stream.Recv(); err != nil {
+					break
+				}
+				it := followItem{fromMessages: true}
+				if se := m.GetStateResponse(); se != nil {
+					it.isState, it.state, it.ev = true, se.GetState(), stateEvent(se)
+				} else {
+					it.ev, it.key = messageEvent(m.GetMessageResponse()), messageKey(m.GetMessageResponse())
+				}
+				if !emit(it) {
 					return
 				}
 			}
-		}
-		emit(followItem{done: true, err: err})
-	}()
-	go func() {
-		defer wg.Done()
-		stream, err := client.GetMessageStream(sctx, &jobpb.JobMessagesRequest{JobId: jobID})
-		for err == nil {
-			var m *jobpb.JobMessagesResponse
-			if m, err = stream.Recv(); err != nil {
-				break
-			}
-			it := followItem{fromMessages: true}
-			if se := m.GetStateResponse(); se != nil {
-				it.isState, it.state, it.ev = true, se.GetState(), stateEvent(se)
-			} else {
-				it.ev = messageEvent(m.GetMessageResponse())
-			}
-			if !emit(it) {
-				return
-			}
-		}
-		emit(followItem{fromMessages: true, done: true, err: err})
-	}()
+			emit(followItem{fromMessages: true, done: true, err: err})
+		}()
+		return stop
+	}
+	gen := 0
+	stopStreams := open(gen)
+	defer func() { stopStreams() }()
+	reconnected := false
+	var replayed replay
 
 	last := jobpb.JobState_UNSPECIFIED
 	seen := map[jobpb.JobState_Enum]bool{}
@@ -158,6 +255,29 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 		}
 		return last, &JobFailedError{JobID: jobID, Message: msg, Cause: FailureCause(msg)}
 	}
+	// reconnect opens the streams anew, once, and reports whether it did.
+	reconnect := func() bool {
+		if reconnected {
+			return false
+		}
+		reconnected = true
+		stopStreams()
+		pause := time.NewTimer(reconnectPause)
+		defer pause.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-pause.C:
+		}
+		if !waitReady(ctx, conn, reconnectWait) {
+			return false
+		}
+		gen++
+		stopStreams = open(gen)
+		stateDone, messagesDone = false, false
+		replayed.restart()
+		return true
+	}
 	for {
 		if beam.Terminal(last) && messagesDone {
 			return finish()
@@ -171,6 +291,9 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 		case <-drain:
 			return finish()
 		case it := <-items:
+			if it.gen != gen {
+				continue
+			}
 			switch {
 			case it.done:
 				err := it.err
@@ -187,15 +310,21 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 					if isNotFound(err) {
 						return last, notFound(jobID, endpoint)
 					}
-					if status.Code(err) == codes.Unavailable {
-						return last, &DialError{Endpoint: endpoint, Kind: ErrUnreachable, Cause: err, msg: fmt.Sprintf(
-							"lost track of job %s on %s: the job server stopped answering (%s); the job may still be running there", jobID, endpoint, connectionCause(err))}
+					if broken(err) {
+						if reconnect() {
+							continue
+						}
+						if ctx.Err() != nil {
+							return last, fmt.Errorf("following job %s: %w", jobID, ctx.Err())
+						}
+						return last, &LostJobError{JobID: jobID, Endpoint: endpoint, State: last, Cause: err}
 					}
 					return last, fmt.Errorf("lost track of job %s on %s: %w", jobID, endpoint, err)
 				}
 			case it.isState:
 				// Both streams report states, each in its own time; a
-				// state seen before is the other stream catching up.
+				// state seen before is the other stream catching up, or
+				// the job server's account after a reconnect.
 				if seen[it.state] || beam.Terminal(last) {
 					continue
 				}
@@ -211,6 +340,10 @@ func Follow(ctx context.Context, conn grpc.ClientConnInterface, jobID string, on
 					drain = t.C
 				}
 			default:
+				if replayed.again(it.key) {
+					continue
+				}
+				replayed.add(it.key)
 				onEvent(it.ev)
 				if it.ev.Severity == "error" {
 					lastError = it.ev.Text

@@ -363,7 +363,11 @@ func (a *app) outcomeError(res *launch.Result) error {
 		return &codeError{code: exitCancelled, msg: fmt.Sprintf("job %s was cancelled", id)}
 	}
 	var failed *submit.JobFailedError
+	var lost *submit.LostJobError
 	switch {
+	case errors.As(res.Err, &lost):
+		return &codeError{code: exitFailure, msg: fmt.Sprintf("%v; follow it again with: beamctl jobs logs --follow %s --endpoint %s",
+			res.Err, lost.JobID, a.v.GetString("endpoint"))}
 	case res.WorkerFailed:
 		return &codeError{code: exitFailure, msg: fmt.Sprintf("job %s stopped because a worker failed: %v", id, res.Err)}
 	case errors.As(res.Err, &failed):
